@@ -1,0 +1,1 @@
+//! Skills-based automatic call distribution, agent states, statistics and Erlang C staffing.

@@ -1,0 +1,1 @@
+//! Dialplan language: parser, checker, interpreter and simulator.

@@ -1,0 +1,1 @@
+//! SIP message layer, transports, transactions, dialogs, digest auth and registrar (sans-IO).
