@@ -1,1 +1,3 @@
 //! SIP message layer, transports, transactions, dialogs, digest auth and registrar (sans-IO).
+
+pub mod digest;
