@@ -31,3 +31,4 @@ pub use msg::{
 };
 
 pub mod digest;
+pub mod transaction;
