@@ -30,5 +30,8 @@ pub use msg::{
     frame_len, reject_unparsable,
 };
 
+pub mod b2bua;
+pub mod client_auth;
+pub mod dialog;
 pub mod digest;
 pub mod transaction;
