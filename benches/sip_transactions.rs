@@ -8,13 +8,16 @@
 //! - `new_request`: a REGISTER creates a server transaction, is answered, and the answer
 //!   is drained (the full life of a registrar hit, minus parsing and Timer J).
 //!
+//! Every timed iteration parses the datagram first; `parse_only/*` times that alone, in the
+//! same run, so the transaction layer's share is the difference.
+//!
 //! `cargo bench -p switchyard-benches --bench sip_transactions`
 
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use switchyard_sip::transaction::{TransactionConfig, TransactionLayer, Transport, TsxEvent};
 use switchyard_sip::{Message, Request, Response};
 
@@ -115,6 +118,30 @@ fn client_layer(now: Instant) -> (TransactionLayer, Vec<Response>) {
     (layer, ringing)
 }
 
+fn bytes_of(m: impl Into<Message>) -> Vec<u8> {
+    m.into().to_bytes()
+}
+
+fn parse(datagram: &[u8]) -> Message {
+    Message::parse(datagram).expect("valid message")
+}
+
+/// Cycles through the datagrams in a cache-unfriendly order, as traffic would.
+struct Cycle<'a> {
+    items: &'a [Vec<u8>],
+    i: usize,
+}
+
+impl<'a> Cycle<'a> {
+    fn new(items: &'a [Vec<u8>]) -> Self {
+        Cycle { items, i: 0 }
+    }
+    fn next_item(&mut self) -> &'a [u8] {
+        self.i = (self.i + 7919) % self.items.len();
+        &self.items[self.i]
+    }
+}
+
 fn lookup(c: &mut Criterion) {
     let now = Instant::now();
     // Everything happens within the first second: no timer is due, every transaction lives.
@@ -122,63 +149,74 @@ fn lookup(c: &mut Criterion) {
     let mut group = c.benchmark_group("sip_transactions");
     group.throughput(Throughput::Elements(1));
 
+    // Each timed iteration parses the datagram, as the daemon does; `parse_only` measures
+    // that part alone, so the transaction layer's share is the difference.
     let (mut layer, reqs) = server_layer(now);
     assert_eq!(layer.len(), LIVE);
-    let mut i = 0;
-    group.bench_function("retransmitted_request/100k_live", |b| {
-        b.iter_batched(
-            || {
-                i = (i + 7919) % LIVE;
-                Message::Request(reqs[i].clone())
-            },
-            |m| {
-                layer.handle_receive(at, m, remote(), Transport::Udp);
-                assert_eq!(drain(&mut layer), 1, "the stored 200 again");
-            },
-            BatchSize::SmallInput,
-        )
+    let req_bytes: Vec<Vec<u8>> = reqs.iter().cloned().map(bytes_of).collect();
+    drop(reqs);
+    let mut cycle = Cycle::new(&req_bytes);
+    group.bench_function("parse_only/register", |b| {
+        b.iter(|| black_box(parse(cycle.next_item())))
     });
+    let mut cycle = Cycle::new(&req_bytes);
+    group.bench_function("retransmitted_request/100k_live", |b| {
+        b.iter(|| {
+            let m = parse(cycle.next_item());
+            layer.handle_receive(at, m, remote(), Transport::Udp);
+            assert_eq!(drain(&mut layer), 1, "the stored 200 again");
+        })
+    });
+    drop(layer);
 
     let (mut layer, ringing) = client_layer(now);
     assert_eq!(layer.len(), LIVE);
-    let mut i = 0;
+    let ringing_bytes: Vec<Vec<u8>> = ringing.iter().cloned().map(bytes_of).collect();
+    drop(ringing);
+    let mut cycle = Cycle::new(&ringing_bytes);
+    group.bench_function("parse_only/ringing", |b| {
+        b.iter(|| black_box(parse(cycle.next_item())))
+    });
+    let mut cycle = Cycle::new(&ringing_bytes);
     group.bench_function("response/100k_live", |b| {
-        b.iter_batched(
-            || {
-                i = (i + 7919) % LIVE;
-                Message::Response(ringing[i].clone())
-            },
-            |m| {
-                layer.handle_receive(at, m, remote(), Transport::Udp);
-                drain(&mut layer);
-            },
-            BatchSize::SmallInput,
-        )
+        b.iter(|| {
+            let m = parse(cycle.next_item());
+            layer.handle_receive(at, m, remote(), Transport::Udp);
+            drain(&mut layer);
+        })
     });
     drop(layer);
 
     let (mut layer, _) = server_layer(now);
-    let mut n = LIVE;
+    // One datagram whose 16 hex digits of branch are rewritten each time: a new
+    // transaction every iteration.
+    let mut datagram = bytes_of(register(LIVE));
+    let at_branch = datagram
+        .windows(7)
+        .position(|w| w == b"z9hG4bK")
+        .expect("branch")
+        + 7;
+    let mut n: u64 = 1 << 40;
     group.bench_function("new_request/100k_live", |b| {
-        b.iter_batched(
-            || {
-                n += 1;
-                register(n)
-            },
-            |req| {
-                let mut ok = Response::for_request(&req, 200, "OK");
-                ok.headers.to_mut().expect("To").set_tag("reg");
-                layer.handle_receive(at, Message::Request(req), remote(), Transport::Udp);
-                let Some(TsxEvent::Request { key, .. }) = layer.poll_event() else {
-                    panic!("new request expected")
-                };
-                layer
-                    .send_response(at, &key, ok)
-                    .expect("fresh transaction");
-                drain(&mut layer);
-            },
-            BatchSize::SmallInput,
-        )
+        b.iter(|| {
+            n += 1;
+            for (k, d) in datagram[at_branch..at_branch + 16].iter_mut().enumerate() {
+                *d = b"0123456789abcdef"[((n >> (60 - 4 * k)) & 0xf) as usize];
+            }
+            let Message::Request(req) = parse(&datagram) else {
+                unreachable!()
+            };
+            let mut ok = Response::for_request(&req, 200, "OK");
+            ok.headers.to_mut().expect("To").set_tag("reg");
+            layer.handle_receive(at, Message::Request(req), remote(), Transport::Udp);
+            let Some(TsxEvent::Request { key, .. }) = layer.poll_event() else {
+                panic!("new request expected")
+            };
+            layer
+                .send_response(at, &key, ok)
+                .expect("fresh transaction");
+            drain(&mut layer);
+        })
     });
     group.finish();
 }
