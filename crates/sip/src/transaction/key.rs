@@ -5,6 +5,8 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::{Method, Request, Response, Via};
 
 /// The RFC 3261 magic cookie that opens every branch made by an RFC 3261 element.
@@ -74,9 +76,11 @@ pub struct TsxKey(Arc<KeyKind>);
 #[derive(Debug, PartialEq, Eq)]
 enum KeyKind {
     Rfc3261 {
-        branch: Branch,
-        /// Lower-cased sent-by host of the top Via.
-        host: Box<str>,
+        /// The branch, then the lower-cased sent-by host of the top Via: one inline buffer
+        /// for the usual lengths, so a lookup among many transactions touches one cache
+        /// line fewer per field.
+        text: SmallVec<[u8; 64]>,
+        branch_len: usize,
         /// Explicit or default sent-by port.
         port: u16,
         method: Method,
@@ -84,16 +88,30 @@ enum KeyKind {
     Rfc2543(Rfc2543Key),
 }
 
+impl KeyKind {
+    fn branch_host(&self) -> Option<(&[u8], &[u8])> {
+        match self {
+            KeyKind::Rfc3261 {
+                text, branch_len, ..
+            } => Some(text.split_at(*branch_len)),
+            KeyKind::Rfc2543(_) => None,
+        }
+    }
+}
+
 /// Hashes exactly like [`KeyRef`], so that a borrowed key finds an owned one.
 impl Hash for KeyKind {
     fn hash<H: Hasher>(&self, state: &mut H) {
         match self {
             KeyKind::Rfc3261 {
-                branch,
-                host,
+                text,
+                branch_len,
                 port,
                 method,
-            } => hash_3261(state, branch.as_str(), host, *port, method),
+            } => {
+                let (branch, host) = text.split_at(*branch_len);
+                hash_3261(state, branch, host, *port, method)
+            }
             KeyKind::Rfc2543(k) => {
                 state.write_u8(1);
                 k.hash(state);
@@ -102,11 +120,12 @@ impl Hash for KeyKind {
     }
 }
 
-fn hash_3261<H: Hasher>(state: &mut H, branch: &str, host: &str, port: u16, method: &Method) {
+fn hash_3261<H: Hasher>(state: &mut H, branch: &[u8], host: &[u8], port: u16, method: &Method) {
     state.write_u8(0);
-    branch.hash(state);
-    host.hash(state);
-    port.hash(state);
+    state.write(branch);
+    state.write_u8(0xff);
+    state.write(host);
+    state.write_u16(port);
     method.hash(state);
 }
 
@@ -194,7 +213,13 @@ impl<'a> KeyRef<'a> {
 
 impl Hash for KeyRef<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_3261(state, self.branch, &self.host, self.port, self.method);
+        hash_3261(
+            state,
+            self.branch.as_bytes(),
+            self.host.as_bytes(),
+            self.port,
+            self.method,
+        );
     }
 }
 
@@ -202,14 +227,15 @@ impl hashbrown::Equivalent<TsxKey> for KeyRef<'_> {
     fn equivalent(&self, key: &TsxKey) -> bool {
         match &*key.0 {
             KeyKind::Rfc3261 {
-                branch,
-                host,
+                text,
+                branch_len,
                 port,
                 method,
             } => {
-                branch.as_str() == self.branch
-                    && **host == *self.host
-                    && *port == self.port
+                let (branch, host) = text.split_at(*branch_len);
+                *port == self.port
+                    && branch == self.branch.as_bytes()
+                    && host == self.host.as_bytes()
                     && method == self.method
             }
             KeyKind::Rfc2543(_) => false,
@@ -220,9 +246,12 @@ impl hashbrown::Equivalent<TsxKey> for KeyRef<'_> {
 impl TsxKey {
     fn rfc3261(branch: &str, via: &Via, method: &Method) -> TsxKey {
         let (host, port) = sent_by(via);
+        let mut text = SmallVec::with_capacity(branch.len() + host.len());
+        text.extend_from_slice(branch.as_bytes());
+        text.extend_from_slice(host.as_bytes());
         TsxKey(Arc::new(KeyKind::Rfc3261 {
-            branch: Branch::new(branch),
-            host: host.into(),
+            text,
+            branch_len: branch.len(),
             port,
             method: method.clone(),
         }))
@@ -274,11 +303,15 @@ impl TsxKey {
     }
 
     /// The branch, for RFC 3261 keys.
-    pub fn branch(&self) -> Option<&Branch> {
-        match &*self.0 {
-            KeyKind::Rfc3261 { branch, .. } => Some(branch),
-            KeyKind::Rfc2543(_) => None,
-        }
+    pub fn branch(&self) -> Option<&str> {
+        let (branch, _) = self.0.branch_host()?;
+        Some(std::str::from_utf8(branch).expect("built from a &str"))
+    }
+
+    /// The lower-cased sent-by host, for RFC 3261 keys.
+    fn host(&self) -> Option<&str> {
+        let (_, host) = self.0.branch_host()?;
+        Some(std::str::from_utf8(host).expect("built from a &str"))
     }
 
     /// True for a key made by the RFC 2543 fallback.
@@ -291,10 +324,13 @@ impl TsxKey {
     pub fn with_method(&self, method: Method) -> TsxKey {
         let kind = match &*self.0 {
             KeyKind::Rfc3261 {
-                branch, host, port, ..
+                text,
+                branch_len,
+                port,
+                ..
             } => KeyKind::Rfc3261 {
-                branch: branch.clone(),
-                host: host.clone(),
+                text: text.clone(),
+                branch_len: *branch_len,
                 port: *port,
                 method,
             },
@@ -333,12 +369,12 @@ impl TsxKey {
 impl fmt::Display for TsxKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &*self.0 {
-            KeyKind::Rfc3261 {
-                branch,
-                host,
-                port,
-                method,
-            } => write!(f, "{method} {branch} {host}:{port}"),
+            KeyKind::Rfc3261 { port, method, .. } => write!(
+                f,
+                "{method} {} {}:{port}",
+                self.branch().unwrap_or_default(),
+                self.host().unwrap_or_default()
+            ),
             KeyKind::Rfc2543(r) => write!(f, "{} rfc2543 {} {}", r.method, r.call_id, r.cseq),
         }
     }
