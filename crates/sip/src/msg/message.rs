@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::error::{Fail, PResult, ParseError};
-use super::headers::{Headers, Name};
+use super::headers::{Headers, Name, Val};
 use super::method::Method;
 use super::names::Known;
 use super::scan::{is_token, is_ws};
@@ -235,6 +235,12 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
     };
     let head = std::str::from_utf8(&datagram[start..head_end])
         .map_err(|e| Fail::new(start + e.valid_up_to(), "UTF-8 text in the headers"))?;
+    // A CR is only ever part of a line end: checked once here, not per value.
+    for cr in memchr::memchr_iter(b'\r', head.as_bytes()) {
+        if head.as_bytes().get(cr + 1) != Some(&b'\n') {
+            return Err(Fail::new(start + cr, "LF after CR"));
+        }
+    }
     let buf: Arc<str> = Arc::from(head);
     let h = buf.as_bytes();
     // Offsets below are relative to `buf`; errors are shifted by `start`.
@@ -254,7 +260,7 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
             let (method, uri) = parse_request_line(&buf, first_end)?;
             StartLine::Request(method, uri)
         };
-        let mut headers = Headers::new();
+        let mut headers = Headers::with_buf(Arc::clone(&buf));
         parse_headers(&buf, line_end + 1, &mut headers)?;
         let missing = [
             (headers.vias().is_empty(), "a Via header"),
@@ -388,15 +394,12 @@ fn parse_headers(buf: &Arc<str>, mut i: usize, headers: &mut Headers) -> PResult
         let name_str = &buf[i..name_end];
         let name = match Known::lookup(name_str) {
             Some(k) => Name::Known(k),
-            None => Name::Other(Text::slice(buf, i, name_end)),
+            None => Name::Other(Val::at(i, name_end)),
         };
         let mut v0 = colon + 1;
         let value = if folded {
             let unfolded = unfold(&buf[v0..line_end]);
-            if let Some(bad) = unfolded.bytes().position(|b| b == b'\r') {
-                return Err(Fail::new(v0 + bad, "a header value without CR"));
-            }
-            Text::owned(unfolded.trim_matches([' ', '\t']))
+            Val::Own(unfolded.trim_matches([' ', '\t']).into())
         } else {
             let mut v1 = line_end;
             while v0 < v1 && is_ws(h[v0]) {
@@ -405,10 +408,7 @@ fn parse_headers(buf: &Arc<str>, mut i: usize, headers: &mut Headers) -> PResult
             while v1 > v0 && is_ws(h[v1 - 1]) {
                 v1 -= 1;
             }
-            if let Some(bad) = h[v0..v1].iter().position(|&b| b == b'\r') {
-                return Err(Fail::new(v0 + bad, "a header value without CR"));
-            }
-            Text::slice(buf, v0, v1)
+            Val::at(v0, v1)
         };
         if folded {
             while v0 < line_end && matches!(h[v0], b' ' | b'\t' | b'\r' | b'\n') {

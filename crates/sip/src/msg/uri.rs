@@ -125,16 +125,29 @@ pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
     }
     let text = &s[i..j];
     if all_numeric {
-        let addr = std::str::from_utf8(text)
-            .ok()
-            .and_then(|t| t.parse::<Ipv4Addr>().ok())
-            .ok_or(Fail::new(i, "an IPv4 address"))?;
+        let addr = parse_ipv4(text).ok_or(Fail::new(i, "an IPv4 address"))?;
         return Ok((HostKind::V4(addr), j));
     }
     if text[0] == b'.' || text[0] == b'-' || text.windows(2).any(|w| w == b"..") {
         return Err(Fail::new(i, "a host name"));
     }
     Ok((HostKind::Domain, j))
+}
+
+/// Dotted-quad IPv4 (no leading zeros beyond a single `0`), as `Ipv4Addr::from_str`
+/// accepts, without its generic parser.
+fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split(|&b| b == b'.');
+    for o in &mut octets {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+            return None;
+        }
+        let v = p.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+        *o = u8::try_from(v).ok()?;
+    }
+    parts.next().is_none().then_some(Ipv4Addr::from(octets))
 }
 
 /// Parses `":" port` at `i` if present; returns the port and the end index.
