@@ -140,12 +140,6 @@ fn check_value(k: Known, s: &str) -> PResult<()> {
             }
             Ok(())
         }
-        Known::ROUTE | Known::RECORD_ROUTE => {
-            for (a, z) in split_commas(s.as_bytes())? {
-                NameAddr::parse_text(Text::owned(&s[a..z])).map_err(|f| f.shift(a))?;
-            }
-            Ok(())
-        }
         _ => Ok(()),
     }
 }
@@ -218,6 +212,12 @@ impl Headers {
         };
         if !is_typed(k) {
             self.check_single(k)?;
+            if matches!(k, Known::ROUTE | Known::RECORD_ROUTE) {
+                let text = self.text(&value);
+                for (a, z) in split_commas(text.as_str().as_bytes())? {
+                    NameAddr::parse_text(text.sub(a, z)).map_err(|f| f.shift(a))?;
+                }
+            }
             let s = self.s(&value);
             check_value(k, s)?;
             if k == Known::CSEQ {
