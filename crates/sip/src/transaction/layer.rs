@@ -161,6 +161,11 @@ impl TransactionLayer {
         self.servers.contains_key(key)
     }
 
+    /// Where the request of server transaction `key` came from (its responses go there).
+    pub fn server_source(&self, key: &TsxKey) -> Option<(SocketAddr, Transport)> {
+        self.servers.get(key).map(ServerTsx::source)
+    }
+
     /// A fresh branch (magic cookie and 64 random bits) for the top Via of a request the
     /// TU is about to send.
     pub fn new_branch(&mut self) -> Branch {
