@@ -2,7 +2,6 @@
 //! once every TU question is answered, every transaction ends by its timers — none is
 //! kept forever, no timer is lost.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -179,18 +178,16 @@ proptest! {
             }
         }
         // Answer everything still open, on both sides, then let the timers run out.
-        let mut finals: HashMap<TsxKey, ()> = HashMap::new();
         for (key, req) in pending.clone() {
             let _ = l.send_response(now, &key, answer(&req, 500));
-            finals.insert(key, ());
         }
         for (key, req) in &sent {
             if l.has_client(key) {
                 l.handle_receive(now, Message::Response(answer(req, 487)), peer(), Transport::Udp);
             }
         }
-        // CANCELs the layer sent on its own have keys we did not record: answer by
-        // retransmission-proof 200s through the same route.
+        // CANCELs the layer sent on its own (a pending cancel meeting a provisional) are
+        // answered too.
         for (key, req) in &sent {
             let cancel_key = key.with_method(switchyard_sip::Method::Cancel);
             if l.has_client(&cancel_key) {
