@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use switchyard_sip::dialog::{
     Dialog, DialogEvent, DialogKey, DialogState, LocalVia, SUPPORTED_OPTION_TAGS,
-    SessionTimerConfig, Tag, check_require, min_se_too_small,
+    SessionTimerConfig, Tag, check_require, min_se_too_small, retry_after_422,
 };
 use switchyard_sip::transaction::{Branch, Transport};
 use switchyard_sip::{Message, Method, NameAddr, Request, Response};
@@ -511,4 +511,31 @@ fn dialog_keys_from_messages() {
         "no To tag: not in a dialog"
     );
     assert!(LocalVia::new(Transport::Udp, "bad host name").is_err());
+}
+
+#[test]
+fn uac_retries_a_422_with_the_peers_min_se() {
+    let cfg = SessionTimerConfig {
+        session_expires: 90,
+        ..SessionTimerConfig::default()
+    };
+    let mut invite = our_invite("");
+    cfg.decorate_request(&mut invite);
+    // The peer wants at least 300 s: its 422 is exactly what our UAS side would send.
+    let peer = SessionTimerConfig {
+        min_se: 300,
+        ..SessionTimerConfig::default()
+    };
+    let too_small = min_se_too_small(&invite, &peer).unwrap();
+    let again = retry_after_422(&invite, &too_small, &branch(7)).unwrap();
+    assert_eq!(again.headers.session_expires().unwrap().delta, 300);
+    assert_eq!(again.headers.min_se(), Some(300));
+    assert_eq!(again.headers.cseq().unwrap().seq, 11);
+    assert_eq!(
+        again.headers.top_via().unwrap().branch(),
+        Some("z9hG4bKdlg7")
+    );
+    assert!(min_se_too_small(&again, &peer).is_none());
+    // A 422 that would not raise the interval is not retried.
+    assert!(retry_after_422(&again, &too_small, &branch(8)).is_none());
 }
