@@ -62,7 +62,9 @@ mod state;
 
 pub use key::{CallId, DialogKey, Tag};
 pub use requests::{SUPPORTED_OPTION_TAGS, check_require, reject};
-pub use session_timer::{SessionTimer, SessionTimerConfig, min_se_too_small, retry_after_422};
+pub use session_timer::{
+    RFC4028_MIN_SE, SessionTimer, SessionTimerConfig, min_se_too_small, retry_after_422,
+};
 pub use state::{Dialog, DialogEvent, DialogState, LocalVia, Role};
 
 /// Why a dialog cannot be made from a message.

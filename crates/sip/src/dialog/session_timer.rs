@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 use crate::transaction::Branch;
 use crate::{CSeq, Refresher, Request, Response};
 
+/// The smallest Min-SE RFC 4028 §5 allows, in seconds.
+pub const RFC4028_MIN_SE: u32 = 90;
+
 /// What this side asks for and accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionTimerConfig {
@@ -161,7 +164,9 @@ impl SessionTimer {
     /// response carries no Session-Expires (no session timer).
     pub fn negotiate_uac(resp: &Response) -> Option<(u32, bool)> {
         let se = resp.headers.session_expires()?;
-        Some((se.delta, se.refresher != Some(Refresher::Uas)))
+        // Below the RFC's floor the peer is wrong; a call must not end at once for it.
+        let interval = se.delta.max(RFC4028_MIN_SE);
+        Some((interval, se.refresher != Some(Refresher::Uas)))
     }
 
     /// When a refresh is due or the session expires, whichever comes first.
@@ -189,6 +194,13 @@ impl SessionTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uac_clamps_a_session_interval_below_the_rfc_floor() {
+        let mut resp = Response::new(200, "OK");
+        resp.headers.push("Session-Expires", "0;refresher=uas");
+        assert_eq!(SessionTimer::negotiate_uac(&resp), Some((90, false)));
+    }
 
     #[test]
     fn deadlines_follow_rfc4028() {
