@@ -539,3 +539,49 @@ fn uac_retries_a_422_with_the_peers_min_se() {
     // A 422 that would not raise the interval is not retried.
     assert!(retry_after_422(&again, &too_small, &branch(8)).is_none());
 }
+
+#[test]
+fn crossing_re_invites_get_491_and_a_second_unanswered_one_500() {
+    let t0 = Instant::now();
+    let invite = incoming_invite("");
+    let mut d = uas_dialog(&invite, SessionTimerConfig::default());
+    d.response(t0, &invite, 200, "OK");
+    // We send a re-INVITE (say, to put the caller on hold)...
+    let ours = d.request(Method::Invite, &branch(1));
+    // ...and the caller's re-INVITE crosses it: glare.
+    let theirs = in_dialog("INVITE", 6, "");
+    let err = d.handle_request(&theirs).unwrap_err();
+    assert_eq!(err.status, 491);
+    // Once ours is answered, theirs may come again and is taken.
+    let mut ok = Response::for_request(&ours, 200, "OK");
+    ok.headers.to_mut().unwrap().set_tag("caller");
+    d.handle_response(t0, &ok);
+    let again = in_dialog("INVITE", 7, "");
+    d.handle_request(&again).unwrap();
+    // A third one before we answered the second: 500 with Retry-After.
+    let err = d.handle_request(&in_dialog("UPDATE", 8, "")).unwrap_err();
+    assert_eq!(err.status, 500);
+    assert!(err.headers.get("Retry-After").is_some());
+    // Answering the second clears the way.
+    d.response(t0, &again, 200, "OK");
+    d.handle_request(&in_dialog("UPDATE", 9, "")).unwrap();
+    // Other requests are never held up.
+    d.handle_request(&in_dialog("INFO", 10, "")).unwrap();
+}
+
+#[test]
+fn a_request_with_no_response_ends_the_dialog() {
+    let t0 = Instant::now();
+    let mut d = Dialog::uac(
+        t0,
+        &our_invite(""),
+        &their_answer(200, ""),
+        via("10.0.0.1"),
+        SessionTimerConfig::default(),
+    )
+    .unwrap();
+    d.request(Method::Invite, &branch(1));
+    d.handle_request_failure();
+    assert_eq!(d.state(), DialogState::Terminated);
+    assert_eq!(d.poll_timeout(), None);
+}
