@@ -81,11 +81,11 @@ fn drain(layer: &mut TransactionLayer) -> usize {
     n
 }
 
-/// A layer holding `LIVE` completed REGISTER server transactions; returns the requests.
-fn server_layer(now: Instant) -> (TransactionLayer, Vec<Request>) {
+/// A layer holding `live` completed REGISTER server transactions; returns the requests.
+fn server_layer(now: Instant, live: usize) -> (TransactionLayer, Vec<Request>) {
     let mut layer = TransactionLayer::new(TransactionConfig::default());
-    let mut reqs = Vec::with_capacity(LIVE);
-    for i in 0..LIVE {
+    let mut reqs = Vec::with_capacity(live);
+    for i in 0..live {
         let req = register(i);
         layer.handle_receive(now, Message::Request(req.clone()), remote(), Transport::Udp);
         let Some(TsxEvent::Request { key, .. }) = layer.poll_event() else {
@@ -164,7 +164,25 @@ fn lookup(c: &mut Criterion) {
 
     // Each timed iteration parses the datagram, as the daemon does; `parse_only` measures
     // that part alone, so the transaction layer's share is the difference.
-    let (mut layer, reqs) = server_layer(now);
+    // The same with 1,000 live transactions: everything stays in cache, which shows how
+    // much of the 100,000 case is memory latency.
+    let (mut small, small_reqs) = server_layer(now, 1_000);
+    let small_bytes: Vec<Vec<u8>> = small_reqs.into_iter().map(bytes_of).collect();
+    let mut cycle = Cycle::new(&small_bytes);
+    group.bench_function("parse_only/register_1k", |b| {
+        cpu_iter(b, || parse(cycle.next_item()))
+    });
+    let mut cycle = Cycle::new(&small_bytes);
+    group.bench_function("retransmitted_request/1k_live", |b| {
+        cpu_iter(b, || {
+            let m = parse(cycle.next_item());
+            small.handle_receive(at, m, remote(), Transport::Udp);
+            assert_eq!(drain(&mut small), 1, "the stored 200 again");
+        })
+    });
+    drop(small);
+
+    let (mut layer, reqs) = server_layer(now, LIVE);
     assert_eq!(layer.len(), LIVE);
     let req_bytes: Vec<Vec<u8>> = reqs.iter().cloned().map(bytes_of).collect();
     drop(reqs);
@@ -200,7 +218,7 @@ fn lookup(c: &mut Criterion) {
     });
     drop(layer);
 
-    let (mut layer, _) = server_layer(now);
+    let (mut layer, _) = server_layer(now, LIVE);
     // One datagram whose 16 hex digits of branch are rewritten each time: a new
     // transaction every iteration.
     let mut datagram = bytes_of(register(LIVE));
