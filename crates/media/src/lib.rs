@@ -1,1 +1,3 @@
 //! RTP/RTCP, SDP offer/answer, G.711, DTMF, jitter buffer, prompts, recording, relay and mixer.
+
+pub mod codec;
