@@ -2,3 +2,4 @@
 
 pub mod codec;
 pub mod dtmf;
+pub mod jitter;
