@@ -3,3 +3,4 @@
 pub mod codec;
 pub mod dtmf;
 pub mod jitter;
+pub mod tone;
