@@ -3,4 +3,5 @@
 pub mod codec;
 pub mod dtmf;
 pub mod jitter;
+pub mod player;
 pub mod tone;

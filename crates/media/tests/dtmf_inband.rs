@@ -226,12 +226,13 @@ fn no_talk_off_on_music_on_hold() {
 
 #[test]
 fn no_talk_off_on_shipped_prompts() {
-    // The project's shipped prompts (prompts/ at the repository root), when present at
-    // 8 kHz; other rates are covered once the player resamples them.
+    // The project's shipped prompts (prompts/ at the repository root, any format the
+    // player reads), decoded to 8 kHz as a call would hear them.
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../prompts");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return; // no prompts shipped yet: the generated speech above stands in
     };
+    let mut cache = switchyard_media::player::PromptCache::new();
     let mut stack: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     while let Some(p) = stack.pop() {
         if p.is_dir() {
@@ -244,13 +245,15 @@ fn no_talk_off_on_shipped_prompts() {
             );
             continue;
         }
-        if p.extension().is_some_and(|e| e == "wav")
-            && let Ok(r) = hound::WavReader::open(&p)
-            && r.spec().sample_rate == RATE
-            && r.spec().bits_per_sample == 16
+        let audio = ["wav", "mp3", "flac", "ogg"];
+        if p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| audio.contains(&e))
         {
-            let s = read_wav(&p);
-            assert_eq!(detect(&s), "", "talk-off in {}", p.display());
+            let prompt = cache
+                .load(&p, RATE)
+                .unwrap_or_else(|e| panic!("shipped prompt does not load: {e}"));
+            assert_eq!(detect(prompt.samples()), "", "talk-off in {}", p.display());
         }
     }
 }
