@@ -4,4 +4,5 @@ pub mod codec;
 pub mod dtmf;
 pub mod jitter;
 pub mod player;
+pub mod recorder;
 pub mod tone;
