@@ -3,6 +3,7 @@
 pub mod codec;
 pub mod dtmf;
 pub mod jitter;
+pub mod mixer;
 pub mod player;
 pub mod recorder;
 pub mod tone;
