@@ -204,7 +204,7 @@ impl WavRecorder {
         h[20..22].copy_from_slice(&1u16.to_le_bytes()); // PCM
         h[22..24].copy_from_slice(&self.channels.to_le_bytes());
         h[24..28].copy_from_slice(&rate.to_le_bytes());
-        h[28..32].copy_from_slice(&(rate * u32::from(block_align)).to_le_bytes());
+        h[28..32].copy_from_slice(&rate.saturating_mul(u32::from(block_align)).to_le_bytes());
         h[32..34].copy_from_slice(&block_align.to_le_bytes());
         h[34..36].copy_from_slice(&16u16.to_le_bytes());
         h[36..40].copy_from_slice(b"data");
