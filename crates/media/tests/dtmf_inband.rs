@@ -271,3 +271,41 @@ fn digits_survive_speech_in_the_background() {
     }
     assert_eq!(detect(&s), "2580");
 }
+
+#[test]
+fn wideband_legs_detect_at_16_khz() {
+    let rate = 16_000;
+    let mut s = vec![0i16; 1600];
+    for c in "147*".chars() {
+        let mut g = DtmfGenerator::new(DtmfDigit::from_char(c).unwrap(), rate, 1280, 1280, 5000);
+        let mut b = vec![0i16; 2560];
+        g.fill(&mut b);
+        s.extend(b);
+    }
+    add_noise(&mut s, 1000, 5);
+    let mut det = DtmfDetector::new(DetectorConfig {
+        sample_rate: rate,
+        ..DetectorConfig::default()
+    });
+    let mut got = String::new();
+    for f in s.chunks(320) {
+        det.feed(f);
+        while let Some(d) = det.poll_digit() {
+            got.push(d.to_char());
+        }
+    }
+    assert_eq!(got, "147*");
+}
+
+#[test]
+fn no_talk_off_on_loud_speech_and_music_through_alaw() {
+    // Prompts mastered hot: +6 dB (clipping where it must), then an A-law trunk.
+    for name in ["speech_en.wav", "speech_zh.wav", "music_moh.wav"] {
+        let mut s = read_wav(&data_dir().join(name));
+        for x in &mut s {
+            *x = x.saturating_mul(2);
+            *x = g711::alaw_to_linear(g711::linear_to_alaw(*x));
+        }
+        assert_eq!(detect(&s), "", "{name}");
+    }
+}
