@@ -26,6 +26,8 @@
 //! second (at least 300 ms) exceeds one frame plus a margin, one frame is dropped to shrink the delay. The
 //! delay thus follows the observed jitter, bounded by `min_delay` and `max_delay`.
 
+pub mod conceal;
+
 use std::time::{Duration, Instant};
 
 /// Jitter buffer settings.
