@@ -89,16 +89,20 @@ impl ToneSpec {
 }
 
 /// Generates a [`ToneSpec`] at a sample rate, frame by frame, with continuous phase.
+///
+/// Each frequency is a rotating phasor (one complex multiply per sample instead of a
+/// `sin`), renormalised once per frame so its level cannot drift.
 #[derive(Debug, Clone)]
 pub struct ToneGenerator {
-    /// Phase increment per sample for each frequency (turns).
-    steps: [f64; 2],
+    /// Per-sample rotation (cos, sin) for each frequency; `None` for unused slots.
+    rot: [Option<(f64, f64)>; 2],
+    /// Current phasor (cos, sin) for each frequency.
+    osc: [(f64, f64); 2],
     amplitude: f64,
     /// Cadence as sample boundaries: (end of on, end of off) per step, cumulative.
     bounds: Vec<(u64, u64)>,
     cycle: u64,
     pos: u64,
-    phase: [f64; 2],
 }
 
 impl ToneGenerator {
@@ -113,13 +117,19 @@ impl ToneGenerator {
             t = on_end + samples(s.off);
             bounds.push((on_end, t));
         }
+        let rot = spec.frequencies.map(|f| {
+            (f > 0.0).then(|| {
+                let w = std::f64::consts::TAU * f64::from(f) / rate;
+                (w.cos(), w.sin())
+            })
+        });
         Self {
-            steps: spec.frequencies.map(|f| f64::from(f.max(0.0)) / rate),
+            rot,
+            osc: [(1.0, 0.0); 2],
             amplitude: f64::from(spec.amplitude),
             bounds,
             cycle: t,
             pos: 0,
-            phase: [0.0; 2],
         }
     }
 
@@ -136,15 +146,22 @@ impl ToneGenerator {
 
     /// Fill one frame (of any length).
     pub fn next_frame(&mut self, out: &mut [i16]) {
+        for (c, s) in &mut self.osc {
+            let norm = (*c * *c + *s * *s).sqrt();
+            if norm > 0.0 {
+                *c /= norm;
+                *s /= norm;
+            }
+        }
         for o in out.iter_mut() {
             let on = self.tone_on();
             let mut v = 0.0;
-            for k in 0..2 {
-                if self.steps[k] > 0.0 {
+            for (osc, rot) in self.osc.iter_mut().zip(self.rot) {
+                if let Some((rc, rs)) = rot {
                     if on {
-                        v += (std::f64::consts::TAU * self.phase[k]).sin();
+                        v += osc.1;
                     }
-                    self.phase[k] = (self.phase[k] + self.steps[k]).fract();
+                    *osc = (osc.0 * rc - osc.1 * rs, osc.0 * rs + osc.1 * rc);
                 }
             }
             *o = (v * self.amplitude).clamp(-32768.0, 32767.0) as i16;
@@ -155,6 +172,6 @@ impl ToneGenerator {
     /// Restart the cadence from its beginning.
     pub fn restart(&mut self) {
         self.pos = 0;
-        self.phase = [0.0; 2];
+        self.osc = [(1.0, 0.0); 2];
     }
 }
