@@ -336,13 +336,14 @@ impl<P> JitterBuffer<P> {
             self.record_slack(-1);
             return PushOutcome::Late;
         }
-        let pos = match self.slots.binary_search_by_key(&ext_ts, |s| s.ext_ts) {
-            Ok(_) => {
-                self.stats.duplicates += 1;
-                return PushOutcome::Duplicate;
-            }
-            Err(pos) => pos,
-        };
+        if self
+            .slots
+            .binary_search_by_key(&ext_ts, |s| s.ext_ts)
+            .is_ok()
+        {
+            self.stats.duplicates += 1;
+            return PushOutcome::Duplicate;
+        }
         if let Some((t, ts)) = self.last_pop {
             // Slack: the slot's playout time minus now.
             let playout_us = self.ticks_to_us(ext_ts - ts)
@@ -357,7 +358,7 @@ impl<P> JitterBuffer<P> {
             self.stats.overflows += 1;
             outcome = PushOutcome::Overflow;
         }
-        let pos = pos.min(self.slots.len());
+        let pos = self.slots.partition_point(|s| s.ext_ts < ext_ts);
         self.slots.insert(
             pos,
             Slot {
