@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use switchyard_media::codec::g711;
+use switchyard_media::codec::resample::FrameResampler;
 use switchyard_media::dtmf::inband::{DetectorConfig, DtmfDetector};
 use switchyard_media::jitter::{JitterBuffer, JitterConfig};
 use switchyard_media::mixer::{MixMode, Mixer, ParticipantId};
@@ -51,6 +52,12 @@ fn g711_bench(c: &mut Criterion) {
         b.iter(|| g711::ulaw_to_alaw_in_place(black_box(&mut law)))
     });
     g.finish();
+    let mut up =
+        FrameResampler::new(8000, 16_000, Duration::from_millis(20)).expect("whole frames");
+    let mut wide = [0i16; 320];
+    c.bench_function("resample_8k_to_16k_frame", |b| {
+        b.iter(|| up.process(black_box(&pcm[..FRAME]), &mut wide))
+    });
 }
 
 fn dtmf_bench(c: &mut Criterion) {

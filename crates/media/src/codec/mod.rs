@@ -22,6 +22,7 @@
 //! ```
 
 pub mod g711;
+pub mod resample;
 
 use std::time::Duration;
 
@@ -31,6 +32,14 @@ pub enum CodecError {
     /// The codec is negotiated but not decoded or encoded here yet.
     #[error("{0:?} is not transcoded by this engine yet")]
     Unsupported(CodecKind),
+    /// A frame resampler cannot be built for these rates and frame length.
+    #[error("cannot resample frames from {from} Hz to {to} Hz")]
+    BadResampleRates {
+        /// Input rate.
+        from: u32,
+        /// Output rate.
+        to: u32,
+    },
 }
 
 /// Which codec a stream carries.
