@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use switchyard_media::dtmf::goertzel::{rms, tone_amplitude};
 use switchyard_media::player::PromptCache;
-use switchyard_media::recorder::{Layout, PauseMode, RecorderConfig, WavRecorder};
+use switchyard_media::recorder::{Encoding, Layout, PauseMode, RecorderConfig, WavRecorder};
 use switchyard_media::tone::{ToneGenerator, ToneSpec};
 
 const RATE: u32 = 8000;
@@ -206,6 +206,60 @@ fn crash_before_the_first_rewrite_stays_readable() {
     // hound reads every whole sample up to the end of the file.
     let (_, ch) = read(&bytes);
     assert!(ch[0].len() >= 3 * RATE as usize - 1, "{}", ch[0].len());
+    let p = PromptCache::new().load(&path, RATE).unwrap();
+    assert!(
+        p.duration() >= Duration::from_millis(2990),
+        "{:?}",
+        p.duration()
+    );
+    sox_reads(&path, 2.99);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn g711_recordings_are_half_the_size_and_read_back() {
+    for (encoding, name) in [(Encoding::Ulaw, "ulaw.wav"), (Encoding::Alaw, "alaw.wav")] {
+        let path = temp_path(name);
+        let mut f = std::fs::File::create(&path).unwrap();
+        let cfg = RecorderConfig {
+            layout: Layout::Stereo,
+            encoding,
+            ..Default::default()
+        };
+        let mut rec = WavRecorder::new(cfg);
+        assert_eq!(rec.header_len(), 58);
+        record(&mut rec, &mut f, 2);
+        assert_eq!(rec.finish(&mut f).unwrap(), 2 * 8000 * 2);
+        drop(f);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 58 + 2 * 8000 * 2);
+        assert_eq!(&bytes[38..42], b"fact");
+        assert_eq!(
+            u32::from_le_bytes(bytes[46..50].try_into().unwrap()),
+            16_000
+        );
+        // symphonia decodes it (and down-mixes caller and agent into one channel).
+        let p = PromptCache::new().load(&path, RATE).unwrap();
+        assert_eq!(p.duration(), Duration::from_secs(2));
+        let mid = &p.samples()[4000..12_000];
+        assert!(tone_amplitude(mid, 440.0, RATE) > 2500.0, "{encoding:?}");
+        assert!(tone_amplitude(mid, 1000.0, RATE) > 2500.0, "{encoding:?}");
+        sox_reads(&path, 2.0);
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+#[test]
+fn crashed_ulaw_recording_stays_readable() {
+    let path = temp_path("crash_ulaw.wav");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let cfg = RecorderConfig {
+        encoding: Encoding::Ulaw,
+        ..Default::default()
+    };
+    let mut rec = WavRecorder::new(cfg);
+    record(&mut rec, &mut f, 3);
+    drop(f); // no finish()
     let p = PromptCache::new().load(&path, RATE).unwrap();
     assert!(
         p.duration() >= Duration::from_millis(2990),

@@ -1,4 +1,4 @@
-//! Call recording to 16-bit PCM WAV: one leg, both legs mixed to mono, or stereo with the
+//! Call recording to WAV (16-bit PCM, or G.711 µ-law/A-law at half the size): one leg, both legs mixed to mono, or stereo with the
 //! caller on the left and the agent on the right; pause and resume (for card numbers).
 //!
 //! The recorder is sans-IO: it turns frames into bytes, and [`WavRecorder::write_to`]
@@ -10,7 +10,7 @@
 //! then rewritten with the true sizes every `header_interval` of audio and on close. A
 //! file cut short by a crash therefore reads either to its end or to the last rewrite.
 //!
-//! The 44-byte header is written by hand rather than with `hound`, whose writer owns the
+//! The header (44 bytes, 58 with G.711) is written by hand rather than with `hound`, whose writer owns the
 //! file and seeks inside it on every flush; this recorder has to stay sans-IO and decide
 //! itself when the header is rewritten.
 //!
@@ -28,6 +28,8 @@
 
 use std::io::{Seek, SeekFrom, Write};
 use std::time::Duration;
+
+use crate::codec::g711;
 
 /// Which audio goes into the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,6 +56,36 @@ pub enum PauseMode {
     Cut,
 }
 
+/// Sample encoding in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// 16-bit linear PCM (readable by everything).
+    #[default]
+    Pcm16,
+    /// G.711 µ-law, 8 bits (half the size; WAVE format 7).
+    Ulaw,
+    /// G.711 A-law, 8 bits (WAVE format 6).
+    Alaw,
+}
+
+impl Encoding {
+    fn bytes_per_sample(self) -> u16 {
+        match self {
+            Encoding::Pcm16 => 2,
+            Encoding::Ulaw | Encoding::Alaw => 1,
+        }
+    }
+
+    /// Length of the header this encoding uses: 44 bytes for PCM; 58 for G.711, whose
+    /// `fmt ` chunk carries `cbSize` and which needs a `fact` chunk.
+    pub fn header_len(self) -> usize {
+        match self {
+            Encoding::Pcm16 => 44,
+            Encoding::Ulaw | Encoding::Alaw => 58,
+        }
+    }
+}
+
 /// Recorder settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecorderConfig {
@@ -61,6 +93,8 @@ pub struct RecorderConfig {
     pub sample_rate: u32,
     /// Channel layout.
     pub layout: Layout,
+    /// Sample encoding.
+    pub encoding: Encoding,
     /// What pausing records.
     pub pause_mode: PauseMode,
     /// How much audio between header rewrites.
@@ -72,6 +106,7 @@ impl Default for RecorderConfig {
         Self {
             sample_rate: 8000,
             layout: Layout::MonoMix,
+            encoding: Encoding::Pcm16,
             pause_mode: PauseMode::Silence,
             header_interval: Duration::from_secs(5),
         }
@@ -86,8 +121,8 @@ pub enum RecorderError {
     Io(#[from] std::io::Error),
 }
 
-/// Size of the canonical PCM WAV header.
-pub const HEADER_LEN: usize = 44;
+/// Size of the largest header written (G.711 encodings).
+pub const MAX_HEADER_LEN: usize = 58;
 
 /// A WAV recorder for one call.
 #[derive(Debug)]
@@ -131,7 +166,7 @@ impl WavRecorder {
 
     /// Audio recorded so far.
     pub fn duration(&self) -> Duration {
-        let frames = self.data_len / (2 * u64::from(self.channels));
+        let frames = self.data_len / u64::from(self.block_align());
         Duration::from_secs_f64(frames as f64 / f64::from(self.cfg.sample_rate.max(1)))
     }
 
@@ -164,21 +199,25 @@ impl WavRecorder {
                 s.get(i).copied().unwrap_or(0)
             }
         };
+        let enc = self.cfg.encoding;
+        let put = |pending: &mut Vec<u8>, s: i16| match enc {
+            Encoding::Pcm16 => pending.extend_from_slice(&s.to_le_bytes()),
+            Encoding::Ulaw => pending.push(g711::linear_to_ulaw(s)),
+            Encoding::Alaw => pending.push(g711::linear_to_alaw(s)),
+        };
         for i in 0..n {
             let (c, a) = (at(caller, i), at(agent, i));
             match self.cfg.layout {
-                Layout::MonoMix => self
-                    .pending
-                    .extend_from_slice(&c.saturating_add(a).to_le_bytes()),
+                Layout::MonoMix => put(&mut self.pending, c.saturating_add(a)),
                 Layout::Stereo => {
-                    self.pending.extend_from_slice(&c.to_le_bytes());
-                    self.pending.extend_from_slice(&a.to_le_bytes());
+                    put(&mut self.pending, c);
+                    put(&mut self.pending, a);
                 }
-                Layout::CallerOnly => self.pending.extend_from_slice(&c.to_le_bytes()),
-                Layout::AgentOnly => self.pending.extend_from_slice(&a.to_le_bytes()),
+                Layout::CallerOnly => put(&mut self.pending, c),
+                Layout::AgentOnly => put(&mut self.pending, a),
             }
         }
-        self.data_len += (n * 2 * usize::from(self.channels)) as u64;
+        self.data_len += (n * usize::from(self.block_align())) as u64;
         self.frames_since_rewrite += n as u64;
         if self.frames_since_rewrite >= self.rewrite_every {
             self.frames_since_rewrite = 0;
@@ -186,29 +225,54 @@ impl WavRecorder {
         }
     }
 
+    fn block_align(&self) -> u16 {
+        self.cfg.encoding.bytes_per_sample() * self.channels
+    }
+
+    /// Length of this recording's header.
+    pub fn header_len(&self) -> usize {
+        self.cfg.encoding.header_len()
+    }
+
     /// The header for `data_len` bytes of audio (sizes saturate at the 4 GiB RIFF limit);
-    /// `None` gives the streaming header with maximal sizes.
-    pub fn header(&self, data_len: Option<u64>) -> [u8; HEADER_LEN] {
+    /// `None` gives the streaming header with maximal sizes. Only the first
+    /// [`WavRecorder::header_len`] bytes are the header.
+    pub fn header(&self, data_len: Option<u64>) -> [u8; MAX_HEADER_LEN] {
         let rate = self.cfg.sample_rate;
-        let block_align = 2 * self.channels;
+        let block_align = self.block_align();
+        let bits = 8 * self.cfg.encoding.bytes_per_sample();
+        let overhead = self.header_len() as u32 - 8;
         // Until the first rewrite: the largest data size in whole frames.
-        let max = (u32::MAX - 36) / u32::from(block_align) * u32::from(block_align);
+        let max = (u32::MAX - overhead) / u32::from(block_align) * u32::from(block_align);
         let data = data_len.map_or(max, |d| d.min(u64::from(max)) as u32);
-        let riff = data + 36;
-        let mut h = [0u8; HEADER_LEN];
+        let mut h = [0u8; MAX_HEADER_LEN];
         h[0..4].copy_from_slice(b"RIFF");
-        h[4..8].copy_from_slice(&riff.to_le_bytes());
+        h[4..8].copy_from_slice(&(data + overhead).to_le_bytes());
         h[8..12].copy_from_slice(b"WAVE");
         h[12..16].copy_from_slice(b"fmt ");
-        h[16..20].copy_from_slice(&16u32.to_le_bytes());
-        h[20..22].copy_from_slice(&1u16.to_le_bytes()); // PCM
+        let (fmt_len, tag): (u32, u16) = match self.cfg.encoding {
+            Encoding::Pcm16 => (16, 1),
+            Encoding::Alaw => (18, 6),
+            Encoding::Ulaw => (18, 7),
+        };
+        h[16..20].copy_from_slice(&fmt_len.to_le_bytes());
+        h[20..22].copy_from_slice(&tag.to_le_bytes());
         h[22..24].copy_from_slice(&self.channels.to_le_bytes());
         h[24..28].copy_from_slice(&rate.to_le_bytes());
         h[28..32].copy_from_slice(&rate.saturating_mul(u32::from(block_align)).to_le_bytes());
         h[32..34].copy_from_slice(&block_align.to_le_bytes());
-        h[34..36].copy_from_slice(&16u16.to_le_bytes());
-        h[36..40].copy_from_slice(b"data");
-        h[40..44].copy_from_slice(&data.to_le_bytes());
+        h[34..36].copy_from_slice(&bits.to_le_bytes());
+        let mut at = 36;
+        if fmt_len == 18 {
+            // cbSize = 0, then the fact chunk with the number of sample frames.
+            h[36..38].copy_from_slice(&0u16.to_le_bytes());
+            h[38..42].copy_from_slice(b"fact");
+            h[42..46].copy_from_slice(&4u32.to_le_bytes());
+            h[46..50].copy_from_slice(&(data / u32::from(block_align)).to_le_bytes());
+            at = 50;
+        }
+        h[at..at + 4].copy_from_slice(b"data");
+        h[at + 4..at + 8].copy_from_slice(&data.to_le_bytes());
         h
     }
 
@@ -218,11 +282,11 @@ impl WavRecorder {
     pub fn write_to<W: Write + Seek>(&mut self, w: &mut W) -> Result<(), RecorderError> {
         if !self.header_written {
             w.seek(SeekFrom::Start(0))?;
-            w.write_all(&self.header(None))?;
+            w.write_all(&self.header(None)[..self.header_len()])?;
             self.header_written = true;
         }
         w.seek(SeekFrom::Start(
-            HEADER_LEN as u64 + self.data_len - self.pending.len() as u64,
+            self.header_len() as u64 + self.data_len - self.pending.len() as u64,
         ))?;
         w.write_all(&self.pending)?;
         self.pending.clear();
@@ -235,8 +299,8 @@ impl WavRecorder {
 
     fn write_header<W: Write + Seek>(&self, w: &mut W) -> Result<(), RecorderError> {
         w.seek(SeekFrom::Start(0))?;
-        w.write_all(&self.header(Some(self.data_len)))?;
-        w.seek(SeekFrom::Start(HEADER_LEN as u64 + self.data_len))?;
+        w.write_all(&self.header(Some(self.data_len))[..self.header_len()])?;
+        w.seek(SeekFrom::Start(self.header_len() as u64 + self.data_len))?;
         Ok(())
     }
 
