@@ -113,6 +113,38 @@ impl Default for RecorderConfig {
     }
 }
 
+/// Append `n` sample periods of the two legs to `pending` in `layout`, encoding each
+/// sample with `put` (silence while `paused`).
+fn fill(
+    pending: &mut Vec<u8>,
+    caller: &[i16],
+    agent: &[i16],
+    n: usize,
+    paused: bool,
+    layout: Layout,
+    put: impl Fn(&mut Vec<u8>, i16),
+) {
+    let at = |s: &[i16], i: usize| {
+        if paused {
+            0
+        } else {
+            s.get(i).copied().unwrap_or(0)
+        }
+    };
+    for i in 0..n {
+        let (c, a) = (at(caller, i), at(agent, i));
+        match layout {
+            Layout::MonoMix => put(pending, c.saturating_add(a)),
+            Layout::Stereo => {
+                put(pending, c);
+                put(pending, a);
+            }
+            Layout::CallerOnly => put(pending, c),
+            Layout::AgentOnly => put(pending, a),
+        }
+    }
+}
+
 /// Errors from writing a recording.
 #[derive(Debug, thiserror::Error)]
 pub enum RecorderError {
@@ -192,30 +224,19 @@ impl WavRecorder {
         if self.paused && self.cfg.pause_mode == PauseMode::Cut {
             return;
         }
-        let at = |s: &[i16], i: usize| {
-            if self.paused {
-                0
-            } else {
-                s.get(i).copied().unwrap_or(0)
-            }
-        };
-        let enc = self.cfg.encoding;
-        let put = |pending: &mut Vec<u8>, s: i16| match enc {
-            Encoding::Pcm16 => pending.extend_from_slice(&s.to_le_bytes()),
-            Encoding::Ulaw => pending.push(g711::linear_to_ulaw(s)),
-            Encoding::Alaw => pending.push(g711::linear_to_alaw(s)),
-        };
-        for i in 0..n {
-            let (c, a) = (at(caller, i), at(agent, i));
-            match self.cfg.layout {
-                Layout::MonoMix => put(&mut self.pending, c.saturating_add(a)),
-                Layout::Stereo => {
-                    put(&mut self.pending, c);
-                    put(&mut self.pending, a);
-                }
-                Layout::CallerOnly => put(&mut self.pending, c),
-                Layout::AgentOnly => put(&mut self.pending, a),
-            }
+        // One monomorphised loop per encoding: no per-sample dispatch on it.
+        let (paused, layout) = (self.paused, self.cfg.layout);
+        let pending = &mut self.pending;
+        match self.cfg.encoding {
+            Encoding::Pcm16 => fill(pending, caller, agent, n, paused, layout, |p, s| {
+                p.extend_from_slice(&s.to_le_bytes())
+            }),
+            Encoding::Ulaw => fill(pending, caller, agent, n, paused, layout, |p, s| {
+                p.push(g711::linear_to_ulaw(s))
+            }),
+            Encoding::Alaw => fill(pending, caller, agent, n, paused, layout, |p, s| {
+                p.push(g711::linear_to_alaw(s))
+            }),
         }
         self.data_len += (n * usize::from(self.block_align())) as u64;
         self.frames_since_rewrite += n as u64;
