@@ -75,10 +75,10 @@ fn all_sixteen_digits_in_noise_through_ulaw() {
 }
 
 #[test]
-fn repeated_digit_needs_a_pause_and_gets_one_digit_each() {
+fn repeated_digit_separated_by_a_forty_ms_pause() {
     let mut s = silence(50);
     for _ in 0..3 {
-        s.extend(digit_burst('5', 50, 45));
+        s.extend(digit_burst('5', 50, 40));
     }
     assert_eq!(detect(&s), "555");
 }
@@ -308,4 +308,24 @@ fn no_talk_off_on_loud_speech_and_music_through_alaw() {
         }
         assert_eq!(detect(&s), "", "{name}");
     }
+}
+
+#[test]
+fn fastest_dialling_forty_on_forty_off() {
+    let keys = "0123456789*#";
+    let mut s = silence(50);
+    for c in keys.chars() {
+        s.extend(digit_burst(c, 40, 40));
+    }
+    s.extend(silence(100));
+    add_noise(&mut s, 800, 21);
+    assert_eq!(detect(&s), keys);
+}
+
+#[test]
+fn a_ten_ms_dropout_does_not_split_a_digit() {
+    let mut s = silence(50);
+    s.extend(digit_burst('8', 100, 10)); // 10 ms gap inside the press
+    s.extend(digit_burst('8', 100, 100));
+    assert_eq!(detect(&s), "8");
 }
