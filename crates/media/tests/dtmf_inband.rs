@@ -329,3 +329,22 @@ fn a_ten_ms_dropout_does_not_split_a_digit() {
     s.extend(digit_burst('8', 100, 100));
     assert_eq!(detect(&s), "8");
 }
+
+#[test]
+fn in_tone_flags_the_frames_to_mute() {
+    let mut det = DtmfDetector::new(DetectorConfig::default());
+    let mut s = silence(100);
+    s.extend(digit_burst('6', 200, 200));
+    let flags: Vec<bool> = s
+        .chunks(160)
+        .map(|f| {
+            det.feed(f);
+            det.in_tone()
+        })
+        .collect();
+    // Frames 0-4 silence, 5-14 tone, 15-24 silence (20 ms each).
+    assert!(flags[..5].iter().all(|f| !f));
+    assert!(flags[7..15].iter().all(|f| *f), "{flags:?}");
+    assert!(flags[18..].iter().all(|f| !f), "{flags:?}");
+    assert_eq!(det.poll_digit().map(|d| d.to_char()), Some('6'));
+}

@@ -203,6 +203,13 @@ impl DtmfDetector {
         self.digits.pop_front()
     }
 
+    /// Whether a DTMF tone is present or being confirmed right now. While it is, a leg that
+    /// relays this audio to a leg receiving the digit another way (RFC 4733, INFO) should
+    /// mute the audio, so the far end does not detect the digit twice.
+    pub fn in_tone(&self) -> bool {
+        self.candidate_hits > 0 || (self.reported.is_some() && self.misses == 0)
+    }
+
     /// Forget any tone in progress (e.g. after the stream was replaced).
     pub fn reset(&mut self) {
         self.ring.fill(0.0);
