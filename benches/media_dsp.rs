@@ -153,6 +153,58 @@ fn playback_bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// The whole DSP path of one IVR leg for one 20 ms frame: packet into the jitter buffer,
+/// frame out, µ-law decode, in-band DTMF detection, prompt frame, µ-law encode.
+fn ivr_leg_bench(c: &mut Criterion) {
+    let prompt = Prompt::from_pcm("bench", Arc::from(noise(80_000)), 8000);
+    let speech = noise(FRAME * 50);
+    let mut wire_in = vec![0u8; FRAME * 50];
+    g711::encode_ulaw(&speech, &mut wire_in);
+    let mut jb: JitterBuffer<Vec<u8>> = JitterBuffer::new(JitterConfig::default());
+    let mut det = DtmfDetector::new(DetectorConfig::default());
+    let mut player = Player::new(8000);
+    player
+        .play(
+            vec![prompt.into()],
+            PlayOptions {
+                looped: true,
+                barge_in: true,
+            },
+        )
+        .expect("rates match");
+    let (mut heard, mut reply, mut wire_out) = ([0i16; FRAME], [0i16; FRAME], [0u8; FRAME]);
+    let t0 = Instant::now();
+    let mut k: u32 = 0;
+    let mut payload = vec![0u8; FRAME];
+    c.bench_function("ivr_leg_frame", |b| {
+        b.iter(|| {
+            k = k.wrapping_add(1);
+            let now = t0 + Duration::from_millis(20 * u64::from(k));
+            let i = (k % 50) as usize;
+            // The payload buffer cycles through the buffer (no allocation per frame).
+            payload.copy_from_slice(&wire_in[i * FRAME..(i + 1) * FRAME]);
+            jb.push(now, 7, k as u16, 160 * k, std::mem::take(&mut payload));
+            match jb.pop(now) {
+                switchyard_media::jitter::Playout::Frame { payload: p, .. } => {
+                    g711::decode_ulaw(&p, &mut heard);
+                    payload = p;
+                }
+                _ => {
+                    heard.fill(0);
+                    payload = vec![0u8; FRAME];
+                }
+            }
+            det.feed(&heard);
+            while let Some(d) = det.poll_digit() {
+                player.handle_dtmf(d);
+            }
+            player.next_frame(&mut reply);
+            g711::encode_ulaw(&reply, &mut wire_out);
+            black_box(&wire_out);
+        })
+    });
+}
+
 fn misc_bench(c: &mut Criterion) {
     let t0 = Instant::now();
     let mut jb: JitterBuffer<u32> = JitterBuffer::new(JitterConfig::default());
@@ -213,6 +265,7 @@ criterion_group!(
     dtmf_bench,
     mixer_bench,
     playback_bench,
+    ivr_leg_bench,
     misc_bench
 );
 criterion_main!(benches);
