@@ -21,6 +21,7 @@
 //! assert!((back[0] - 1000).abs() < 64);
 //! ```
 
+pub mod cn;
 pub mod g711;
 pub mod resample;
 
@@ -32,6 +33,9 @@ pub enum CodecError {
     /// The codec is negotiated but not decoded or encoded here yet.
     #[error("{0:?} is not transcoded by this engine yet")]
     Unsupported(CodecKind),
+    /// A CN payload without its level byte.
+    #[error("comfort noise payload is empty")]
+    EmptyComfortNoise,
     /// A frame resampler cannot be built for these rates and frame length.
     #[error("cannot resample frames from {from} Hz to {to} Hz")]
     BadResampleRates {
