@@ -288,3 +288,30 @@ fn long_event_segments_stay_one_digit() {
         .unwrap();
     assert_eq!(digits(&mut rx), "0");
 }
+
+#[test]
+fn absurd_durations_from_the_network_are_capped() {
+    let body = b"Signal=1\r\nDuration=18446744073709551615\r\n";
+    let info = parse_info("application/dtmf-relay", body).unwrap();
+    let digit = ReceivedDigit {
+        digit: info.digit,
+        duration: info.duration,
+        source: DtmfSource::SipInfo,
+    };
+    for mode in [
+        DtmfMode::InBand {
+            sample_rate: 48_000,
+        },
+        DtmfMode::Rfc4733 {
+            payload_type: 101,
+            clock_rate: 48_000,
+        },
+        DtmfMode::SipInfo(InfoContentType::DtmfRelay),
+    ] {
+        match deliver(digit, &LegDtmf::new(mode)) {
+            DtmfDelivery::Rfc4733 { duration_ticks, .. } => assert_eq!(duration_ticks, 65_535),
+            DtmfDelivery::SipInfo { body, .. } => assert!(body.contains("Duration=8000")),
+            DtmfDelivery::InBand(g) => assert!(!g.is_done()),
+        }
+    }
+}

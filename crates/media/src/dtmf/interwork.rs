@@ -122,9 +122,15 @@ pub const INBAND_PAUSE: Duration = Duration::from_millis(60);
 /// Peak amplitude of each in-band tone (about −10 dBm0).
 pub const INBAND_AMPLITUDE: i16 = 7000;
 
+/// Longest press passed on (a peer may claim any duration).
+pub const MAX_DIGIT_DURATION: Duration = Duration::from_secs(8);
+
 /// Turn a received digit into what `to` needs.
 pub fn deliver(digit: ReceivedDigit, to: &LegDtmf) -> DtmfDelivery {
-    let duration = digit.duration.unwrap_or(DEFAULT_DIGIT_DURATION);
+    let duration = digit
+        .duration
+        .unwrap_or(DEFAULT_DIGIT_DURATION)
+        .min(MAX_DIGIT_DURATION);
     match to.mode {
         DtmfMode::Rfc4733 {
             payload_type,
