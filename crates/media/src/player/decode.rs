@@ -36,7 +36,15 @@ pub fn decode_bytes(
     extension: Option<&str>,
     rate: u32,
 ) -> Result<Prompt, PromptError> {
-    let (mono, src_rate) = decode_to_mono(&name, bytes, extension)?;
+    // Prompt files come from operators and the decoders are third-party code: a decoder
+    // panic on a malformed file becomes an error naming the file, not a crash at load.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_to_mono(&name, bytes, extension)
+    }));
+    let (mono, src_rate) = decoded.map_err(|_| PromptError::Decode {
+        file: name.clone(),
+        reason: "the decoder panicked".into(),
+    })??;
     let resampled = if src_rate == rate {
         mono
     } else {
