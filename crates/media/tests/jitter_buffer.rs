@@ -126,6 +126,32 @@ fn forty_plus_minus_ten_ms_jitter_and_five_percent_loss() {
 }
 
 #[test]
+fn bursty_loss_does_not_cost_arrived_frames() {
+    // 5% loss in bursts of 2-6 packets (a Gilbert-style link), 40 ± 10 ms delay.
+    let mut arrivals = emulate(3000, 0.0, 40.0, 10.0, 31);
+    let mut rng = ChaCha8Rng::seed_from_u64(32);
+    let mut keep = vec![true; arrivals.len()];
+    let mut lost = 0;
+    while lost < arrivals.len() / 20 {
+        let start = rng.random_range(0..arrivals.len() - 6);
+        let len = rng.random_range(2..=6);
+        for k in &mut keep[start..start + len] {
+            if *k {
+                *k = false;
+                lost += 1;
+            }
+        }
+    }
+    let mut k = keep.iter();
+    arrivals.retain(|_| *k.next().unwrap());
+    let r = run(&arrivals, FRAME, Duration::from_millis(13));
+    let ratio = r.played as f64 / r.arrived as f64;
+    assert!(ratio >= 0.99, "{} of {}", r.played, r.arrived);
+    assert!(r.max_hold < Duration::from_millis(60), "{:?}", r.max_hold);
+    assert!(r.in_order);
+}
+
+#[test]
 fn reordering_link_plays_in_order() {
     // netem-style reordering: 40 ± 25 ms delay reorders neighbouring 20 ms packets.
     let arrivals = emulate(3000, 0.02, 60.0, 25.0, 77);
