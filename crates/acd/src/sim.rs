@@ -365,7 +365,9 @@ impl Sim {
                 if let Some(m) = self.p.churn {
                     let next =
                         t + Duration::from_secs_f64(exp_sample(&mut self.rng, m.as_secs_f64()));
-                    if self.generated < self.p.calls {
+                    // Churn goes on while calls remain, so that no caller waits for ever on
+                    // agents who were paused and never came back.
+                    if self.generated < self.p.calls || self.acd.call_count() > 0 {
                         self.push(next, SimEvent::Churn);
                     }
                 }

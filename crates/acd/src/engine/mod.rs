@@ -701,6 +701,12 @@ impl Acd {
             escalation_step: c.step,
             waiting: matches!(c.phase, Phase::Waiting | Phase::Sticky(_)),
             callback: c.callback,
+            skills: c.extra.clone(),
+            language: c.language,
+            sticky_for: match c.phase {
+                Phase::Sticky(a) => Some(AgentId(a)),
+                _ => None,
+            },
         })
     }
 
@@ -731,4 +737,10 @@ pub struct CallInfo {
     pub waiting: bool,
     /// A virtual caller waiting for a callback.
     pub callback: bool,
+    /// Skills required on top of the queue's.
+    pub skills: Vec<SkillReq>,
+    /// The caller's language.
+    pub language: Option<SkillId>,
+    /// Waiting for this preferred agent only (sticky wait).
+    pub sticky_for: Option<AgentId>,
 }
