@@ -408,7 +408,9 @@ impl Sim {
                 self.report.inputs += 1;
                 self.acd.handle_timeout(t);
             }
-            SimInput::Internal(t) => self.now = t,
+            // Stale simulator events (a patience timer of a call already served) do not
+            // move the clock, so that `now` ends at the last real input.
+            SimInput::Internal(_) => {}
         }
         self.drain();
     }

@@ -495,3 +495,42 @@ fn exit_by_key_leaves_for_the_dialplan() {
     )));
     assert_eq!(h.acd.call_count(), 0);
 }
+
+#[test]
+fn new_skills_take_effect_at_once() {
+    let mut h = H::new();
+    let s = h.skill("s");
+    let t = h.skill("t");
+    let qc = h.simple_queue("q", t);
+    let q = h.queue(qc);
+    let a = h.agent("a", &[(s, 5)]);
+    let c = h.call(1, q);
+    assert!(h.offers().is_empty());
+    h.acd
+        .set_agent_skills(h.now, a, vec![(s, 5), (t, 2)])
+        .unwrap();
+    h.drain();
+    assert_eq!(h.last_offer(), (c, a));
+}
+
+#[test]
+fn logout_after_wrap_up_counts_wrap_up_time() {
+    let mut h = H::new();
+    let s = h.skill("s");
+    let mut qc = h.simple_queue("q", s);
+    qc.wrap_up = secs(20);
+    let q = h.queue(qc);
+    let a = h.agent("a", &[(s, 1)]);
+    let c = h.call(1, q);
+    h.ev(Event::AgentAnswered(c, a));
+    h.advance(secs(50));
+    h.ev(Event::CallEnded(c, Party::Caller));
+    h.ev(Event::AgentLogout(a));
+    h.advance(secs(30));
+    assert_eq!(h.acd.agent_state(a), AgentState::LoggedOut);
+    let st = h.acd.agent_stats(a).unwrap().total().clone();
+    assert_eq!(
+        (st.on_call, st.wrap_up, st.available),
+        (secs(50), secs(20), secs(0))
+    );
+}

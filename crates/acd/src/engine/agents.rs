@@ -254,7 +254,12 @@ impl Acd {
 
     /// The agent is done with an offer or a call: pending pause/logout, or available.
     pub(crate) fn make_ready(&mut self, now: Time, a: u32) {
-        match self.agents[a as usize].pending.take() {
+        let pending = self.agents[a as usize].pending.take();
+        if pending.is_some() {
+            // Count the time in the state being left before passing through Available.
+            self.account_state_time(now, a);
+        }
+        match pending {
             Some(Pending::Logout) => {
                 // Through Available so that the logout sees an idle agent.
                 self.agents[a as usize].state = AState::Available;

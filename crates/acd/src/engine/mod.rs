@@ -419,6 +419,7 @@ impl Acd {
         if logged_in {
             self.staffing_change(now, a, 1, working);
         }
+        self.route_agent(now, a);
         Ok(())
     }
 
