@@ -18,6 +18,10 @@
 
 use std::time::Duration;
 
+/// Largest traffic [`ErlangC::agents_for_service_level`] plans for (a million erlangs);
+/// beyond it the answer is `None` rather than minutes of arithmetic.
+pub const MAX_TRAFFIC: f64 = 1e6;
+
 /// Offered traffic (erlangs) and average handle time.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ErlangC {
@@ -125,6 +129,9 @@ impl ErlangC {
         }
         if self.traffic <= 0.0 {
             return Some(0);
+        }
+        if !self.traffic.is_finite() || self.traffic > MAX_TRAFFIC {
+            return None;
         }
         // Walk n upwards, carrying the Erlang B recursion along: O(N) in all.
         let mut b = 1.0;

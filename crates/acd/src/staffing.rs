@@ -7,9 +7,9 @@
 //!
 //! let rows = parse_forecast("interval,calls,aht\n09:00,100,180\n09:15,0,180\n").unwrap();
 //! let plan = plan(&rows, &StaffingParams::default());
-//! assert_eq!(plan[0].agents, 24);
-//! assert_eq!(plan[0].scheduled, 35); // 24 / (1 − 0.3), rounded up
-//! assert_eq!(plan[1].agents, 0);
+//! assert_eq!(plan[0].agents, Some(24));
+//! assert_eq!(plan[0].scheduled, Some(35)); // 24 / (1 − 0.3), rounded up
+//! assert_eq!(plan[1].agents, Some(0));
 //! ```
 
 use std::fmt;
@@ -121,13 +121,13 @@ pub fn parse_forecast(text: &str) -> Result<Vec<ForecastRow>, ForecastError> {
         let (calls_s, calls_col) = &f[1];
         let (aht_s, aht_col) = &f[2];
         let calls: f64 = match calls_s.parse() {
-            Ok(c) if f64::is_finite(c) && c >= 0.0 => c,
+            Ok(c) if (0.0..=1e6).contains(&c) => c,
             _ => {
                 return Err(error(
                     line_no,
                     line,
                     *calls_col,
-                    format!("calls must be a number of 0 or more, not {calls_s:?}"),
+                    format!("calls must be a number from 0 to 1,000,000, not {calls_s:?}"),
                     "the second column is the number of calls expected in the interval",
                 ));
             }
@@ -199,10 +199,11 @@ pub struct StaffingRow {
     pub aht: Duration,
     /// Traffic in erlangs.
     pub traffic: f64,
-    /// Agents on the phones needed for the target.
-    pub agents: u32,
+    /// Agents on the phones needed for the target (`None`: the target cannot be planned,
+    /// e.g. a target of 100 % or more than a million erlangs).
+    pub agents: Option<u32>,
     /// Agents to schedule, after shrinkage.
-    pub scheduled: u32,
+    pub scheduled: Option<u32>,
     /// Expected service level with `agents`.
     pub service_level: f64,
     /// Expected average speed of answer with `agents`.
@@ -216,19 +217,18 @@ pub fn plan(rows: &[ForecastRow], p: &StaffingParams) -> Vec<StaffingRow> {
     rows.iter()
         .map(|r| {
             let e = ErlangC::from_calls(r.calls, p.interval, r.aht);
-            let agents = e
-                .agents_for_service_level(p.target, p.threshold)
-                .unwrap_or(u32::MAX);
+            let agents = e.agents_for_service_level(p.target, p.threshold);
+            let n = agents.unwrap_or(0);
             StaffingRow {
                 label: r.label.clone(),
                 calls: r.calls,
                 aht: r.aht,
                 traffic: e.traffic,
                 agents,
-                scheduled: with_shrinkage(agents, p.shrinkage),
-                service_level: e.service_level(agents, p.threshold),
-                asa: e.asa(agents).unwrap_or(Duration::MAX),
-                occupancy: e.occupancy(agents),
+                scheduled: agents.map(|n| with_shrinkage(n, p.shrinkage)),
+                service_level: agents.map_or(f64::NAN, |_| e.service_level(n, p.threshold)),
+                asa: agents.and_then(|_| e.asa(n)).unwrap_or(Duration::MAX),
+                occupancy: agents.map_or(f64::NAN, |_| e.occupancy(n)),
             }
         })
         .collect()
@@ -260,6 +260,17 @@ impl fmt::Display for PlanTable<'_> {
             "occupancy"
         )?;
         for r in self.0 {
+            let (Some(agents), Some(scheduled)) = (r.agents, r.scheduled) else {
+                writeln!(
+                    f,
+                    "{:<w$}  {:>7}  {:>6.0}  {:>8.2}  cannot be planned for this target",
+                    r.label,
+                    format!("{}", r.calls),
+                    r.aht.as_secs_f64(),
+                    r.traffic
+                )?;
+                continue;
+            };
             writeln!(
                 f,
                 "{:<w$}  {:>7}  {:>6.0}  {:>8.2}  {:>6}  {:>9}  {:>6.1}%  {:>7.1}  {:>8.1}%",
@@ -267,16 +278,21 @@ impl fmt::Display for PlanTable<'_> {
                 format!("{}", r.calls),
                 r.aht.as_secs_f64(),
                 r.traffic,
-                r.agents,
-                r.scheduled,
+                agents,
+                scheduled,
                 r.service_level * 100.0,
                 r.asa.as_secs_f64(),
                 r.occupancy * 100.0
             )?;
         }
         let calls: f64 = self.0.iter().map(|r| r.calls).sum();
-        let peak = self.0.iter().map(|r| r.scheduled).max().unwrap_or(0);
-        let hours: f64 = self.0.iter().map(|r| f64::from(r.scheduled)).sum::<f64>();
+        let peak = self.0.iter().filter_map(|r| r.scheduled).max().unwrap_or(0);
+        let hours: u64 = self
+            .0
+            .iter()
+            .filter_map(|r| r.scheduled)
+            .map(u64::from)
+            .sum();
         write!(
             f,
             "total: {calls} calls, peak {peak} agents scheduled, {hours} agent-intervals scheduled"
@@ -315,9 +331,31 @@ mod tests {
         let rows = parse_forecast("a,100,180\nb,400,240\n").unwrap();
         let p = StaffingParams::default();
         for r in plan(&rows, &p) {
+            let (agents, scheduled) = (r.agents.unwrap(), r.scheduled.unwrap());
             assert!(r.service_level >= p.target);
-            assert!(r.scheduled as f64 * (1.0 - p.shrinkage) >= r.agents as f64);
+            assert!(f64::from(scheduled) * (1.0 - p.shrinkage) >= f64::from(agents));
             assert!(r.occupancy < 1.0);
+        }
+        let huge = parse_forecast("a,1000000,9000000\n").unwrap();
+        assert_eq!(plan(&huge, &p)[0].agents, None, "beyond a million erlangs");
+        assert!(
+            PlanTable(&plan(&huge, &p))
+                .to_string()
+                .contains("cannot be planned")
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_points_inside_it(text in "[0-9a-z:,.\"# %s\n-]{0,80}") {
+            match parse_forecast(&text) {
+                Ok(rows) => proptest::prop_assert!(rows.iter().all(|r| r.calls >= 0.0)),
+                Err(e) => {
+                    let lines = text.lines().count().max(1);
+                    proptest::prop_assert!(e.line >= 1 && e.line <= lines, "{e:?}");
+                    proptest::prop_assert!(e.column >= 1 && e.column <= e.text.chars().count() + 1, "{e:?}");
+                }
+            }
         }
     }
 }
