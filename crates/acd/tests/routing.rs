@@ -534,3 +534,31 @@ fn logout_after_wrap_up_counts_wrap_up_time() {
         (secs(50), secs(20), secs(0))
     );
 }
+
+#[test]
+fn an_answer_crossing_the_cancel_is_refused_and_the_call_moves_on() {
+    let mut h = H::new();
+    let s = h.skill("s");
+    let mut qc = h.simple_queue("q", s);
+    qc.ring_timeout = secs(10);
+    let q = h.queue(qc);
+    let a = h.agent("a", &[(s, 1)]);
+    h.advance(secs(1));
+    let b = h.agent("b", &[(s, 1)]);
+    let c = h.call(1, q);
+    assert_eq!(h.last_offer(), (c, a));
+    h.take();
+    h.advance(secs(10));
+    assert_eq!(h.cancels(), vec![(c, a, CancelReason::Timeout)]);
+    assert_eq!(h.last_offer(), (c, b));
+    // a's 200 OK crossed the CANCEL: refused (the daemon sends ACK and BYE); b still rings.
+    assert!(matches!(
+        h.try_ev(Event::AgentAnswered(c, a)),
+        Err(switchyard_acd::AcdError::NoSuchOffer { .. })
+    ));
+    assert_eq!(h.acd.agent_state(b), AgentState::Reserved(c));
+    h.ev(Event::AgentAnswered(c, b));
+    assert_eq!(h.acd.agent_state(a), AgentState::Available);
+    let st = h.acd.queue_stats(q).unwrap().total().clone();
+    assert_eq!(st.answered, 1);
+}
