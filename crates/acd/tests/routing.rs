@@ -562,3 +562,26 @@ fn an_answer_crossing_the_cancel_is_refused_and_the_call_moves_on() {
     let st = h.acd.queue_stats(q).unwrap().total().clone();
     assert_eq!(st.answered, 1);
 }
+
+#[test]
+fn a_reloaded_queue_applies_to_new_callers() {
+    let mut h = H::new();
+    let s = h.skill("s");
+    let t = h.skill("t");
+    let qc = h.simple_queue("q", s);
+    let q = h.queue(qc.clone());
+    let a = h.agent("a", &[(t, 1)]);
+    let waiting = h.call(1, q);
+    assert!(h.offers().is_empty());
+    let mut reloaded = qc;
+    reloaded.skills = vec![SkillReq::new(t, 1)];
+    h.acd.update_queue(h.now, q, reloaded).unwrap();
+    let fresh = h.call(2, q);
+    assert_eq!(h.last_offer(), (fresh, a));
+    assert_eq!(h.acd.waiting_calls(q), vec![waiting]);
+    let live = h.acd.queue_live(q, h.now).unwrap();
+    assert_eq!(
+        live.agents.reserved, 1,
+        "the agent now counts for the queue"
+    );
+}

@@ -333,6 +333,52 @@ impl Acd {
         Ok(())
     }
 
+    /// Replaces a queue's configuration (a reload). Waiting callers keep their place; new
+    /// requirements apply to callers who enter from now on and to waiting callers at their
+    /// next escalation step. The name cannot change.
+    pub fn update_queue(
+        &mut self,
+        now: Time,
+        queue: QueueId,
+        cfg: QueueConfig,
+    ) -> Result<(), AcdError> {
+        let qi = queue.0 as usize;
+        if qi >= self.queues.len() {
+            return Err(AcdError::UnknownQueue(queue));
+        }
+        if cfg.name != self.queues[qi].cfg.name {
+            return Err(AcdError::Duplicate(cfg.name));
+        }
+        self.check_queue_config(&cfg)?;
+        self.account_staffed(now, qi);
+        let mut order_rank = vec![u32::MAX; self.agents.len()];
+        for (i, a) in cfg.agent_order.iter().enumerate() {
+            if let Some(r) = order_rank.get_mut(a.0 as usize) {
+                *r = i as u32;
+            }
+        }
+        let q = &mut self.queues[qi];
+        q.cfg = cfg;
+        q.order_rank = order_rank;
+        let base = self.class_for(queue, &[], None, 0);
+        let (mut logged_in, mut working) = (0, 0);
+        for a in self.classes[base as usize].eligible.iter() {
+            match self.agents[a].state {
+                AState::LoggedOut => {}
+                AState::Paused(_) => logged_in += 1,
+                _ => {
+                    logged_in += 1;
+                    working += 1;
+                }
+            }
+        }
+        let q = &mut self.queues[qi];
+        q.base_class = base;
+        q.logged_in = logged_in;
+        q.working = working;
+        Ok(())
+    }
+
     /// A queue's id by name.
     pub fn queue_id(&self, name: &str) -> Option<QueueId> {
         self.queue_by_name.get(name).copied()
