@@ -136,11 +136,13 @@ fn main() {
     );
     let mut all: Vec<u32> = Vec::with_capacity(16_000_000);
     let mut loaded: Vec<u32> = Vec::new();
+    let mut decisions: Vec<u32> = Vec::new();
     let mut busy_time = Duration::ZERO;
     let mut max_waiting = 0;
     let wall = Instant::now();
     while let Some(input) = sim.next_input() {
         let internal = matches!(input, SimInput::Internal(_));
+        let offers_before = sim.report().offers;
         let t0 = Instant::now();
         sim.apply(input);
         let dt = t0.elapsed();
@@ -150,6 +152,9 @@ fn main() {
         busy_time += dt;
         let ns = dt.as_nanos().min(u128::from(u32::MAX)) as u32;
         all.push(ns);
+        if sim.report().offers > offers_before {
+            decisions.push(ns);
+        }
         let waiting = sim.acd().waiting_count();
         max_waiting = max_waiting.max(waiting);
         if (9_000..=11_000).contains(&waiting) {
@@ -160,6 +165,7 @@ fn main() {
     let report = sim.report().clone();
     all.sort_unstable();
     loaded.sort_unstable();
+    decisions.sort_unstable();
     println!(
         "simulated {:.1} h in {:.1?}: {} inputs, {} offers, {} answered, {} abandoned, {} overflowed; peak waiting {}",
         sim.now().as_secs_f64() / 3600.0,
@@ -176,7 +182,11 @@ fn main() {
         all.len() as f64 / busy_time.as_secs_f64(),
         report.offers as f64 / busy_time.as_secs_f64()
     );
-    for (name, s) in [("all inputs", &all), ("9k-11k waiting", &loaded)] {
+    for (name, s) in [
+        ("all inputs", &all),
+        ("9k-11k waiting", &loaded),
+        ("inputs that made an offer", &decisions),
+    ] {
         println!(
             "latency, {name} ({} samples): p50 {:.2} µs, p99 {:.2} µs, p99.9 {:.2} µs, max {:.1} µs",
             s.len(),

@@ -269,30 +269,87 @@ pub struct RecountRules<'a> {
     pub sl_threshold: &'a [Duration],
     /// The short-abandon threshold.
     pub short_abandon: Duration,
+    /// The statistics interval.
+    pub interval: Duration,
+}
+
+/// Counters rebuilt from a queue event log: totals and per interval (keyed by interval start).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recount {
+    /// Per queue, in total.
+    pub queues: BTreeMap<QueueId, QueueStats>,
+    /// Per queue and interval.
+    pub queue_intervals: BTreeMap<(QueueId, Time), QueueStats>,
+    /// Per agent (counters only), in total.
+    pub agents: BTreeMap<AgentId, AgentStats>,
+    /// Per agent and interval.
+    pub agent_intervals: BTreeMap<(AgentId, Time), AgentStats>,
+}
+
+fn recount_agent(s: &mut AgentStats, kind: &LogKind) {
+    match kind {
+        LogKind::Offer => s.offered += 1,
+        LogKind::Connect { .. } => s.answered += 1,
+        LogKind::RingNoAnswer { outcome, .. } => match outcome {
+            NoAnswerKind::NoAnswer => s.no_answer += 1,
+            NoAnswerKind::Busy => s.busy += 1,
+            NoAnswerKind::Rejected => s.rejected += 1,
+        },
+        _ => {}
+    }
+}
+
+fn recount_queue(s: &mut QueueStats, kind: &LogKind, threshold: Duration, short: Duration) {
+    match kind {
+        LogKind::Enter { .. } => s.offered += 1,
+        LogKind::Connect { wait, .. } => {
+            s.answered += 1;
+            s.answered_in_sl += u64::from(*wait <= threshold);
+            s.answered_wait += *wait;
+            s.longest_wait = s.longest_wait.max(*wait);
+        }
+        LogKind::Abandon { wait, .. } => {
+            if *wait < short {
+                s.short_abandoned += 1;
+            } else {
+                s.abandoned += 1;
+                s.abandoned_in_sl += u64::from(*wait <= threshold);
+            }
+            s.longest_wait = s.longest_wait.max(*wait);
+        }
+        LogKind::Exit { reason, wait, .. } => {
+            match reason {
+                ExitReason::Timeout => s.exit_timeout += 1,
+                ExitReason::Full => s.exit_full += 1,
+                ExitReason::Empty => s.exit_empty += 1,
+                ExitReason::Key => s.exit_key += 1,
+            }
+            s.longest_wait = s.longest_wait.max(*wait);
+        }
+        LogKind::Complete { talk, .. } | LogKind::Transfer { talk, .. } => {
+            s.completed += 1;
+            s.talk += *talk;
+        }
+        LogKind::WrapUpEnd { wrap } => {
+            s.wrap_ups += 1;
+            s.wrap += *wrap;
+        }
+        LogKind::CallbackAccepted => s.callbacks += 1,
+        _ => {}
+    }
 }
 
 /// Queue and agent counters rebuilt from a queue event log alone (for example after a restart,
-/// or to audit the live counters). Time-in-state and staffed time are not in the log and are
+/// or to audit the live counters). Time in state and staffed time are not in the log and are
 /// left at zero.
-pub fn recount(
-    log: &[QueueLogEntry],
-    rules: RecountRules<'_>,
-) -> (BTreeMap<QueueId, QueueStats>, BTreeMap<AgentId, AgentStats>) {
-    let mut queues: BTreeMap<QueueId, QueueStats> = BTreeMap::new();
-    let mut agents: BTreeMap<AgentId, AgentStats> = BTreeMap::new();
+pub fn recount(log: &[QueueLogEntry], rules: RecountRules<'_>) -> Recount {
+    let mut out = Recount::default();
+    let len = rules.interval.max(Duration::from_secs(1));
     for e in log {
+        let start = len * ((e.time.as_nanos() / len.as_nanos()) as u32);
         if let Some(a) = e.agent {
-            let s = agents.entry(a).or_default();
-            match &e.kind {
-                LogKind::Offer => s.offered += 1,
-                LogKind::Connect { .. } => s.answered += 1,
-                LogKind::RingNoAnswer { outcome, .. } => match outcome {
-                    NoAnswerKind::NoAnswer => s.no_answer += 1,
-                    NoAnswerKind::Busy => s.busy += 1,
-                    NoAnswerKind::Rejected => s.rejected += 1,
-                },
-                _ => {}
-            }
+            recount_agent(out.agents.entry(a).or_default(), &e.kind);
+            recount_agent(out.agent_intervals.entry((a, start)).or_default(), &e.kind);
         }
         let Some(q) = e.queue else { continue };
         let threshold = rules
@@ -300,46 +357,12 @@ pub fn recount(
             .get(q.0 as usize)
             .copied()
             .unwrap_or_default();
-        let s = queues.entry(q).or_default();
-        match &e.kind {
-            LogKind::Enter { .. } => s.offered += 1,
-            LogKind::Connect { wait, .. } => {
-                s.answered += 1;
-                s.answered_in_sl += u64::from(*wait <= threshold);
-                s.answered_wait += *wait;
-                s.longest_wait = s.longest_wait.max(*wait);
-            }
-            LogKind::Abandon { wait, .. } => {
-                if *wait < rules.short_abandon {
-                    s.short_abandoned += 1;
-                } else {
-                    s.abandoned += 1;
-                    s.abandoned_in_sl += u64::from(*wait <= threshold);
-                }
-                s.longest_wait = s.longest_wait.max(*wait);
-            }
-            LogKind::Exit { reason, wait, .. } => {
-                match reason {
-                    ExitReason::Timeout => s.exit_timeout += 1,
-                    ExitReason::Full => s.exit_full += 1,
-                    ExitReason::Empty => s.exit_empty += 1,
-                    ExitReason::Key => s.exit_key += 1,
-                }
-                s.longest_wait = s.longest_wait.max(*wait);
-            }
-            LogKind::Complete { talk, .. } | LogKind::Transfer { talk, .. } => {
-                s.completed += 1;
-                s.talk += *talk;
-            }
-            LogKind::WrapUpEnd { wrap } => {
-                s.wrap_ups += 1;
-                s.wrap += *wrap;
-            }
-            LogKind::CallbackAccepted => s.callbacks += 1,
-            _ => {}
-        }
+        let short = rules.short_abandon;
+        recount_queue(out.queues.entry(q).or_default(), &e.kind, threshold, short);
+        let per = out.queue_intervals.entry((q, start)).or_default();
+        recount_queue(per, &e.kind, threshold, short);
     }
-    (queues, agents)
+    out
 }
 
 #[cfg(test)]

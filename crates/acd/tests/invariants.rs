@@ -408,41 +408,51 @@ fn run(c: &Centre) -> Result<(), TestCaseError> {
 
     // The counters equal a recount from the log.
     let thresholds: Vec<Duration> = queues.iter().map(|q| q.sl_threshold).collect();
-    let (q_recount, a_recount) = recount(
+    let re = recount(
         sim.log(),
         RecountRules {
             sl_threshold: &thresholds,
             short_abandon: sim.acd().config().short_abandon,
+            interval: sim.acd().config().stats_interval,
         },
     );
     for q in 0..queues.len() {
         let q = QueueId(q as u32);
-        let live = sim.acd().queue_stats(q).unwrap().total().without_staffed();
+        let stats = sim.acd().queue_stats(q).unwrap();
+        let live = stats.total().without_staffed();
         prop_assert_eq!(
             &live,
-            &q_recount.get(&q).cloned().unwrap_or_default(),
+            &re.queues.get(&q).cloned().unwrap_or_default(),
             "{}",
             q
         );
-        // Per-interval counters add up to the totals.
-        let offered: u64 = sim
-            .acd()
-            .queue_stats(q)
-            .unwrap()
-            .intervals()
-            .map(|(_, s)| s.offered)
-            .sum();
-        prop_assert_eq!(offered, live.offered);
+        for (start, s) in stats.intervals() {
+            let again = re
+                .queue_intervals
+                .get(&(q, start))
+                .cloned()
+                .unwrap_or_default();
+            prop_assert_eq!(&s.without_staffed(), &again, "{} interval {:?}", q, start);
+        }
     }
     for a in 0..agents.len() {
         let a = AgentId(a as u32);
-        let live = sim.acd().agent_stats(a).unwrap().total().counters();
+        let stats = sim.acd().agent_stats(a).unwrap();
+        let live = stats.total().counters();
         prop_assert_eq!(
             &live,
-            &a_recount.get(&a).cloned().unwrap_or_default(),
+            &re.agents.get(&a).cloned().unwrap_or_default(),
             "{}",
             a
         );
+        for (start, s) in stats.intervals() {
+            let again = re
+                .agent_intervals
+                .get(&(a, start))
+                .cloned()
+                .unwrap_or_default();
+            prop_assert_eq!(&s.counters(), &again, "{} interval {:?}", a, start);
+        }
     }
     Ok(())
 }
