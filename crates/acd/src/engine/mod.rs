@@ -18,6 +18,7 @@ use crate::types::{
 };
 
 mod agents;
+mod announce;
 mod calls;
 mod classes;
 mod routing;
