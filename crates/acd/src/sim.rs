@@ -93,6 +93,12 @@ pub struct SimParams {
     /// Mean time between random agent events (login, logout, pause, unpause, device
     /// loss and return), across all agents; `None`: none.
     pub churn: Option<Duration>,
+    /// Probability that a connected call ends by the agent transferring it.
+    pub transfer: f64,
+    /// Probability, at each announcement, that the caller presses the exit key.
+    pub exit_key: f64,
+    /// Probability that an agent ends wrap-up early (1 s in).
+    pub early_ready: f64,
     /// Log every agent in at time zero.
     pub login_all: bool,
     /// Keep every action (for tests); otherwise only counts.
@@ -115,6 +121,9 @@ impl SimParams {
             patience: None,
             accept_callback: 0.0,
             churn: None,
+            transfer: 0.0,
+            exit_key: 0.0,
+            early_ready: 0.0,
             login_all: true,
             keep_actions: false,
             warm_up_calls: 0,
@@ -150,6 +159,8 @@ enum SimEvent {
     Busy(CallId, AgentId, u32),
     Patience(CallId),
     End(CallId),
+    Key(CallId),
+    Ready(AgentId),
     Churn,
 }
 
@@ -353,7 +364,18 @@ impl Sim {
                 Some(CallStatus::Queued) => SimInput::Event(t, Event::CallerHungUp(c)),
                 _ => SimInput::Internal(t),
             },
+            SimEvent::Key(c) => match self.status.get(&c) {
+                Some(CallStatus::Queued) => SimInput::Event(t, Event::CallerLeftByKey(c, '0')),
+                _ => SimInput::Internal(t),
+            },
+            SimEvent::Ready(a) => match self.acd.agent_state(a) {
+                AgentState::WrapUp => SimInput::Event(t, Event::WrapUpDone(a)),
+                _ => SimInput::Internal(t),
+            },
             SimEvent::End(c) => {
+                if self.rng.random_bool(self.p.transfer.clamp(0.0, 1.0)) {
+                    return SimInput::Event(t, Event::CallTransferred(c, "2000".into()));
+                }
                 let by = if self.rng.random_bool(0.5) {
                     Party::Caller
                 } else {
@@ -502,9 +524,20 @@ impl Sim {
                         self.log.push(e.clone());
                     }
                 }
-                Action::CancelOffer { .. }
-                | Action::Announce { .. }
-                | Action::AgentStateChanged { .. } => {}
+                Action::Announce { call, .. } => {
+                    if self.rng.random_bool(self.p.exit_key.clamp(0.0, 1.0)) {
+                        self.push(now, SimEvent::Key(*call));
+                    }
+                }
+                Action::AgentStateChanged {
+                    agent,
+                    state: AgentState::WrapUp,
+                } => {
+                    if self.rng.random_bool(self.p.early_ready.clamp(0.0, 1.0)) {
+                        self.push(now + Duration::from_secs(1), SimEvent::Ready(*agent));
+                    }
+                }
+                Action::CancelOffer { .. } | Action::AgentStateChanged { .. } => {}
             }
             if self.p.keep_actions {
                 self.actions.push(a);

@@ -200,6 +200,9 @@ fn build(c: &Centre) -> Built {
     p.patience = c.patience.map(Duration::from_secs);
     p.accept_callback = 0.5;
     p.churn = Some(Duration::from_secs(40));
+    p.transfer = 0.1;
+    p.exit_key = 0.02;
+    p.early_ready = 0.3;
     p.keep_actions = true;
     Built {
         sim: Sim::new(acd, p),
@@ -458,7 +461,11 @@ fn run(c: &Centre) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 48 cases by default; ACD_PROPTEST_CASES=1000 for a longer hunt.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("ACD_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn invariants_hold_in_random_centres(c in centre()) {
@@ -494,5 +501,9 @@ fn same_seed_same_log() {
     b.run();
     assert!(a.log().len() > 500);
     assert_eq!(a.log(), b.log());
+    // The scenario exercises the rarer paths too.
+    for name in ["TRANSFER", "EXITWITHKEY", "WRAPUPEND", "PAUSE", "RINGNOANSWER", "ABANDON"] {
+        assert!(a.log().iter().any(|e| e.kind.name() == name), "no {name} in the log");
+    }
     run(&c).unwrap();
 }
