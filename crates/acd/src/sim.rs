@@ -373,7 +373,7 @@ impl Sim {
                 _ => SimInput::Internal(t),
             },
             SimEvent::End(c) => {
-                if self.rng.random_bool(self.p.transfer.clamp(0.0, 1.0)) {
+                if self.p.transfer > 0.0 && self.rng.random_bool(self.p.transfer.min(1.0)) {
                     return SimInput::Event(t, Event::CallTransferred(c, "2000".into()));
                 }
                 let by = if self.rng.random_bool(0.5) {
@@ -525,7 +525,7 @@ impl Sim {
                     }
                 }
                 Action::Announce { call, .. } => {
-                    if self.rng.random_bool(self.p.exit_key.clamp(0.0, 1.0)) {
+                    if self.p.exit_key > 0.0 && self.rng.random_bool(self.p.exit_key.min(1.0)) {
                         self.push(now, SimEvent::Key(*call));
                     }
                 }
@@ -533,7 +533,8 @@ impl Sim {
                     agent,
                     state: AgentState::WrapUp,
                 } => {
-                    if self.rng.random_bool(self.p.early_ready.clamp(0.0, 1.0)) {
+                    if self.p.early_ready > 0.0 && self.rng.random_bool(self.p.early_ready.min(1.0))
+                    {
                         self.push(now + Duration::from_secs(1), SimEvent::Ready(*agent));
                     }
                 }

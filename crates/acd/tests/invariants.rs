@@ -502,8 +502,18 @@ fn same_seed_same_log() {
     assert!(a.log().len() > 500);
     assert_eq!(a.log(), b.log());
     // The scenario exercises the rarer paths too.
-    for name in ["TRANSFER", "EXITWITHKEY", "WRAPUPEND", "PAUSE", "RINGNOANSWER", "ABANDON"] {
-        assert!(a.log().iter().any(|e| e.kind.name() == name), "no {name} in the log");
+    for name in [
+        "TRANSFER",
+        "EXITWITHKEY",
+        "WRAPUPEND",
+        "PAUSE",
+        "RINGNOANSWER",
+        "ABANDON",
+    ] {
+        assert!(
+            a.log().iter().any(|e| e.kind.name() == name),
+            "no {name} in the log"
+        );
     }
     run(&c).unwrap();
 }
