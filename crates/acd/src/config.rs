@@ -202,6 +202,13 @@ pub struct AcdConfig {
     pub sticky_memory: usize,
     /// Emit [`crate::Action::Log`] entries (the queue event log).
     pub log: bool,
+    /// After a ring timeout, hold the call (offer it to nobody else) until every cancelled
+    /// phone's INVITE has ended ([`crate::Event::OfferEnded`]) or `cancel_guard` passes, so
+    /// that a 200 crossing the CANCEL never meets a second offer. Off: the next agent rings
+    /// at once.
+    pub await_cancel: bool,
+    /// Longest wait for [`crate::Event::OfferEnded`] (32 s is RFC 3261's Timer B).
+    pub cancel_guard: std::time::Duration,
 }
 
 impl Default for AcdConfig {
@@ -217,6 +224,8 @@ impl Default for AcdConfig {
             default_aht: Duration::from_secs(180),
             sticky_memory: 100_000,
             log: true,
+            await_cancel: false,
+            cancel_guard: Duration::from_secs(32),
         }
     }
 }

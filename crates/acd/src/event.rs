@@ -82,6 +82,9 @@ pub enum Event {
     CallTransferred(CallId, String),
     /// The agent finished after-call work early.
     WrapUpDone(AgentId),
+    /// The INVITE to the agent ended after our CANCEL (the 487, or a crossing 200 that was
+    /// answered with ACK and BYE). Only needed with `AcdConfig::await_cancel`.
+    OfferEnded(CallId, AgentId),
 }
 
 /// Why an offer is withdrawn.

@@ -161,6 +161,7 @@ enum SimEvent {
     End(CallId),
     Key(CallId),
     Ready(AgentId),
+    OfferEnded(CallId, AgentId, u32),
     Churn,
 }
 
@@ -364,6 +365,13 @@ impl Sim {
                 Some(CallStatus::Queued) => SimInput::Event(t, Event::CallerHungUp(c)),
                 _ => SimInput::Internal(t),
             },
+            SimEvent::OfferEnded(c, a, n) => {
+                if self.offers.get(&c) == Some(&n) {
+                    SimInput::Event(t, Event::OfferEnded(c, a))
+                } else {
+                    SimInput::Internal(t)
+                }
+            }
             SimEvent::Key(c) => match self.status.get(&c) {
                 Some(CallStatus::Queued) => SimInput::Event(t, Event::CallerLeftByKey(c, '0')),
                 _ => SimInput::Internal(t),
@@ -537,6 +545,16 @@ impl Sim {
                     {
                         self.push(now + Duration::from_secs(1), SimEvent::Ready(*agent));
                     }
+                }
+                Action::CancelOffer {
+                    call,
+                    agent,
+                    reason: crate::event::CancelReason::Timeout,
+                } if self.acd.config().await_cancel => {
+                    // The phone's 487 arrives a moment after our CANCEL.
+                    let n = self.offers.get(call).copied().unwrap_or(0);
+                    let at = now + Duration::from_millis(200);
+                    self.push(at, SimEvent::OfferEnded(*call, *agent, n));
                 }
                 Action::CancelOffer { .. } | Action::AgentStateChanged { .. } => {}
             }

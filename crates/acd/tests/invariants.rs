@@ -122,6 +122,8 @@ struct Built {
 fn build(c: &Centre) -> Built {
     let mut acd = Acd::new(AcdConfig {
         seed: c.seed,
+        await_cancel: c.seed.is_multiple_of(3),
+        cancel_guard: Duration::from_secs(5),
         fairness: if c.weighted {
             Fairness::Weighted
         } else {

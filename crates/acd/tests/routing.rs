@@ -585,3 +585,48 @@ fn a_reloaded_queue_applies_to_new_callers() {
         "the agent now counts for the queue"
     );
 }
+
+#[test]
+fn await_cancel_holds_the_call_until_the_phone_is_done() {
+    let mut h = H::with(AcdConfig {
+        await_cancel: true,
+        cancel_guard: secs(8),
+        ..AcdConfig::default()
+    });
+    let s = h.skill("s");
+    let mut qc = h.simple_queue("q", s);
+    qc.ring_timeout = secs(10);
+    let q = h.queue(qc);
+    let a = h.agent("a", &[(s, 1)]);
+    h.advance(secs(1));
+    let b = h.agent("b", &[(s, 1)]);
+    let c = h.call(1, q);
+    assert_eq!(h.last_offer(), (c, a));
+    h.take();
+    h.advance(secs(10));
+    assert_eq!(h.cancels(), vec![(c, a, CancelReason::Timeout)]);
+    assert!(
+        h.offers().is_empty(),
+        "nobody else rings while a's INVITE is open"
+    );
+    assert_eq!(h.acd.agent_state(a), AgentState::Reserved(c));
+    // The crossing 200 is refused; then the phone's transaction ends.
+    assert!(h.try_ev(Event::AgentAnswered(c, a)).is_err());
+    h.ev(Event::OfferEnded(c, a));
+    assert_eq!(
+        h.last_offer(),
+        (c, b),
+        "the next agent rings once a is done"
+    );
+    assert_eq!(h.acd.agent_state(a), AgentState::Available);
+    // If the phone never reports, the guard frees the call after 8 s.
+    h.take();
+    h.advance(secs(10));
+    assert_eq!(h.cancels(), vec![(c, b, CancelReason::Timeout)]);
+    h.advance(secs(7));
+    assert!(h.offers().is_empty());
+    h.advance(secs(1));
+    assert_eq!(h.last_offer(), (c, a));
+    let st = h.acd.agent_stats(b).unwrap().total().clone();
+    assert_eq!(st.no_answer, 1, "counted once");
+}

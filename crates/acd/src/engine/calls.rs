@@ -232,13 +232,16 @@ impl Acd {
         reason: CancelReason,
         end: impl FnOnce(&mut Acd, Time, u32),
     ) {
-        let Phase::Offered { agents, .. } = self.call(slot).phase.clone() else {
+        let Phase::Offered {
+            agents, cancelling, ..
+        } = self.call(slot).phase.clone()
+        else {
             return;
         };
         let (id, queue) = (self.call(slot).id, self.call(slot).queue);
         self.queues[queue.0 as usize].ringing -= 1;
         self.call_mut(slot).phase = Phase::Waiting;
-        for &a in &agents {
+        for &a in agents.iter().filter(|_| !cancelling) {
             self.actions.push_back(Action::CancelOffer {
                 call: id,
                 agent: AgentId(a),
@@ -385,10 +388,16 @@ impl Acd {
     ) -> Result<(), AcdError> {
         let slot = self.slot_of(call)?;
         let a = agent.0;
-        let Phase::Offered { agents, at, .. } = self.call(slot).phase.clone() else {
+        let Phase::Offered {
+            agents,
+            at,
+            cancelling,
+            ..
+        } = self.call(slot).phase.clone()
+        else {
             return Err(AcdError::NoSuchOffer { call, agent });
         };
-        if !agents.contains(&a) {
+        if cancelling || !agents.contains(&a) {
             return Err(AcdError::NoSuchOffer { call, agent });
         }
         let (queue, entered, caller) = {
@@ -454,11 +463,21 @@ impl Acd {
     ) -> Result<(), AcdError> {
         let slot = self.slot_of(call)?;
         let a = agent.0;
-        let Phase::Offered { agents, at, token } = self.call(slot).phase.clone() else {
+        let Phase::Offered {
+            agents,
+            at,
+            token,
+            cancelling,
+        } = self.call(slot).phase.clone()
+        else {
             return Err(AcdError::NoSuchOffer { call, agent });
         };
         if !agents.contains(&a) {
             return Err(AcdError::NoSuchOffer { call, agent });
+        }
+        if cancelling {
+            // Already counted as unanswered at the timeout: the phone's INVITE is over.
+            return self.offer_ended(now, call, agent);
         }
         let queue = self.call(slot).queue;
         let ring = now.saturating_sub(at);
@@ -484,6 +503,7 @@ impl Acd {
                 agents: rest,
                 at,
                 token,
+                cancelling: false,
             };
         }
         self.after_no_answer(now, a, kind);
@@ -574,6 +594,10 @@ impl Acd {
                     return;
                 }
                 let id = self.call(slot).id;
+                if self.cfg.await_cancel {
+                    self.hold_for_cancel(now, slot, agents, token);
+                    return;
+                }
                 for a in agents {
                     self.actions.push_back(Action::CancelOffer {
                         call: id,
@@ -582,6 +606,25 @@ impl Acd {
                     });
                     // Cannot fail: the agent is in the offer.
                     let _ = self.not_answered(now, id, AgentId(a), NoAnswerKind::NoAnswer);
+                }
+            }
+            CallTimer::CancelGuard => {
+                let Phase::Offered {
+                    agents,
+                    token: t,
+                    cancelling: true,
+                    ..
+                } = self.call(slot).phase.clone()
+                else {
+                    return;
+                };
+                if t != token {
+                    return;
+                }
+                let id = self.call(slot).id;
+                for a in agents {
+                    // Cannot fail: the agent is in the offer.
+                    let _ = self.offer_ended(now, id, AgentId(a));
                 }
             }
             CallTimer::MaxWait => {
@@ -661,5 +704,91 @@ impl Acd {
                 self.schedule(now + interval, timer);
             }
         }
+    }
+
+    /// A ring timeout with `await_cancel`: every phone is counted as unanswered and sent a
+    /// CANCEL, and the call waits, offered to nobody, until each INVITE has ended.
+    fn hold_for_cancel(&mut self, now: Time, slot: u32, agents: Vec<u32>, token: u32) {
+        let (id, queue, seq, at) = {
+            let c = self.call(slot);
+            let Phase::Offered { at, .. } = c.phase else {
+                return;
+            };
+            (c.id, c.queue, c.seq, at)
+        };
+        for &a in &agents {
+            self.actions.push_back(Action::CancelOffer {
+                call: id,
+                agent: AgentId(a),
+                reason: CancelReason::Timeout,
+            });
+            self.agents[a as usize]
+                .stats
+                .record(now, |s| s.no_answer += 1);
+            let log = LogKind::RingNoAnswer {
+                ring: now.saturating_sub(at),
+                outcome: NoAnswerKind::NoAnswer,
+            };
+            self.log(now, Some(queue), Some(id), Some(a), log);
+        }
+        let c = self.call_mut(slot);
+        c.avoid.extend(&agents);
+        c.phase = Phase::Offered {
+            agents,
+            at,
+            token,
+            cancelling: true,
+        };
+        let guard = now + self.cfg.cancel_guard;
+        let kind = CallTimer::CancelGuard;
+        self.schedule(
+            guard,
+            Timer::Call {
+                slot,
+                seq,
+                kind,
+                token,
+            },
+        );
+    }
+
+    /// A cancelled phone's INVITE ended: free the agent; once all have, the call waits again
+    /// (and is routed before the agent is free, so another agent is tried first).
+    pub(crate) fn offer_ended(
+        &mut self,
+        now: Time,
+        call: CallId,
+        agent: AgentId,
+    ) -> Result<(), AcdError> {
+        let slot = self.slot_of(call)?;
+        let a = agent.0;
+        let Phase::Offered {
+            agents,
+            at,
+            token,
+            cancelling: true,
+        } = self.call(slot).phase.clone()
+        else {
+            return Err(AcdError::NoSuchOffer { call, agent });
+        };
+        if !agents.contains(&a) {
+            return Err(AcdError::NoSuchOffer { call, agent });
+        }
+        let rest: Vec<u32> = agents.into_iter().filter(|x| *x != a).collect();
+        let queue = self.call(slot).queue;
+        if rest.is_empty() {
+            self.queues[queue.0 as usize].ringing -= 1;
+            self.call_mut(slot).phase = Phase::Waiting;
+            self.back_to_waiting(now, slot);
+        } else {
+            self.call_mut(slot).phase = Phase::Offered {
+                agents: rest,
+                at,
+                token,
+                cancelling: true,
+            };
+        }
+        self.after_no_answer(now, a, NoAnswerKind::NoAnswer);
+        Ok(())
     }
 }

@@ -91,10 +91,13 @@ pub(crate) enum Phase {
     /// Waiting for the preferred agent only.
     Sticky(u32),
     Waiting,
+    /// Ringing `agents`. `cancelling`: the ring timed out, CANCELs went out, and (with
+    /// `AcdConfig::await_cancel`) the call waits for each phone's transaction to end.
     Offered {
         agents: Vec<u32>,
         at: Time,
         token: u32,
+        cancelling: bool,
     },
     Connected {
         agent: u32,
@@ -137,6 +140,7 @@ pub(crate) enum CallTimer {
     StickyEnd,
     Announce,
     Ring,
+    CancelGuard,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -546,6 +550,7 @@ impl Acd {
             }
             Event::CallEnded(c, by) => self.call_ended(now, c, Some(by), None),
             Event::CallTransferred(c, target) => self.call_ended(now, c, None, Some(target)),
+            Event::OfferEnded(c, a) => self.offer_ended(now, c, a),
             Event::WrapUpDone(a) => {
                 let a = self.agent_index(a)?;
                 if self.agents[a as usize].state != AState::WrapUp {

@@ -238,6 +238,7 @@ impl Acd {
             agents: agents.clone(),
             at: now,
             token,
+            cancelling: false,
         };
         self.schedule(
             now + ring_timeout,
