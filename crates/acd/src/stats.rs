@@ -216,6 +216,11 @@ impl<T: Default> Intervals<T> {
         (t.as_nanos() / self.len.as_nanos()) as u64
     }
 
+    fn start_of(&self, i: u64) -> Time {
+        let ns = self.len.as_nanos().saturating_mul(u128::from(i));
+        Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+    }
+
     /// Applies `f` to the total and to the interval holding `now`.
     pub(crate) fn record(&mut self, now: Time, f: impl Fn(&mut T)) {
         f(&mut self.total);
@@ -233,7 +238,7 @@ impl<T: Default> Intervals<T> {
         let mut start = from;
         while start < to {
             let i = self.index(start);
-            let end = (self.len * (i as u32 + 1)).min(to);
+            let end = self.start_of(i.saturating_add(1)).min(to);
             let end = if end <= start { to } else { end };
             f(self.by_index.entry(i).or_default(), end - start);
             start = end;
@@ -247,9 +252,7 @@ impl<T: Default> Intervals<T> {
 
     /// Intervals with activity: (interval start, counters), oldest first.
     pub fn intervals(&self) -> impl Iterator<Item = (Time, &T)> + '_ {
-        self.by_index
-            .iter()
-            .map(|(i, s)| (self.len * (*i as u32), s))
+        self.by_index.iter().map(|(i, s)| (self.start_of(*i), s))
     }
 
     /// Removes and returns the intervals that start before `before` (for storage).
@@ -257,7 +260,7 @@ impl<T: Default> Intervals<T> {
         let keep = self.by_index.split_off(&self.index(before));
         let old = std::mem::replace(&mut self.by_index, keep);
         old.into_iter()
-            .map(|(i, s)| (self.len * (i as u32), s))
+            .map(|(i, s)| (self.start_of(i), s))
             .collect()
     }
 }
@@ -346,7 +349,8 @@ pub fn recount(log: &[QueueLogEntry], rules: RecountRules<'_>) -> Recount {
     let mut out = Recount::default();
     let len = rules.interval.max(Duration::from_secs(1));
     for e in log {
-        let start = len * ((e.time.as_nanos() / len.as_nanos()) as u32);
+        let ns = e.time.as_nanos() / len.as_nanos() * len.as_nanos();
+        let start = Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX));
         if let Some(a) = e.agent {
             recount_agent(out.agents.entry(a).or_default(), &e.kind);
             recount_agent(out.agent_intervals.entry((a, start)).or_default(), &e.kind);

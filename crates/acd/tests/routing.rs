@@ -630,3 +630,30 @@ fn await_cancel_holds_the_call_until_the_phone_is_done() {
     let st = h.acd.agent_stats(b).unwrap().total().clone();
     assert_eq!(st.no_answer, 1, "counted once");
 }
+
+#[test]
+fn extreme_configuration_values_do_not_hang_or_panic() {
+    let mut h = H::new();
+    let s = h.skill("s");
+    let mut qc = h.simple_queue("q", s);
+    qc.announce_interval = Some(secs(0));
+    qc.max_wait = Some(std::time::Duration::MAX);
+    qc.ring_timeout = std::time::Duration::MAX;
+    let q = h.queue(qc);
+    h.now = std::time::Duration::from_secs(1_800_000_000); // wall-clock epoch time
+    let c = h.call(1, q);
+    h.advance(secs(5));
+    let announcements = h
+        .out
+        .iter()
+        .filter(|a| matches!(a, Action::Announce { .. }))
+        .count();
+    assert!((5..=7).contains(&announcements), "{announcements}");
+    let a = h.agent("a", &[(s, 1)]);
+    assert_eq!(h.last_offer(), (c, a));
+    h.ev(Event::AgentAnswered(c, a));
+    h.ev(Event::CallEnded(c, Party::Caller));
+    let (start, st) = h.acd.queue_stats(q).unwrap().intervals().last().unwrap();
+    assert_eq!(start.as_secs() % 900, 0);
+    assert_eq!(st.answered, 1);
+}

@@ -325,7 +325,7 @@ impl Acd {
                 }
             }
             NoAnswerKind::Busy => {
-                let until = now + self.cfg.busy_backoff;
+                let until = now.saturating_add(self.cfg.busy_backoff);
                 self.agents[a as usize].busy_until = Some(until);
                 // The timer must survive the state change below: schedule it after.
                 self.make_ready(now, a);

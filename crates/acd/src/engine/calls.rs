@@ -10,6 +10,9 @@ use crate::event::{Action, CancelReason, Enqueue, ExitReason};
 use crate::log::{LogKind, NoAnswerKind};
 use crate::types::{AgentId, CallId, Party, Time};
 
+/// Announcements come at most once a second, whatever the configuration says.
+const MIN_ANNOUNCE: Duration = Duration::from_secs(1);
+
 impl Acd {
     pub(crate) fn enqueue(&mut self, now: Time, e: Enqueue, hops: u8) -> Result<(), AcdError> {
         let qi = e.queue.0 as usize;
@@ -118,7 +121,7 @@ impl Acd {
             class,
             phase: Phase::Waiting,
             avoid: Vec::new(),
-            max_wait_at: max_wait.map(|w| now + w),
+            max_wait_at: max_wait.map(|w| now.saturating_add(w)),
             callback: false,
             callback_offered: false,
             entry_position: position,
@@ -149,10 +152,10 @@ impl Acd {
             token,
         };
         if let Some(w) = max_wait {
-            self.schedule(now + w, timer(CallTimer::MaxWait, 0));
+            self.schedule(now.saturating_add(w), timer(CallTimer::MaxWait, 0));
         }
         if let Some(after) = first_step {
-            self.schedule(now + after, timer(CallTimer::Escalate, 0));
+            self.schedule(now.saturating_add(after), timer(CallTimer::Escalate, 0));
         }
         if let Some(a) = preferred {
             if self.available.contains(a as usize) {
@@ -163,7 +166,10 @@ impl Acd {
             if !sticky_wait.is_zero() {
                 self.call_mut(slot).phase = Phase::Sticky(a);
                 self.link_waiting(slot);
-                self.schedule(now + sticky_wait, timer(CallTimer::StickyEnd, 0));
+                self.schedule(
+                    now.saturating_add(sticky_wait),
+                    timer(CallTimer::StickyEnd, 0),
+                );
             }
         }
         if self.call(slot).phase == Phase::Waiting {
@@ -174,7 +180,10 @@ impl Acd {
             && self.call_index.contains_key(&e.call)
         {
             self.announce(now, slot);
-            self.schedule(now + interval, timer(CallTimer::Announce, 0));
+            self.schedule(
+                now.saturating_add(interval.max(MIN_ANNOUNCE)),
+                timer(CallTimer::Announce, 0),
+            );
         }
         Ok(())
     }
@@ -570,7 +579,7 @@ impl Acd {
             self.set_state(now, agent, AState::WrapUp);
             let generation = self.agents[agent as usize].generation;
             self.schedule(
-                now + wrap,
+                now.saturating_add(wrap),
                 Timer::Agent {
                     agent,
                     generation,
@@ -674,7 +683,7 @@ impl Acd {
                         kind: CallTimer::Escalate,
                         token: step as u32,
                     };
-                    self.schedule((entered + after).max(now), timer);
+                    self.schedule(entered.saturating_add(after).max(now), timer);
                 }
             }
             CallTimer::StickyEnd => {
@@ -701,7 +710,7 @@ impl Acd {
                     kind: CallTimer::Announce,
                     token: 0,
                 };
-                self.schedule(now + interval, timer);
+                self.schedule(now.saturating_add(interval.max(MIN_ANNOUNCE)), timer);
             }
         }
     }
@@ -739,7 +748,7 @@ impl Acd {
             token,
             cancelling: true,
         };
-        let guard = now + self.cfg.cancel_guard;
+        let guard = now.saturating_add(self.cfg.cancel_guard);
         let kind = CallTimer::CancelGuard;
         self.schedule(
             guard,

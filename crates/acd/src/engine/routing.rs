@@ -241,7 +241,7 @@ impl Acd {
             cancelling: false,
         };
         self.schedule(
-            now + ring_timeout,
+            now.saturating_add(ring_timeout),
             Timer::Call {
                 slot,
                 seq,
