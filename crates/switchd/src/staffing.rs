@@ -73,7 +73,16 @@ pub(crate) fn main(args: StaffingArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read {}", args.forecast.display()))?;
     let rows = match parse_forecast(&text) {
         Ok(rows) => rows,
-        Err(e) => anyhow::bail!("{}:{}:{}: {e}", args.forecast.display(), e.line, e.column),
+        Err(e) => anyhow::bail!(
+            "{}:{}:{}: {}\n  {}\n  {}\nhint: {}",
+            args.forecast.display(),
+            e.line,
+            e.column,
+            e.message,
+            e.text,
+            e.caret,
+            e.hint
+        ),
     };
     let params = StaffingParams {
         target: args.target,
