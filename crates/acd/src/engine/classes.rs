@@ -125,6 +125,9 @@ impl Acd {
             eligible.union_with(&set);
         }
         let id = self.classes.len() as u32;
+        for a in eligible.iter() {
+            self.agent_classes[a].push(id);
+        }
         self.classes.push(Class {
             dnf: key.dnf.clone(),
             eligible,

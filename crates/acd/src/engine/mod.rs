@@ -182,6 +182,8 @@ pub struct Acd {
     pub(crate) class_by_key: HashMap<classes::ClassKey, u32>,
     /// Classes with waiting calls.
     pub(crate) nonempty: Vec<u32>,
+    /// Classes each agent qualifies for (whatever their state).
+    pub(crate) agent_classes: Vec<Vec<u32>>,
     /// `skill_ge[skill][level - 1]`: agents with `skill` at `level` or above.
     pub(crate) skill_ge: Vec<Vec<BitSet>>,
     /// Agents who may be offered a call now.
@@ -218,6 +220,7 @@ impl Acd {
             classes: Vec::new(),
             class_by_key: HashMap::new(),
             nonempty: Vec::new(),
+            agent_classes: Vec::new(),
             skill_ge: Vec::new(),
             available: BitSet::default(),
             working: BitSet::default(),
@@ -481,10 +484,18 @@ impl Acd {
             }
         }
         let agent_skills = &self.agents[a as usize].cfg.skills;
-        for c in &mut self.classes {
+        let mut mine = Vec::new();
+        for (i, c) in self.classes.iter_mut().enumerate() {
             let ok = c.matches(agent_skills);
             c.eligible.set(a as usize, ok);
+            if ok {
+                mine.push(i as u32);
+            }
         }
+        if self.agent_classes.len() <= a as usize {
+            self.agent_classes.resize(a as usize + 1, Vec::new());
+        }
+        self.agent_classes[a as usize] = mine;
     }
 
     /// An agent's id by name.

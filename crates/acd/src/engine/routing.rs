@@ -181,7 +181,15 @@ impl Acd {
         {
             consider(self, *slot);
         }
-        for &class in &self.nonempty {
+        // The agent's own classes or the non-empty ones, whichever list is shorter: both
+        // yield the non-empty classes the agent qualifies for.
+        let mine = &self.agent_classes[a as usize];
+        let list = if mine.len() < self.nonempty.len() {
+            mine
+        } else {
+            &self.nonempty
+        };
+        for &class in list {
             let cl = &self.classes[class as usize];
             if cl.eligible.contains(a as usize)
                 && let Some((_, slot)) = cl.waiting.first_key_value()
