@@ -191,6 +191,8 @@ pub struct QueueLive {
     pub longest_waiting: Duration,
     /// Agents by state.
     pub agents: AgentsByState,
+    /// The queue's service-level target (0–1), to compare with `totals.service_level()`.
+    pub sl_target: f64,
     /// Counters since the start.
     pub totals: QueueStats,
 }

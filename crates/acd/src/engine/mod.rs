@@ -732,6 +732,7 @@ impl Acd {
             connected: q.connected,
             longest_waiting: longest,
             agents,
+            sl_target: q.cfg.sl_target,
             totals: q.stats.total().clone(),
         })
     }
