@@ -74,6 +74,15 @@ impl BitSet {
         iter_words(self.words.iter().copied())
     }
 
+    /// Size of `self ∩ other`.
+    pub(crate) fn count_and(&self, other: &BitSet) -> usize {
+        self.words
+            .iter()
+            .zip(&other.words)
+            .map(|(a, b)| (a & b).count_ones() as usize)
+            .sum()
+    }
+
     /// Members of `self ∩ other`, without building the intersection.
     pub(crate) fn iter_and<'a>(&'a self, other: &'a BitSet) -> impl Iterator<Item = usize> + 'a {
         iter_words(self.words.iter().zip(&other.words).map(|(a, b)| a & b))
@@ -109,6 +118,7 @@ mod tests {
         b.insert(64);
         b.insert(5);
         assert_eq!(a.iter_and(&b).collect::<Vec<_>>(), vec![64]);
+        assert_eq!(a.count_and(&b), 1);
         a.remove(64);
         assert_eq!(a.iter_and(&b).count(), 0);
         let mut c = a.clone();

@@ -3,20 +3,20 @@
 
 use std::time::Duration;
 
-use super::{AState, Acd, Phase};
+use super::{Acd, Phase};
 use crate::event::Action;
-use crate::types::{QueueId, Time};
+use crate::types::QueueId;
 
 impl Acd {
     /// Announces position and estimated wait to a waiting caller (and offers a callback
     /// when the estimate passes the queue's threshold).
-    pub(crate) fn announce(&mut self, now: Time, slot: u32) {
+    pub(crate) fn announce(&mut self, slot: u32) {
         let c = self.call(slot);
         if !matches!(c.phase, Phase::Waiting | Phase::Sticky(_)) || c.callback {
             return;
         }
         let position = self.position(slot);
-        let ewt = self.estimated_wait(now, slot, position);
+        let ewt = self.estimated_wait(slot, position);
         let c = self.call(slot);
         let id = c.id;
         let threshold = self.queues[c.queue.0 as usize].cfg.callback_threshold;
@@ -46,43 +46,21 @@ impl Acd {
         }
     }
 
-    /// Estimated wait of the caller at `position` (see `docs/acd.md`): the time until the
-    /// `position`-th release among the qualified agents, where agent i frees up after its
-    /// residual time r_i and then every AHT.
-    pub(crate) fn estimated_wait(
-        &mut self,
-        now: Time,
-        slot: u32,
-        position: u32,
-    ) -> Option<Duration> {
-        let mut res = std::mem::take(&mut self.scratch_f);
-        res.clear();
+    /// Estimated wait of the caller at `position` (see `docs/acd.md`):
+    /// `max(0, position − F) × AHT / N`, with N the qualified agents who are working (logged
+    /// in, not paused, reachable) and F those of them available now. Agents release callers
+    /// at N / AHT per second when all are busy, so the k-th caller waits for k releases.
+    pub(crate) fn estimated_wait(&self, slot: u32, position: u32) -> Option<Duration> {
         let c = self.call(slot);
         let aht = self.recent_aht(c.queue);
-        let wrap = self.queues[c.queue.0 as usize].cfg.wrap_up;
-        let aht_ns = aht.as_nanos() as u64;
         let class = &self.classes[c.class as usize];
-        for a in class.eligible.iter_and(&self.working) {
-            let ag = &self.agents[a];
-            let elapsed = now.saturating_sub(ag.since).as_nanos() as u64;
-            let r = match ag.state {
-                AState::Available => 0,
-                AState::Reserved(_) => aht_ns,
-                AState::OnCall(_) => aht_ns.saturating_sub(elapsed).max(aht_ns / 4),
-                AState::WrapUp => (wrap.as_nanos() as u64).saturating_sub(elapsed),
-                AState::LoggedOut | AState::Paused(_) => continue,
-            };
-            res.push(r.min(aht_ns));
+        let n = class.eligible.count_and(&self.working);
+        if n == 0 {
+            return None;
         }
-        let n = res.len();
-        let out = if n == 0 {
-            None
-        } else {
-            let k = position.max(1) as usize - 1;
-            let (_, r, _) = res.select_nth_unstable(k % n);
-            Some(Duration::from_nanos(*r) + aht * (k / n) as u32)
-        };
-        self.scratch_f = res;
-        out
+        let free = class.eligible.count_and(&self.available);
+        let ahead = u64::from(position).saturating_sub(free as u64);
+        let ns = aht.as_nanos().saturating_mul(u128::from(ahead)) / n as u128;
+        Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX)))
     }
 }

@@ -179,7 +179,7 @@ impl Acd {
         if let Some(interval) = announce
             && self.call_index.contains_key(&e.call)
         {
-            self.announce(now, slot);
+            self.announce(slot);
             self.schedule(
                 now.saturating_add(interval.max(MIN_ANNOUNCE)),
                 timer(CallTimer::Announce, 0),
@@ -703,7 +703,7 @@ impl Acd {
                     return;
                 };
                 let seq = c.seq;
-                self.announce(now, slot);
+                self.announce(slot);
                 let timer = Timer::Call {
                     slot,
                     seq,

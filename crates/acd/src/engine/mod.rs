@@ -202,7 +202,6 @@ pub struct Acd {
     pub(crate) rng: ChaCha8Rng,
     pub(crate) seq: u64,
     pub(crate) scratch: Vec<u32>,
-    pub(crate) scratch_f: Vec<u64>,
 }
 
 impl Acd {
@@ -234,7 +233,6 @@ impl Acd {
             actions: VecDeque::new(),
             seq: 0,
             scratch: Vec::new(),
-            scratch_f: Vec::new(),
         }
     }
 
