@@ -165,8 +165,10 @@ pub(crate) fn closest<'k>(
     let mut best: Option<(usize, &str)> = None;
     for k in known {
         let d = edit_distance(wanted, k);
-        let limit = (wanted.chars().count().max(k.chars().count()) / 3).max(2);
-        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
+        let longest = wanted.chars().count().max(k.chars().count());
+        let limit = (longest / 3).max(2);
+        // A name that shares nothing with `wanted` is no suggestion.
+        if d <= limit && d < longest && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, k));
         }
     }

@@ -452,7 +452,11 @@ pub(crate) fn eval(e: &Expr, env: &dyn Env) -> Result<Value, String> {
     })
 }
 
+/// A number for arithmetic; an unset variable (empty text) counts as 0.
 fn int(v: &Value) -> Result<i64, String> {
+    if matches!(v, Value::Str(s) if s.is_empty()) {
+        return Ok(0);
+    }
     v.as_int().ok_or_else(|| format!("`{v}` is not a number"))
 }
 

@@ -258,7 +258,10 @@ pub fn simulate(plan: Arc<Dialplan>, sc: &Scenario) -> Vec<String> {
     let mut it = match Interpreter::new(plan, &sc.call, sc.at) {
         Ok(it) => it,
         Err(e) => {
-            trace.push(format!("no entry: {e}"));
+            trace.push(format!(
+                "no entry matches: to {} from {} on trunk {:?}",
+                e.to, e.from, e.trunk
+            ));
             return trace;
         }
     };
@@ -489,8 +492,15 @@ fn parse_case(name: String, line: &Line<'_>, rep: &mut Reporter<'_>) -> Option<T
             },
             "lookup" => {
                 let answer = match raw_rest.strip_prefix("fail") {
-                    Some(why) => Err(why.trim().trim_start_matches(':').trim().to_owned())
-                        .map_err(|w: String| if w.is_empty() { "failed".to_owned() } else { w }),
+                    Some(why) => Err(why.trim().trim_start_matches(':').trim().to_owned()).map_err(
+                        |w: String| {
+                            if w.is_empty() {
+                                "unreachable".to_owned()
+                            } else {
+                                w
+                            }
+                        },
+                    ),
                     None => match serde_json::from_str::<serde_json::Value>(raw_rest) {
                         Ok(_) => Ok(raw_rest.to_owned()),
                         Err(e) => {

@@ -130,7 +130,9 @@ pub(crate) fn main(cmd: DialplanCommand) -> anyhow::Result<ExitCode> {
 fn lookup_answer(arg: &str) -> anyhow::Result<Result<String, String>> {
     if let Some(why) = arg.strip_prefix("fail") {
         let why = why.trim_start_matches(':').trim();
-        return Ok(Err(if why.is_empty() { "failed" } else { why }.to_owned()));
+        return Ok(Err(
+            if why.is_empty() { "unreachable" } else { why }.to_owned()
+        ));
     }
     let text = match arg.strip_prefix('@') {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
@@ -277,13 +279,15 @@ fn check(files: &[PathBuf], config: Option<&Path>) -> anyhow::Result<ExitCode> {
 fn test(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let mut tests_files = Vec::new();
     for f in expand(files)? {
-        if is_tests(&f) {
-            tests_files.push(f);
+        let t = if is_tests(&f) {
+            f
         } else if f.with_extension("tests").is_file() {
-            let t = f.with_extension("tests");
-            if !tests_files.contains(&t) {
-                tests_files.push(t);
-            }
+            f.with_extension("tests")
+        } else {
+            continue;
+        };
+        if !tests_files.contains(&t) {
+            tests_files.push(t);
         }
     }
     if tests_files.is_empty() {
