@@ -430,7 +430,7 @@ pub(crate) fn eval(e: &Expr, env: &dyn Env) -> Result<Value, String> {
         Expr::Not(x) => Value::Bool(!eval(x, env)?.truthy()),
         Expr::Neg(x) => {
             let v = eval(x, env)?;
-            Value::Int(-int(&v)?)
+            Value::Int(int(&v)?.saturating_neg())
         }
         Expr::Open(i) => Value::Bool(env.open(*i)),
         Expr::Holiday(i) => Value::Bool(env.holiday(*i)),

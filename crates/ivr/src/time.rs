@@ -67,18 +67,21 @@ pub(crate) fn day_name(d: Weekday) -> &'static str {
 }
 
 fn day_index(word: &str) -> Option<u8> {
+    const FULL: [&str; 7] = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
     let w = word.to_ascii_lowercase();
     DAY_NAMES
         .iter()
-        .position(|d| w == *d || (w.len() > 3 && d.starts_with(&w[..3]) && is_full_name(&w)))
+        .zip(FULL)
+        .position(|(short, full)| w == *short || w == full)
         .map(|i| i as u8)
-}
-
-fn is_full_name(w: &str) -> bool {
-    matches!(
-        w,
-        "monday" | "tuesday" | "wednesday" | "thursday" | "friday" | "saturday" | "sunday"
-    )
 }
 
 /// Parses `mon-fri`, `sat`, `daily`, `weekdays`, `weekends` into a day mask.
