@@ -216,7 +216,8 @@ pub enum Action {
         /// Give up after this long (the interpreter also stops waiting then).
         timeout: Duration,
     },
-    /// A call variable changed (for the agent's screen pop and the CDR).
+    /// A call variable changed (for the agent's screen pop and the CDR). Sent before the
+    /// next other action, once per variable with its latest value.
     SetVariable {
         /// The variable.
         name: Arc<str>,
@@ -314,6 +315,8 @@ pub struct Interpreter {
     next_id: u32,
     now: Timestamp,
     in_error: bool,
+    /// Variables changed since the daemon was last told, in order of first change.
+    dirty: Vec<u16>,
 }
 
 struct EvalEnv<'a> {
@@ -383,6 +386,7 @@ impl Interpreter {
             next_id: 1,
             now,
             in_error: false,
+            dirty: Vec::new(),
         };
         it.run();
         Ok(it)
@@ -430,6 +434,18 @@ impl Interpreter {
     pub fn variable(&self, name: &str) -> Option<Value> {
         let slot = self.plan.vars.iter().position(|v| &**v == name)?;
         Some(self.var(slot as u16))
+    }
+
+    /// Every variable that has a value, by name: what an agent's screen pop shows. The
+    /// clock variables (`time`, `date`, `weekday`) are left out.
+    pub fn variables(&self) -> impl Iterator<Item = (&str, Value)> + '_ {
+        self.plan
+            .vars
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| ![V_TIME, V_DATE, V_WEEKDAY].contains(&(*i as u16)))
+            .map(|(i, name)| (&**name, self.var(i as u16)))
+            .filter(|(_, v)| *v != Value::default())
     }
 
     /// The caller's current language.
@@ -525,13 +541,22 @@ impl Interpreter {
         }
     }
 
-    /// Sets a dialplan variable and tells the daemon (screen pop).
+    /// Sets a dialplan variable; the daemon hears of it (for the screen pop) before the
+    /// next action, once per variable however often it changed in between.
     fn set_user(&mut self, slot: u16, v: Value) {
-        self.actions.push_back(Action::SetVariable {
-            name: self.plan.vars[usize::from(slot)].clone(),
-            value: v.to_string(),
-        });
+        if !self.dirty.contains(&slot) {
+            self.dirty.push(slot);
+        }
         self.set(slot, v);
+    }
+
+    fn flush_vars(&mut self) {
+        for slot in std::mem::take(&mut self.dirty) {
+            self.actions.push_back(Action::SetVariable {
+                name: self.plan.vars[usize::from(slot)].clone(),
+                value: self.var(slot).to_string(),
+            });
+        }
     }
 
     fn resume_next(&mut self) {
@@ -552,6 +577,7 @@ impl Interpreter {
     }
 
     fn report(&mut self, msg: &str) {
+        self.flush_vars();
         let line = self
             .plan
             .op_lines
@@ -646,6 +672,20 @@ impl Interpreter {
                 self.fault("ran past the end of the dialplan");
                 continue;
             };
+            if !self.dirty.is_empty()
+                && !matches!(
+                    op,
+                    Op::Jump(_)
+                        | Op::Unless(..)
+                        | Op::Switch(_)
+                        | Op::Call(_)
+                        | Op::Return
+                        | Op::Set(..)
+                        | Op::Language(_)
+                )
+            {
+                self.flush_vars();
+            }
             match op {
                 Op::Jump(t) => self.pc = *t,
                 Op::Unless(cond, t) => {

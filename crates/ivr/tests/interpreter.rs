@@ -211,6 +211,18 @@ step spin:
         Some(Value::Int(25)),
         "half the budget went on `set`"
     );
+    // 25 assignments, one report to the daemon, with the last value.
+    let sets: Vec<_> = a
+        .iter()
+        .filter(|x| matches!(x, Action::SetVariable { .. }))
+        .collect();
+    assert_eq!(
+        sets,
+        [&Action::SetVariable {
+            name: "n".into(),
+            value: "25".into()
+        }]
+    );
 
     // With `on error`: the fault leads there.
     let src =
@@ -501,6 +513,32 @@ fn reload_keeps_calls_on_their_version_and_refuses_a_broken_dialplan() {
     let mut again = Interpreter::new(slot.current(), &call("1"), t0()).unwrap();
     assert!(
         matches!(&drain(&mut again)[0], Action::Play { prompts, .. } if &*prompts[0].name == "two")
+    );
+}
+
+#[test]
+fn interpreters_move_between_threads_and_show_their_variables() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Interpreter>();
+    send_sync::<switchyard_ivr::Dialplan>();
+    let mut it = Interpreter::new(plan(MENU), &call("+861058000000"), t0()).unwrap();
+    drain(&mut it);
+    let vars: Vec<(String, String)> = it
+        .variables()
+        .map(|(k, v)| (k.to_owned(), v.to_string()))
+        .collect();
+    assert!(
+        vars.contains(&("did".into(), "+861058000000".into())),
+        "{vars:?}"
+    );
+    assert!(
+        vars.contains(&("caller_name".into(), "Li".into())),
+        "{vars:?}"
+    );
+    assert!(vars.contains(&("language".into(), "en".into())), "{vars:?}");
+    assert!(
+        !vars.iter().any(|(k, _)| k == "time" || k == "digits"),
+        "{vars:?}"
     );
 }
 
