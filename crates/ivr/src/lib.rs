@@ -37,6 +37,7 @@
 
 mod compile;
 mod diag;
+mod events;
 mod expr;
 mod interp;
 mod lines;
@@ -50,10 +51,10 @@ mod time;
 
 pub use compile::{Env, Known, compile};
 pub use diag::{Diagnostic, Diagnostics, Severity, Span};
-pub use expr::Value;
-pub use interp::{
-    Action, CallInfo, Event, Interpreter, Method, NoRoute, Prompt, QueueOutcome, Skill,
-    TransferTarget, Waiting,
+pub use events::{
+    Action, CallInfo, Event, Method, NoRoute, Prompt, QueueOutcome, Skill, TransferTarget, Waiting,
 };
+pub use expr::Value;
+pub use interp::Interpreter;
 pub use plan::{Dialplan, HangupCause};
 pub use reload::DialplanSlot;

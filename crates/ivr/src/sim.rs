@@ -14,9 +14,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::diag::{Diagnostics, Reporter, Span};
-use crate::interp::{
-    Action, CallInfo, Event, Interpreter, Method, QueueOutcome, TransferTarget, Waiting,
-};
+use crate::events::{Action, CallInfo, Event, Method, QueueOutcome, TransferTarget, Waiting};
+use crate::interp::Interpreter;
 use crate::lines::{self, Line};
 use crate::plan::Dialplan;
 
