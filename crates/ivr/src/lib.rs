@@ -35,6 +35,8 @@
 //! assert_eq!(&*queue, "sales");
 //! ```
 
+mod blocks;
+mod check;
 mod compile;
 mod diag;
 mod events;
