@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use switchyard_ivr::sim::{self, Scenario};
-use switchyard_ivr::{CallInfo, Dialplan, Env, Known};
+use switchyard_ivr::{CallInfo, Diagnostics, Dialplan, Env, Known};
 
 // Declared here rather than in main.rs: it belongs to this subcommand alone.
 #[path = "dialplan_config.rs"]
@@ -168,9 +168,13 @@ fn is_tests(p: &Path) -> bool {
     p.extension().is_some_and(|e| e == "tests")
 }
 
-/// Compiles a dialplan file with prompt checks; prints its diagnostics.
-/// `Ok(None)` when it has errors.
-fn load_reporting(path: &Path, known: Option<&Known>) -> anyhow::Result<Option<Arc<Dialplan>>> {
+/// Reads and checks a dialplan file, prompt files included (relative to the file), and
+/// the queues and skills against `known` when given. The outer error is an I/O error;
+/// the inner one the dialplan's diagnostics.
+pub(crate) fn load(
+    path: &Path,
+    known: Option<&Known>,
+) -> anyhow::Result<Result<Dialplan, Diagnostics>> {
     let source = std::fs::read_to_string(path)
         .with_context(|| format!("reading dialplan {}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
@@ -180,7 +184,16 @@ fn load_reporting(path: &Path, known: Option<&Known>) -> anyhow::Result<Option<A
         prompt_exists: Some(&exists),
         known,
     };
-    match switchyard_ivr::compile(&path.display().to_string(), &source, &env) {
+    Ok(switchyard_ivr::compile(
+        &path.display().to_string(),
+        &source,
+        &env,
+    ))
+}
+
+/// Loads a dialplan and prints its diagnostics. `Ok(None)` when it has errors.
+fn load_reporting(path: &Path, known: Option<&Known>) -> anyhow::Result<Option<Arc<Dialplan>>> {
+    match load(path, known)? {
         Ok(plan) => {
             for w in &plan.warnings().0 {
                 eprintln!("{w}\n");
