@@ -659,6 +659,27 @@ mod tests {
     }
 
     #[test]
+    fn tests_file_errors_point_at_the_line() {
+        let src = "test a:\n  call to 1 from 2 at 2026-11-23T10:00+08:00\n  digits 1, x\n  expect:\n    entry main\n";
+        let d = parse_tests("t.tests", src).unwrap_err();
+        let e = &d.0[0];
+        assert_eq!((e.span.line, e.span.col), (3, 10));
+        assert!(
+            e.message.contains("`x` is not a key press"),
+            "{}",
+            e.message
+        );
+        let d = parse_tests("t.tests", "test b:\n  digits 1\n").unwrap_err();
+        assert!(d.0[0].message.contains("has no `call` line"));
+        let ok = parse_tests("t.tests", "test c:\n  call to 1 at 2026-11-23T02:00Z\n  digits 1, #, wait\n  expect:\n    < dtmf #\n").unwrap();
+        assert_eq!(
+            ok.cases[0].scenario.presses,
+            vec![Press::Key('1'), Press::Key('#'), Press::Wait]
+        );
+        assert_eq!(ok.cases[0].expect, vec!["< dtmf #".to_string()]);
+    }
+
+    #[test]
     fn diff_marks_changes() {
         let e: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let a: Vec<String> = ["a", "x", "c"].map(String::from).to_vec();

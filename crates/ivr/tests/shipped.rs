@@ -122,3 +122,53 @@ fn the_demo_is_closed_at_night_and_on_holidays() {
         assert!(!trace.iter().any(|l| l.starts_with("> queue")), "{at}");
     }
 }
+
+/// Reads the format of a WAV file: (format tag, channels, sample rate, bits per sample).
+fn wav_format(bytes: &[u8]) -> Option<(u16, u16, u32, u16)> {
+    if bytes.get(0..4)? != b"RIFF" || bytes.get(8..12)? != b"WAVE" {
+        return None;
+    }
+    let mut at = 12;
+    while at + 8 <= bytes.len() {
+        let id = &bytes[at..at + 4];
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().ok()?) as usize;
+        if id == b"fmt " {
+            let f = bytes.get(at + 8..at + 24)?;
+            return Some((
+                u16::from_le_bytes([f[0], f[1]]),
+                u16::from_le_bytes([f[2], f[3]]),
+                u32::from_le_bytes([f[4], f[5], f[6], f[7]]),
+                u16::from_le_bytes([f[14], f[15]]),
+            ));
+        }
+        at += 8 + len + (len & 1);
+    }
+    None
+}
+
+#[test]
+fn shipped_prompts_are_8khz_mono_16bit_and_small() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../prompts");
+    let mut total = 0;
+    let mut count = 0;
+    for lang in ["en", "zh"] {
+        for e in std::fs::read_dir(root.join(lang)).expect("prompts/<lang> exists") {
+            let p = e.expect("entry").path();
+            let bytes = std::fs::read(&p).expect("readable");
+            total += bytes.len();
+            count += 1;
+            // 1 = PCM.
+            assert_eq!(
+                wav_format(&bytes),
+                Some((1, 1, 8000, 16)),
+                "{}",
+                p.display()
+            );
+        }
+    }
+    assert!(count >= 80, "only {count} prompt files");
+    assert!(
+        total < 4 << 20,
+        "prompts take {total} bytes; keep them small"
+    );
+}
