@@ -240,6 +240,8 @@ impl Interpreter {
                 if o == QueueOutcome::Answered {
                     self.wait = Wait::Done;
                 } else {
+                    // Keys pressed on hold are not answers to whatever menu follows.
+                    self.typeahead.clear();
                     self.resume_next();
                 }
             }

@@ -79,6 +79,30 @@ fn a_key_during_the_greeting_stops_it_and_acts() {
 }
 
 #[test]
+fn keys_pressed_on_hold_do_not_answer_the_next_menu() {
+    let src = MENU.replace(
+        "    1: queue sales\n",
+        "    1:\n      queue sales\n      goto menu\n",
+    );
+    let mut it = Interpreter::new(plan(&src), &call("1"), t0()).unwrap();
+    let id = play_id(&drain(&mut it));
+    it.handle_event(t0(), Event::PlaybackDone { id });
+    it.handle_event(t0(), Event::Dtmf('1'));
+    assert!(matches!(&drain(&mut it)[..], [Action::Queue { .. }]));
+    it.handle_event(t0(), Event::Dtmf('2'));
+    it.handle_event(t0(), Event::QueueResult(QueueOutcome::Timeout));
+    // The menu starts again and waits: the `2` from hold music is gone.
+    let a = drain(&mut it);
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert!(matches!(&a[0], Action::Play { prompts, .. } if &*prompts[0].name == "welcome"));
+    assert!(matches!(a[1], Action::Collect { .. }));
+    assert_eq!(
+        it.variable("queue_result"),
+        Some(Value::Str("timeout".into()))
+    );
+}
+
+#[test]
 fn timeouts_count_tries_and_only_fire_at_the_deadline() {
     let mut it = Interpreter::new(plan(MENU), &call("1"), t0()).unwrap();
     let id = play_id(&drain(&mut it));
