@@ -361,6 +361,19 @@ pub struct TestCase {
     pub scenario: Scenario,
     /// The trace it must give, line by line.
     pub expect: Vec<String>,
+    /// Where the `expect:` block is, for rewriting it: see [`update_expectations`].
+    pub expect_block: ExpectBlock,
+}
+
+/// The lines of a test's `expect:` block in its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExpectBlock {
+    /// The 1-based line of `expect:`.
+    pub header: u32,
+    /// The last line of the block (`header` when it is empty).
+    pub last: u32,
+    /// The column the trace lines start at.
+    pub col: u32,
 }
 
 /// A tests file.
@@ -433,6 +446,7 @@ fn parse_case(name: String, line: &Line<'_>, rep: &mut Reporter<'_>) -> Option<T
     let mut lookup = Vec::new();
     let mut transfer = Vec::new();
     let mut expect = None;
+    let mut expect_block = ExpectBlock::default();
     for l in &line.children {
         let mut s = l.scan();
         let Some((kw, kspan)) = s.ident() else {
@@ -534,6 +548,11 @@ fn parse_case(name: String, line: &Line<'_>, rep: &mut Reporter<'_>) -> Option<T
                         .map(|c| c.raw.to_owned())
                         .collect::<Vec<_>>(),
                 );
+                expect_block = ExpectBlock {
+                    header: l.no,
+                    last: l.children.last().map_or(l.no, |c| c.no),
+                    col: l.children.first().map_or(l.col + 2, |c| c.col),
+                };
             }
             other => bad(rep, format!("`{other}` does not belong in a test")),
         }
@@ -568,7 +587,29 @@ fn parse_case(name: String, line: &Line<'_>, rep: &mut Reporter<'_>) -> Option<T
         line: line.no,
         scenario,
         expect,
+        expect_block,
     })
+}
+
+/// Rewrites the `expect:` blocks of the given cases in a tests file's text with new
+/// traces (what `switchyard dialplan test --update` does with the actual traces).
+pub fn update_expectations(source: &str, updates: &[(ExpectBlock, Vec<String>)]) -> String {
+    let mut lines: Vec<String> = source.lines().map(str::to_owned).collect();
+    let mut sorted: Vec<&(ExpectBlock, Vec<String>)> = updates.iter().collect();
+    // From the bottom up, so earlier line numbers stay valid.
+    sorted.sort_by_key(|(b, _)| std::cmp::Reverse(b.header));
+    for (block, trace) in sorted {
+        let from = block.header as usize; // the line after `expect:` (0-based index)
+        let to = (block.last as usize).max(from).min(lines.len());
+        let pad = " ".repeat(block.col.saturating_sub(1) as usize);
+        let new: Vec<String> = trace.iter().map(|t| format!("{pad}{t}")).collect();
+        lines.splice(from.min(lines.len())..to, new);
+    }
+    let mut out = lines.join("\n");
+    if source.ends_with('\n') {
+        out.push('\n');
+    }
+    out
 }
 
 /// Runs one case against a dialplan.
@@ -677,6 +718,26 @@ mod tests {
             vec![Press::Key('1'), Press::Key('#'), Press::Wait]
         );
         assert_eq!(ok.cases[0].expect, vec!["< dtmf #".to_string()]);
+    }
+
+    #[test]
+    fn expectations_are_rewritten_in_place() {
+        let src = "test a:\n  call to 1 at 2026-11-23T02:00Z\n  expect:\n    old 1\n    old 2\n# between\ntest b:\n  call to 1 at 2026-11-23T02:00Z\n  expect:\n";
+        let t = parse_tests("t.tests", src).unwrap();
+        let updates = vec![
+            (t.cases[0].expect_block, vec!["new 1".to_string()]),
+            (
+                t.cases[1].expect_block,
+                vec!["x".to_string(), "< dtmf #".to_string()],
+            ),
+        ];
+        let out = update_expectations(src, &updates);
+        assert_eq!(
+            out,
+            "test a:\n  call to 1 at 2026-11-23T02:00Z\n  expect:\n    new 1\n# between\ntest b:\n  call to 1 at 2026-11-23T02:00Z\n  expect:\n    x\n    < dtmf #\n"
+        );
+        let again = parse_tests("t.tests", &out).unwrap();
+        assert_eq!(again.cases[1].expect, ["x", "< dtmf #"]);
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub(crate) enum DialplanCommand {
         /// Tests files, dialplans or directories.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Rewrite the `expect:` block of each failing test with the trace it gave
+        /// (review the change with `git diff` before committing it).
+        #[arg(long)]
+        update: bool,
     },
 }
 
@@ -123,7 +127,7 @@ pub(crate) fn main(cmd: DialplanCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        DialplanCommand::Test { files } => test(&files),
+        DialplanCommand::Test { files, update } => test(&files, update),
     }
 }
 
@@ -289,7 +293,7 @@ fn check(files: &[PathBuf], config: Option<&Path>) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn test(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+fn test(files: &[PathBuf], update: bool) -> anyhow::Result<ExitCode> {
     let mut tests_files = Vec::new();
     for f in expand(files)? {
         let t = if is_tests(&f) {
@@ -328,8 +332,12 @@ fn test(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
             failed += tests.cases.len().max(1);
             continue;
         };
+        let mut updates = Vec::new();
         for case in &tests.cases {
             let out = sim::run_test(plan.clone(), case);
+            if !out.passed && update {
+                updates.push((case.expect_block, out.actual.clone()));
+            }
             if out.passed {
                 println!("ok    {}:{} {}", path.display(), case.line, case.name);
                 passed += 1;
@@ -341,6 +349,13 @@ fn test(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
                 }
                 failed += 1;
             }
+        }
+        if !updates.is_empty() {
+            let text = sim::update_expectations(&source, &updates);
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            println!("updated {} tests in {}", updates.len(), path.display());
+            failed -= updates.len();
+            passed += updates.len();
         }
     }
     println!("{passed} passed, {failed} failed");

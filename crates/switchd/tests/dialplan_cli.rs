@@ -147,5 +147,16 @@ fn a_broken_dialplan_and_a_wrong_trace_fail_with_exit_code_1() {
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("- > hangup normal"), "{t}");
     assert!(t.contains("+ > hangup busy"), "{t}");
+
+    // --update writes the actual trace; then the test passes.
+    let out = switchyard(&["dialplan", "test", "--update", dp.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let tests = std::fs::read_to_string(dir.join("x.tests")).expect("read");
+    assert!(
+        tests.ends_with("  expect:\n    entry main\n    > hangup busy\n"),
+        "{tests}"
+    );
+    let out = switchyard(&["dialplan", "test", dp.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
