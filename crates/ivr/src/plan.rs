@@ -303,6 +303,15 @@ impl Dialplan {
     pub fn warnings(&self) -> &Diagnostics {
         &self.warnings
     }
+    /// The name of the entry a call would start at, if any matches (the daemon can pick
+    /// among several dialplans with this).
+    pub fn route(&self, call: &crate::CallInfo) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.matches(&call.to, &call.from, &call.trunk))
+            .map(|e| &*e.name)
+    }
+
     /// Number of named steps.
     pub fn step_count(&self) -> usize {
         self.steps.len()
