@@ -453,7 +453,9 @@ step uk:
             cause: HangupCause::Rejected
         }]
     );
+    assert_eq!(p.route(&c), Some("uk"));
     c.trunk = "cn-unicom".into();
+    assert_eq!(p.route(&c), None);
     assert!(
         Interpreter::new(p, &c, t0()).is_err(),
         "trunk does not match"
