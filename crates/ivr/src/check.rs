@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::compile::{Compiler, Env, prompt_path};
 use crate::diag::{Span, closest};
-use crate::plan::BUILTINS;
+use crate::plan::{BUILTINS, Op};
 use crate::say;
 
 impl Compiler<'_, '_> {
@@ -165,6 +165,7 @@ impl Compiler<'_, '_> {
                 );
             }
         }
+        self.check_busy_loops();
         // Steps no entry reaches.
         let mut reached = vec![false; self.steps.len()];
         let mut todo: Vec<usize> = self.entries.iter().filter_map(|(_, s)| *s).collect();
@@ -211,4 +212,76 @@ fn list(names: &BTreeSet<String>) -> String {
         .map(|n| format!("`{n}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+impl Compiler<'_, '_> {
+    /// Warns about steps that jump to each other in a circle without ever waiting for
+    /// the caller (no prompt, menu, queue...): the step budget would stop every call there.
+    fn check_busy_loops(&mut self) {
+        let n = self.steps.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| self.steps[i].pc);
+        let mut waits = vec![false; n];
+        for (k, &i) in order.iter().enumerate() {
+            let start = self.steps[i].pc as usize;
+            let end = order
+                .get(k + 1)
+                .map_or(self.ops.len(), |&j| self.steps[j].pc as usize);
+            waits[i] = self.ops[start.min(end)..end].iter().any(|op| {
+                !matches!(
+                    op,
+                    Op::Jump(_)
+                        | Op::Unless(..)
+                        | Op::Switch(_)
+                        | Op::Call(_)
+                        | Op::Return
+                        | Op::Set(..)
+                        | Op::Language(_)
+                        | Op::Record(_)
+                        | Op::Callback(..)
+                )
+            });
+        }
+        // Depth-first search for a cycle among steps that never wait.
+        let mut state = vec![0u8; n]; // 0 new, 1 on the path, 2 done
+        let mut reported = vec![false; n];
+        for root in 0..n {
+            if waits[root] || state[root] != 0 {
+                continue;
+            }
+            let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+            state[root] = 1;
+            while let Some((node, next)) = path.last().copied() {
+                let edges = &self.steps[node].edges;
+                if next >= edges.len() {
+                    state[node] = 2;
+                    path.pop();
+                    continue;
+                }
+                path.last_mut().expect("path is not empty").1 += 1;
+                let to = edges[next];
+                if waits[to] {
+                    continue;
+                }
+                if state[to] == 1 && !reported[to] {
+                    reported[to] = true;
+                    let at = path.iter().position(|(s, _)| *s == to).unwrap_or(0);
+                    let names: Vec<&str> = path[at..]
+                        .iter()
+                        .map(|(s, _)| &*self.steps[*s].name)
+                        .chain([&*self.steps[to].name])
+                        .collect();
+                    let span = self.steps[to].span;
+                    self.rep.warn(
+                        span,
+                        format!("steps {} go round without waiting for the caller", names.join(" -> ")),
+                        Some("calls would be stopped by the step budget; put a prompt, menu or `wait` in the loop".into()),
+                    );
+                } else if state[to] == 0 {
+                    state[to] = 1;
+                    path.push((to, 0));
+                }
+            }
+        }
+    }
 }

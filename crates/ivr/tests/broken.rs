@@ -209,3 +209,22 @@ fn unreachable_step_is_only_a_warning() {
     assert_eq!(w[0].severity, Severity::Warning);
     assert!(w[0].message.contains("`orphan` is never reached"));
 }
+
+#[test]
+fn a_loop_that_never_waits_is_a_warning() {
+    let src = format!(
+        "{GOOD_HEAD}step main_menu:\n  set n = n + 1\n  goto again\nstep again:\n  if n > 3:\n    goto main_menu\n  goto main_menu\n"
+    );
+    let plan = compile("w.dialplan", &src, &Env::bare()).expect("warnings do not stop loading");
+    let w: Vec<_> = plan.warnings().warnings().collect();
+    assert_eq!(w.len(), 1, "{}", plan.warnings());
+    assert!(
+        w[0].message.contains("main_menu -> again -> main_menu"),
+        "{}",
+        w[0].message
+    );
+    // With a prompt in the loop, it waits for the caller each time round: no warning.
+    let src = src.replace("  goto again\n", "  play tick\n  goto again\n");
+    let plan = compile("w.dialplan", &src, &Env::bare()).expect("loads");
+    assert!(plan.warnings().0.is_empty(), "{}", plan.warnings());
+}
