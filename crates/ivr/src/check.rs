@@ -125,6 +125,23 @@ impl Compiler<'_, '_> {
                     );
                 }
             }
+            if !known.trunks.is_empty() {
+                for (t, span) in self.trunks_needed.clone() {
+                    if !known.trunks.contains(&t) {
+                        let hint = match closest(&t, known.trunks.iter().map(String::as_str)) {
+                            Some(n) => format!("did you mean `{n}`?"),
+                            None => {
+                                format!("the configuration's trunks are {}", list(&known.trunks))
+                            }
+                        };
+                        self.rep.error(
+                            span,
+                            format!("the configuration has no trunk `{t}`"),
+                            Some(hint),
+                        );
+                    }
+                }
+            }
         }
         // Prompt files in every language.
         if let Some(exists) = env.prompt_exists {

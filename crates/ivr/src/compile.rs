@@ -25,6 +25,8 @@ pub struct Known {
     pub queues: BTreeSet<String>,
     /// Skill names.
     pub skills: BTreeSet<String>,
+    /// Trunk names for `transfer number ... via TRUNK`; when empty, trunks are not checked.
+    pub trunks: BTreeSet<String>,
 }
 
 /// What the checker may look at besides the source: where prompts live and whether a
@@ -125,6 +127,7 @@ pub(crate) struct Compiler<'r, 's> {
     pub(crate) holiday_index: HashMap<String, u16>,
     pub(crate) queues_needed: BTreeMap<String, Span>,
     pub(crate) skills_needed: BTreeMap<String, Span>,
+    pub(crate) trunks_needed: BTreeMap<String, Span>,
     pub(crate) uses_language_skill: Option<Span>,
     pub(crate) say_used: [Option<Span>; 3],
     pub(crate) language_literals: Vec<(String, Span)>,
@@ -232,6 +235,7 @@ impl<'r, 's> Compiler<'r, 's> {
             holiday_index: HashMap::new(),
             queues_needed: BTreeMap::new(),
             skills_needed: BTreeMap::new(),
+            trunks_needed: BTreeMap::new(),
             uses_language_skill: None,
             say_used: [None; 3],
             language_literals: Vec::new(),

@@ -1113,7 +1113,10 @@ impl Compiler<'_, '_> {
         let mut trunk = None;
         if s.eat_word("via") {
             match s.ident() {
-                Some((t, _)) => trunk = Some(Arc::from(t)),
+                Some((t, tspan)) => {
+                    self.trunks_needed.entry(t.to_owned()).or_insert(tspan);
+                    trunk = Some(Arc::from(t));
+                }
                 None => self.error(s.here(), "expected a trunk name after `via`", ""),
             }
         } else if kind == TransferKind::Number {

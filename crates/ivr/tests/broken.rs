@@ -133,6 +133,7 @@ fn unknown_queue_and_skill_against_the_configuration() {
     let known = Known {
         queues: ["sales", "support"].map(String::from).into(),
         skills: ["sales", "french"].map(String::from).into(),
+        trunks: Default::default(),
     };
     let env = Env {
         known: Some(&known),
@@ -227,4 +228,21 @@ fn a_loop_that_never_waits_is_a_warning() {
     let src = src.replace("  goto again\n", "  play tick\n  goto again\n");
     let plan = compile("w.dialplan", &src, &Env::bare()).expect("loads");
     assert!(plan.warnings().0.is_empty(), "{}", plan.warnings());
+}
+
+#[test]
+fn unknown_trunk_when_the_configuration_lists_trunks() {
+    let src = format!(
+        "{GOOD_HEAD}step main_menu:\n  transfer number \"+442079460000\" via carier\n  hangup\n"
+    );
+    let known = Known {
+        trunks: ["carrier".to_string()].into(),
+        ..Known::default()
+    };
+    let env = Env {
+        known: Some(&known),
+        ..Env::bare()
+    };
+    let d = errors_of(&src, &env);
+    assert_error(&d, 6, 39, "no trunk `carier`", "did you mean `carrier`?");
 }

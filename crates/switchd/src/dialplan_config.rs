@@ -10,6 +10,9 @@
 //! [[queue]]
 //! name = "sales"
 //! skills = ["sales", "english", "mandarin"]   # also count as known skills
+//!
+//! [[trunk]]                            # optional: checks `transfer number ... via NAME`
+//! name = "carrier"
 //! ```
 
 use std::path::Path;
@@ -26,6 +29,8 @@ struct File {
     skill: Vec<Named>,
     #[serde(default)]
     queue: Vec<Queue>,
+    #[serde(default)]
+    trunk: Vec<Named>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +51,7 @@ pub(crate) fn parse(text: &str) -> Result<Known, toml::de::Error> {
     let mut known = Known::default();
     known.skills.extend(file.skills);
     known.skills.extend(file.skill.into_iter().map(|s| s.name));
+    known.trunks.extend(file.trunk.into_iter().map(|t| t.name));
     for q in file.queue {
         known.skills.extend(q.skills);
         known.queues.insert(q.name);
@@ -76,6 +82,8 @@ mod tests {
             name = "sales"
             skills = ["sales"]
             strategy = "longest-idle"
+            [[trunk]]
+            name = "carrier"
             "#,
         )
         .unwrap();
@@ -84,6 +92,7 @@ mod tests {
             k.skills.iter().collect::<Vec<_>>(),
             ["english", "mandarin", "sales"]
         );
+        assert_eq!(k.trunks.iter().collect::<Vec<_>>(), ["carrier"]);
         assert!(parse("[[queue]]\nskills = []").is_err());
     }
 }
