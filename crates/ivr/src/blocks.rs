@@ -11,6 +11,39 @@ use crate::plan::Entry;
 use crate::time::{self, Holidays, Rule, Schedule};
 
 impl Compiler<'_, '_> {
+    /// `every 12-25 [to 12-26] Christmas`: the same days each year.
+    fn yearly_holiday(&mut self, ls: &mut Scan<'_>, yearly: &mut Vec<time::YearlyRange>) {
+        let Some((a, aspan)) = ls.bare() else {
+            self.error(
+                ls.here(),
+                "expected a month and day after `every`",
+                "e.g. `every 12-25 Christmas Day`",
+            );
+            return;
+        };
+        let from = match time::parse_month_day(a, aspan) {
+            Ok(md) => md,
+            Err(e) => return self.err(e),
+        };
+        let mut to = from;
+        if ls.eat_word("to") {
+            match ls.bare() {
+                Some((b, bspan)) => match time::parse_month_day(b, bspan) {
+                    Ok(md) => to = md,
+                    Err(e) => return self.err(e),
+                },
+                None => {
+                    return self.error(
+                        ls.here(),
+                        "expected a month and day after `to`",
+                        "e.g. `every 12-24 to 12-26`",
+                    );
+                }
+            }
+        }
+        yearly.push((from, to));
+    }
+
     pub(crate) fn holidays_block(&mut self, line: &Line<'_>, s: &mut Scan<'_>) {
         let Some((name, span)) = s.ident() else {
             self.error(
@@ -32,8 +65,14 @@ impl Compiler<'_, '_> {
             return;
         }
         let mut ranges = Vec::new();
+        let mut yearly = Vec::new();
         for l in &line.children {
             let mut ls = l.scan();
+            if ls.eat_word("every") {
+                self.yearly_holiday(&mut ls, &mut yearly);
+                self.no_children(l);
+                continue;
+            }
             let Some((a, aspan)) = ls.bare() else {
                 continue;
             };
@@ -76,7 +115,7 @@ impl Compiler<'_, '_> {
         }
         self.holiday_index
             .insert(name.to_owned(), self.holidays.len() as u16);
-        self.holidays.push(Holidays { ranges });
+        self.holidays.push(Holidays { ranges, yearly });
     }
 
     pub(crate) fn hours_block(&mut self, line: &Line<'_>, s: &mut Scan<'_>) {

@@ -7,17 +7,47 @@ use jiff::tz::TimeZone;
 use crate::diag::Span;
 use crate::expr::ParseErr;
 
+/// An inclusive range of (month, day) that comes back every year; it may wrap over the
+/// new year (`12-31 to 01-02`).
+pub(crate) type YearlyRange = ((i8, i8), (i8, i8));
+
 /// Dates on which a schedule is closed, e.g. public holidays.
 #[derive(Debug, Clone)]
 pub(crate) struct Holidays {
     /// Inclusive date ranges.
     pub(crate) ranges: Vec<(Date, Date)>,
+    /// Inclusive month-day ranges, every year.
+    pub(crate) yearly: Vec<YearlyRange>,
 }
 
 impl Holidays {
     pub(crate) fn contains(&self, date: Date) -> bool {
+        let md = (date.month(), date.day());
         self.ranges.iter().any(|(a, b)| *a <= date && date <= *b)
+            || self.yearly.iter().any(|&(a, b)| {
+                if a <= b {
+                    a <= md && md <= b
+                } else {
+                    md >= a || md <= b
+                }
+            })
     }
+}
+
+/// Parses `12-25` (a month and a day, any year; `02-29` counts in leap years).
+pub(crate) fn parse_month_day(word: &str, span: Span) -> Result<(i8, i8), ParseErr> {
+    let parsed = word.split_once('-').and_then(|(m, d)| {
+        let (m, d): (i8, i8) = (m.parse().ok()?, d.parse().ok()?);
+        // 2024 is a leap year, so every real month-day is a date in it.
+        Date::new(2024, m, d).ok().map(|_| (m, d))
+    });
+    parsed.ok_or_else(|| {
+        (
+            span,
+            format!("`{word}` is not a month and day"),
+            Some("write yearly dates as MM-DD, e.g. `every 12-25 Christmas Day`".into()),
+        )
+    })
 }
 
 /// One line of a `hours` block: some weekdays, some time ranges.
@@ -212,6 +242,7 @@ mod tests {
             closed_on: vec![0],
         };
         let hol = vec![Holidays {
+            yearly: vec![((12, 31), (1, 1))],
             ranges: vec![(
                 parse_date("2026-10-01", sp()).unwrap(),
                 parse_date("2026-10-07", sp()).unwrap(),
@@ -226,6 +257,13 @@ mod tests {
         assert!(!sched.is_open(at("2026-11-21T02:00:00Z"), &hol));
         // A Friday in the National Day holiday.
         assert!(!sched.is_open(at("2026-10-02T02:00:00Z"), &hol));
+        // A yearly range over the new year: Thursday 2026-12-31 and Friday 2027-01-01.
+        assert!(!sched.is_open(at("2026-12-31T02:00:00Z"), &hol));
+        assert!(!sched.is_open(at("2027-01-01T02:00:00Z"), &hol));
+        assert!(sched.is_open(at("2026-12-30T02:00:00Z"), &hol));
+        assert!(parse_month_day("02-29", sp()).is_ok());
+        assert!(parse_month_day("02-30", sp()).is_err());
+        assert!(parse_month_day("13-01", sp()).is_err());
     }
 
     #[test]

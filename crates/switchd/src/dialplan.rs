@@ -4,6 +4,7 @@
 //! - `simulate FILE --to DID --from CALLER --digits 1,2,# --at TIME`: print a call's trace.
 //! - `test FILE...`: run expected-trace tests; exit 0 or 1 with a diff per failure.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,6 +12,15 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use switchyard_ivr::sim::{self, Scenario};
 use switchyard_ivr::{CallInfo, Diagnostics, Dialplan, Env, Known};
+
+/// Prints a line to stdout; when stdout is gone (e.g. piped into `head`), stops quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+}
 
 // Declared here rather than in main.rs: it belongs to this subcommand alone.
 #[path = "dialplan_config.rs"]
@@ -123,7 +133,7 @@ pub(crate) fn main(cmd: DialplanCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             };
             for line in sim::simulate(plan, &sc) {
-                println!("{line}");
+                out!("{line}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -233,7 +243,7 @@ fn check(files: &[PathBuf], config: Option<&Path>) -> anyhow::Result<ExitCode> {
                 Ok(t) => {
                     let dp = dialplan_of(path, t.dialplan.as_deref());
                     if dp.is_file() {
-                        println!(
+                        out!(
                             "ok: {} ({} tests for {})",
                             path.display(),
                             t.cases.len(),
@@ -258,7 +268,7 @@ fn check(files: &[PathBuf], config: Option<&Path>) -> anyhow::Result<ExitCode> {
         match load_reporting(path, known.as_ref())? {
             Some(plan) => {
                 let warnings = plan.warnings().0.len();
-                println!(
+                out!(
                     "ok: {} ({} steps, {} languages{})",
                     path.display(),
                     plan.step_count(),
@@ -273,7 +283,7 @@ fn check(files: &[PathBuf], config: Option<&Path>) -> anyhow::Result<ExitCode> {
                 skills.extend(plan.skills_needed().map(str::to_owned));
             }
             None => {
-                println!("FAILED: {}", path.display());
+                out!("FAILED: {}", path.display());
                 failed += 1;
             }
         }
@@ -282,9 +292,9 @@ fn check(files: &[PathBuf], config: Option<&Path>) -> anyhow::Result<ExitCode> {
         let join = |s: &std::collections::BTreeSet<String>| {
             s.iter().cloned().collect::<Vec<_>>().join(", ")
         };
-        println!("needs queues: {}", join(&queues));
-        println!("needs skills: {}", join(&skills));
-        println!("(give --config FILE to check them against a configuration)");
+        out!("needs queues: {}", join(&queues));
+        out!("needs skills: {}", join(&skills));
+        out!("(give --config FILE to check them against a configuration)");
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
@@ -324,7 +334,7 @@ fn test(files: &[PathBuf], update: bool) -> anyhow::Result<ExitCode> {
         };
         let dp = dialplan_of(path, tests.dialplan.as_deref());
         let Some(plan) = load_reporting(&dp, None)? else {
-            println!(
+            out!(
                 "FAILED: {} (its dialplan {} has errors)",
                 path.display(),
                 dp.display()
@@ -339,13 +349,13 @@ fn test(files: &[PathBuf], update: bool) -> anyhow::Result<ExitCode> {
                 updates.push((case.expect_block, out.actual.clone()));
             }
             if out.passed {
-                println!("ok    {}:{} {}", path.display(), case.line, case.name);
+                out!("ok    {}:{} {}", path.display(), case.line, case.name);
                 passed += 1;
             } else {
-                println!("FAIL  {}:{} {}", path.display(), case.line, case.name);
-                println!("      (- expected, + actual)");
+                out!("FAIL  {}:{} {}", path.display(), case.line, case.name);
+                out!("      (- expected, + actual)");
                 for l in out.diff.lines() {
-                    println!("      {l}");
+                    out!("      {l}");
                 }
                 failed += 1;
             }
@@ -353,12 +363,12 @@ fn test(files: &[PathBuf], update: bool) -> anyhow::Result<ExitCode> {
         if !updates.is_empty() {
             let text = sim::update_expectations(&source, &updates);
             std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-            println!("updated {} tests in {}", updates.len(), path.display());
+            out!("updated {} tests in {}", updates.len(), path.display());
             failed -= updates.len();
             passed += updates.len();
         }
     }
-    println!("{passed} passed, {failed} failed");
+    out!("{passed} passed, {failed} failed");
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
