@@ -557,7 +557,8 @@ impl<'r, 's> Compiler<'r, 's> {
             let target = self.steps[step].pc;
             match &mut self.ops[at] {
                 Op::Jump(t) | Op::Call(t) => *t = target,
-                _ => unreachable_fixup(),
+                // Fixups are recorded only for `Jump` and `Call` ops.
+                _ => {}
             }
         }
         for (entry, step) in &mut self.entries {
@@ -644,10 +645,6 @@ impl<'r, 's> Compiler<'r, 's> {
     pub(crate) fn is_read_only(slot: u16) -> bool {
         READ_ONLY.contains(&slot)
     }
-}
-
-fn unreachable_fixup() {
-    // Fixups are recorded only for `Jump` and `Call` ops; nothing else is patched.
 }
 
 pub(crate) fn prompt_path(dir: &Path, lang: &str, name: &str) -> PathBuf {
