@@ -1,4 +1,5 @@
 //! SIP message layer, transports, transactions, dialogs, digest auth and registrar (sans-IO).
 
+pub mod auth;
 pub mod registrar;
 pub mod transport;
