@@ -3,3 +3,4 @@
 pub mod auth;
 pub mod registrar;
 pub mod transport;
+pub mod digest;
