@@ -1,0 +1,438 @@
+//! Requests, responses, and the one-pass message parser and printer.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::error::{Fail, PResult, ParseError};
+use super::headers::{Headers, Name};
+use super::method::Method;
+use super::names::Known;
+use super::scan::{is_token, is_ws};
+use super::text::Text;
+use super::uri::Uri;
+
+/// A SIP request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    /// The method of the Request-Line.
+    pub method: Method,
+    /// The Request-URI.
+    pub uri: Uri,
+    /// The headers.
+    pub headers: Headers,
+    /// The body (Content-Length is printed from its length).
+    pub body: Bytes,
+}
+
+/// A SIP response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    /// The status code, 100–699.
+    pub status: u16,
+    /// The reason phrase.
+    pub reason: String,
+    /// The headers.
+    pub headers: Headers,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// A request or a response.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    /// A request.
+    Request(Request),
+    /// A response.
+    Response(Response),
+}
+
+impl Request {
+    /// A request with no headers and no body.
+    pub fn new(method: Method, uri: Uri) -> Request {
+        Request {
+            method,
+            uri,
+            headers: Headers::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// Prints the request, with Content-Length set from the body.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.reserve(256 + self.body.len());
+        out.extend_from_slice(self.method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.uri.as_str().as_bytes());
+        out.extend_from_slice(b" SIP/2.0\r\n");
+        self.headers.write_to(out, self.body.len());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
+    }
+
+    /// The printed request.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_to(&mut out);
+        out
+    }
+}
+
+impl Response {
+    /// A response with no headers and no body.
+    pub fn new(status: u16, reason: &str) -> Response {
+        Response {
+            status,
+            reason: reason.replace(['\r', '\n'], " "),
+            headers: Headers::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// RFC 3261 §8.2.6: copies Via (all), From, To, Call-ID, CSeq; adds nothing else.
+    pub fn for_request(req: &Request, status: u16, reason: &str) -> Response {
+        Response {
+            headers: req.headers.for_response(),
+            ..Response::new(status, reason)
+        }
+    }
+
+    /// Prints the response, with Content-Length set from the body.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.reserve(256 + self.body.len());
+        out.extend_from_slice(b"SIP/2.0 ");
+        out.extend_from_slice(self.status.to_string().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        self.headers.write_to(out, self.body.len());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
+    }
+
+    /// The printed response.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_to(&mut out);
+        out
+    }
+}
+
+impl Message {
+    /// Parses one whole message (a datagram, or a frame cut by [`frame_len`](crate::frame_len)).
+    /// Leading CRLFs are skipped; bytes after the Content-Length body are ignored.
+    pub fn parse(datagram: &[u8]) -> Result<Message, ParseError> {
+        let start = datagram
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .unwrap_or(datagram.len());
+        let response = datagram[start..]
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"));
+        parse_at(datagram, start).map_err(|f| ParseError::at(datagram, f, response))
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &Headers {
+        match self {
+            Message::Request(r) => &r.headers,
+            Message::Response(r) => &r.headers,
+        }
+    }
+
+    /// The headers, mutable.
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        match self {
+            Message::Request(r) => &mut r.headers,
+            Message::Response(r) => &mut r.headers,
+        }
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        match self {
+            Message::Request(r) => &r.body,
+            Message::Response(r) => &r.body,
+        }
+    }
+
+    /// Prints the message, with Content-Length set from the body.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match self {
+            Message::Request(r) => r.write_to(out),
+            Message::Response(r) => r.write_to(out),
+        }
+    }
+
+    /// The printed message.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_to(&mut out);
+        out
+    }
+}
+
+impl From<Request> for Message {
+    fn from(r: Request) -> Message {
+        Message::Request(r)
+    }
+}
+
+impl From<Response> for Message {
+    fn from(r: Response) -> Message {
+        Message::Response(r)
+    }
+}
+
+#[allow(clippy::large_enum_variant)] // a local that lives for one parse
+enum StartLine {
+    Request(Method, Uri),
+    Response(u16, String),
+}
+
+/// `SIP-Version`: `SIP/2.0` (case-insensitive); another `SIP/x.y` earns 505.
+fn check_version(v: &str, at: usize) -> PResult<()> {
+    if v.eq_ignore_ascii_case("SIP/2.0") {
+        return Ok(());
+    }
+    let b = v.as_bytes();
+    let numeric = b.len() > 4
+        && b[..4].eq_ignore_ascii_case(b"SIP/")
+        && v[4..].split_once('.').is_some_and(|(a, z)| {
+            !a.is_empty()
+                && !z.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && z.bytes().all(|c| c.is_ascii_digit())
+        });
+    if numeric {
+        Err(Fail::new(at, "SIP/2.0").with_status(505))
+    } else {
+        Err(Fail::new(at, "SIP/2.0"))
+    }
+}
+
+/// Where the header section ends: the index of the empty line's CRLF (or LF).
+fn header_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut i = from;
+    while let Some(k) = memchr::memchr(b'\n', &b[i..]) {
+        let nl = i + k;
+        match b.get(nl + 1) {
+            Some(b'\r') if b.get(nl + 2) == Some(&b'\n') => return Some((nl + 1, nl + 3)),
+            Some(b'\n') => return Some((nl + 1, nl + 2)),
+            None => return None,
+            _ => i = nl + 1,
+        }
+    }
+    None
+}
+
+fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
+    let Some((head_end, body_start)) = header_end(datagram, start) else {
+        return Err(Fail::new(
+            datagram.len(),
+            "an empty line ending the headers",
+        ));
+    };
+    let head = std::str::from_utf8(&datagram[start..head_end])
+        .map_err(|e| Fail::new(start + e.valid_up_to(), "UTF-8 text in the headers"))?;
+    let buf: Arc<str> = Arc::from(head);
+    let h = buf.as_bytes();
+    // Offsets below are relative to `buf`; errors are shifted by `start`.
+    let parse = || -> PResult<Message> {
+        let line_end = memchr::memchr(b'\n', h).expect("the header section ends with a line");
+        let first_end = if line_end > 0 && h[line_end - 1] == b'\r' {
+            line_end - 1
+        } else {
+            line_end
+        };
+        let first = &buf[..first_end];
+        let is_response = first.as_bytes()[..4.min(first.len())].eq_ignore_ascii_case(b"SIP/");
+        let start_line = if is_response {
+            let (status, reason) = parse_status_line(first)?;
+            StartLine::Response(status, reason)
+        } else {
+            let (method, uri) = parse_request_line(&buf, first_end)?;
+            StartLine::Request(method, uri)
+        };
+        let mut headers = Headers::new();
+        parse_headers(&buf, line_end + 1, &mut headers)?;
+        let missing = [
+            (headers.vias().is_empty(), "a Via header"),
+            (headers.from().is_none(), "a From header"),
+            (headers.to().is_none(), "a To header"),
+            (headers.call_id().is_none(), "a Call-ID header"),
+            (headers.cseq().is_none(), "a CSeq header"),
+        ];
+        if let Some((_, what)) = missing.iter().find(|(m, _)| *m) {
+            return Err(Fail::new(h.len(), what));
+        }
+        let rest = &datagram[body_start..];
+        let body_len = match headers.content_length() {
+            Some(n) if n > rest.len() => {
+                return Err(Fail::new(
+                    h.len().saturating_sub(1),
+                    "a Content-Length no larger than the body",
+                ));
+            }
+            Some(n) => n,
+            None => rest.len(),
+        };
+        let body = Bytes::copy_from_slice(&rest[..body_len]);
+        match start_line {
+            StartLine::Response(status, reason) => Ok(Message::Response(Response {
+                status,
+                reason,
+                headers,
+                body,
+            })),
+            StartLine::Request(method, uri) => {
+                let cseq = headers.cseq().expect("checked present");
+                if cseq.method != method {
+                    let status = if method.is_known() { 400 } else { 501 };
+                    return Err(Fail::new(0, "the CSeq method to match the request method")
+                        .with_status(status));
+                }
+                Ok(Message::Request(Request {
+                    method,
+                    uri,
+                    headers,
+                    body,
+                }))
+            }
+        }
+    };
+    parse().map_err(|f| f.shift(start))
+}
+
+/// `Method SP Request-URI SP SIP-Version`, each separated by exactly one SP.
+fn parse_request_line(buf: &Arc<str>, end: usize) -> PResult<(Method, Uri)> {
+    let line = &buf[..end];
+    let b = line.as_bytes();
+    let sp1 = memchr::memchr(b' ', b).ok_or(Fail::new(end, "a Request-Line"))?;
+    let sp2 = memchr::memrchr(b' ', b).expect("one SP found");
+    if sp1 == sp2 {
+        return Err(Fail::new(end, "SP SIP-Version after the Request-URI"));
+    }
+    let method = Method::parse(&line[..sp1])?;
+    let uri_text = &line[sp1 + 1..sp2];
+    if let Some(bad) = uri_text.bytes().position(is_ws) {
+        return Err(Fail::new(sp1 + 1 + bad, "a Request-URI without whitespace"));
+    }
+    check_version(&line[sp2 + 1..], sp2 + 1)?;
+    let uri = Uri::parse_text(Text::slice(buf, sp1 + 1, sp2)).map_err(|f| f.shift(sp1 + 1))?;
+    if uri.headers().is_some() {
+        return Err(Fail::new(sp1 + 1, "a Request-URI without headers"));
+    }
+    Ok((method, uri))
+}
+
+/// `SIP-Version SP Status-Code SP Reason-Phrase`.
+fn parse_status_line(line: &str) -> PResult<(u16, String)> {
+    let b = line.as_bytes();
+    let sp1 = memchr::memchr(b' ', b).ok_or(Fail::new(line.len(), "a Status-Line"))?;
+    check_version(&line[..sp1], 0)?;
+    let code_end = b[sp1 + 1..]
+        .iter()
+        .position(|&c| c == b' ')
+        .map_or(b.len(), |k| sp1 + 1 + k);
+    let code = &line[sp1 + 1..code_end];
+    let status = (code.len() == 3 && code.bytes().all(|c| c.is_ascii_digit()))
+        .then(|| code.parse::<u16>().ok())
+        .flatten()
+        .filter(|s| (100..700).contains(s))
+        .ok_or(Fail::new(sp1 + 1, "a status code 100-699"))?;
+    let reason = line.get(code_end + 1..).unwrap_or("");
+    if let Some(bad) = reason.bytes().position(|c| c < b' ' && c != b'\t') {
+        return Err(Fail::new(code_end + 1 + bad, "a reason phrase"));
+    }
+    Ok((status, reason.to_owned()))
+}
+
+/// Parses the header lines from `i` to the end of `buf` (which ends with the last line's
+/// line end), unfolding continuation lines.
+fn parse_headers(buf: &Arc<str>, mut i: usize, headers: &mut Headers) -> PResult<()> {
+    let h = buf.as_bytes();
+    while i < h.len() {
+        // One logical line: physical lines joined while the next starts with SP/HTAB.
+        let mut end = i;
+        let mut folded = false;
+        loop {
+            let nl = memchr::memchr(b'\n', &h[end..]).map_or(h.len(), |k| end + k);
+            end = nl;
+            if nl + 1 < h.len() && is_ws(h[nl + 1]) {
+                folded = true;
+                end = nl + 1;
+                continue;
+            }
+            break;
+        }
+        let next = end + 1;
+        let line_end = if end > i && h[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        };
+        if is_ws(h[i]) {
+            return Err(Fail::new(i, "a header name"));
+        }
+        let colon = memchr::memchr(b':', &h[i..line_end])
+            .map(|k| i + k)
+            .ok_or(Fail::new(i, "':' after a header name"))?;
+        let mut name_end = colon;
+        while name_end > i && is_ws(h[name_end - 1]) {
+            name_end -= 1;
+        }
+        if name_end == i || !h[i..name_end].iter().all(|&b| is_token(b)) {
+            return Err(Fail::new(i, "a header name token"));
+        }
+        let name_str = &buf[i..name_end];
+        let name = match Known::lookup(name_str) {
+            Some(k) => Name::Known(k),
+            None => Name::Other(Text::slice(buf, i, name_end)),
+        };
+        let mut v0 = colon + 1;
+        let value = if folded {
+            let unfolded = unfold(&buf[v0..line_end]);
+            if let Some(bad) = unfolded.bytes().position(|b| b == b'\r' || b == 0) {
+                return Err(Fail::new(v0 + bad, "a header value without CR or NUL"));
+            }
+            Text::owned(unfolded.trim_matches([' ', '\t']))
+        } else {
+            let mut v1 = line_end;
+            while v0 < v1 && is_ws(h[v0]) {
+                v0 += 1;
+            }
+            while v1 > v0 && is_ws(h[v1 - 1]) {
+                v1 -= 1;
+            }
+            if let Some(bad) = h[v0..v1].iter().position(|&b| b == b'\r' || b == 0) {
+                return Err(Fail::new(v0 + bad, "a header value without CR or NUL"));
+            }
+            Text::slice(buf, v0, v1)
+        };
+        if folded {
+            while v0 < line_end && matches!(h[v0], b' ' | b'\t' | b'\r' | b'\n') {
+                v0 += 1;
+            }
+        }
+        headers.add_parsed(name, value).map_err(|f| {
+            Fail::new(v0 + if folded { 0 } else { f.at }, f.expected).with_status(f.status)
+        })?;
+        i = next;
+    }
+    Ok(())
+}
+
+/// Replaces each line fold (CRLF or LF followed by SP/HTAB) with a single space.
+fn unfold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(k) = rest.find('\n') {
+        let before = rest[..k].strip_suffix('\r').unwrap_or(&rest[..k]);
+        out.push_str(before.trim_end_matches([' ', '\t']));
+        out.push(' ');
+        rest = rest[k + 1..].trim_start_matches([' ', '\t']);
+    }
+    out.push_str(rest);
+    out
+}

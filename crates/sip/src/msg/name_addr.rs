@@ -1,0 +1,305 @@
+//! `name-addr` / `addr-spec` with header parameters: From, To, Contact, Route, ...
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::error::{Fail, PResult, ParseError};
+use super::scan::{
+    Params, find_param, generic_params, is_token, is_ws, quoted_end, skip_ws, with_param,
+};
+use super::text::{Span, Text};
+use super::uri::Uri;
+
+/// An address with optional display name and header parameters, as in From, To, Contact,
+/// Route and Record-Route: `"Alice" <sip:alice@example.com>;tag=1928301774` or the
+/// addr-spec form `sip:alice@example.com;tag=1928301774`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameAddr {
+    text: Text,
+    display: Option<Span>,
+    uri: Uri,
+    /// Where the header parameters start (the end of `>` or of the addr-spec).
+    params_at: u32,
+    params: Params,
+}
+
+/// A Contact value: a [`NameAddr`] (with [`NameAddr::q`] and [`NameAddr::expires`]).
+pub type Contact = NameAddr;
+
+/// The Contact header field: absent, `*` (REGISTER removing every binding), or addresses.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Contacts {
+    /// No Contact header.
+    #[default]
+    None,
+    /// `Contact: *`.
+    Star,
+    /// One or more addresses, in order.
+    List(Vec<Contact>),
+}
+
+impl Contacts {
+    /// The addresses (empty for `None` and `Star`).
+    pub fn as_slice(&self) -> &[Contact] {
+        match self {
+            Contacts::List(v) => v,
+            _ => &[],
+        }
+    }
+}
+
+impl NameAddr {
+    /// `<uri>` with no display name and no parameters.
+    pub fn new(uri: Uri) -> NameAddr {
+        let text = format!("<{uri}>");
+        NameAddr::parse_text(Text::owned(&text)).expect("a URI in brackets is a name-addr")
+    }
+
+    /// `"display" <uri>`; quotes and backslashes in `display` are escaped.
+    pub fn with_display_name(display: &str, uri: Uri) -> NameAddr {
+        let mut text = String::with_capacity(display.len() + uri.as_str().len() + 5);
+        text.push('"');
+        for c in display.chars() {
+            if c == '"' || c == '\\' {
+                text.push('\\');
+            }
+            if c != '\r' && c != '\n' {
+                text.push(c);
+            }
+        }
+        text.push_str("\" <");
+        text.push_str(uri.as_str());
+        text.push('>');
+        NameAddr::parse_text(Text::owned(&text)).expect("an escaped display name is valid")
+    }
+
+    /// Parses a name-addr or addr-spec with parameters.
+    pub fn parse(s: &str) -> Result<NameAddr, ParseError> {
+        NameAddr::parse_text(Text::owned(s)).map_err(|f| ParseError::at(s.as_bytes(), f, false))
+    }
+
+    /// Parses the whole of `text` (already trimmed of surrounding whitespace).
+    pub(crate) fn parse_text(text: Text) -> PResult<NameAddr> {
+        let s = text.as_str().as_bytes();
+        let mut i = skip_ws(s, 0);
+        let mut display = None;
+        let uri_span;
+        let after;
+        let quoted = s.get(i) == Some(&b'"');
+        let angle = if quoted {
+            true
+        } else {
+            // A '<' before any ';' means the name-addr form.
+            let lt = memchr::memchr(b'<', s);
+            let semi = memchr::memchr(b';', s);
+            match (lt, semi) {
+                (Some(l), Some(sc)) => l < sc,
+                (Some(_), None) => true,
+                _ => false,
+            }
+        };
+        if angle {
+            if quoted {
+                let e = quoted_end(s, i)?;
+                display = Some(Span::new(i, e));
+                i = skip_ws(s, e);
+            } else {
+                let lt = memchr::memchr(b'<', s).expect("checked above");
+                let d0 = i;
+                let mut d1 = i;
+                let mut j = i;
+                while j < lt {
+                    if is_token(s[j]) {
+                        d1 = j + 1;
+                    } else if !is_ws(s[j]) {
+                        return Err(Fail::new(j, "a token or quoted display name"));
+                    }
+                    j += 1;
+                }
+                if d1 > d0 {
+                    display = Some(Span::new(d0, d1));
+                }
+                i = lt;
+            }
+            if s.get(i) != Some(&b'<') {
+                return Err(Fail::new(i, "'<'"));
+            }
+            let Some(len) = memchr::memchr(b'>', &s[i..]) else {
+                return Err(Fail::new(i, "'>'"));
+            };
+            uri_span = Span::new(i + 1, i + len);
+            after = i + len + 1;
+        } else {
+            let mut e = i;
+            while e < s.len() && s[e] != b';' && !is_ws(s[e]) {
+                if matches!(s[e], b'?' | b',' | b'<' | b'>' | b'"') {
+                    return Err(Fail::new(e, "a URI enclosed in <>"));
+                }
+                e += 1;
+            }
+            uri_span = Span::new(i, e);
+            after = e;
+        }
+        let uri = Uri::parse_text(text.sub(uri_span.start as usize, uri_span.end as usize))
+            .map_err(|f| f.shift(uri_span.start as usize))?;
+        let mut params = Params::new();
+        let end = generic_params(s, after, &mut params)?;
+        let end = skip_ws(s, end);
+        if end != s.len() {
+            return Err(Fail::new(end, "';' or the end of the address"));
+        }
+        Ok(NameAddr {
+            text,
+            display,
+            uri,
+            params_at: after as u32,
+            params,
+        })
+    }
+
+    /// The display name: the content of the quoted string (escapes kept), or the tokens.
+    pub fn display_name(&self) -> Option<&str> {
+        self.display.map(|d| {
+            let s = d.of(self.text.as_str());
+            if s.starts_with('"') {
+                &s[1..s.len() - 1]
+            } else {
+                s
+            }
+        })
+    }
+
+    /// The address.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// A header parameter by name (case-insensitive): `Some("")` for a flag, values as
+    /// written (a quoted value keeps its quotes).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        find_param(self.text.as_str(), &self.params, name)
+    }
+
+    /// All header parameters in order.
+    pub fn params(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        let t = self.text.as_str();
+        self.params
+            .iter()
+            .map(move |p| (p.name.of(t), p.value.map(|v| v.of(t))))
+    }
+
+    /// The `tag` parameter.
+    pub fn tag(&self) -> Option<&str> {
+        self.param("tag")
+    }
+
+    /// Sets (replaces) the `tag` parameter.
+    pub fn set_tag(&mut self, tag: &str) {
+        self.set_param("tag", Some(tag));
+    }
+
+    /// Sets (or adds) a header parameter; `None` makes it a flag. The value must be a
+    /// token, host or quoted string; an invalid one leaves the address unchanged.
+    pub fn set_param(&mut self, name: &str, value: Option<&str>) {
+        let t = self.text.as_str();
+        let head = &t[..self.params_at as usize];
+        // An addr-spec gaining parameters is bracketed, so that a URI with parameters of
+        // its own keeps them apart from the header parameters.
+        let bracketed;
+        let head = if self.display.is_none() && !head.trim_end().ends_with('>') {
+            bracketed = format!("<{}>", head.trim());
+            bracketed.as_str()
+        } else {
+            head
+        };
+        let out = with_param(head, t, &self.params, name, value);
+        if let Ok(n) = NameAddr::parse_text(Text::owned(&out)) {
+            *self = n;
+        }
+    }
+
+    /// Contact `q` parameter (0.0–1.0), when present and valid.
+    pub fn q(&self) -> Option<f32> {
+        let v = self.param("q")?;
+        let ok = !v.is_empty()
+            && v.len() <= 5
+            && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && (v.starts_with('0') || v.starts_with('1'));
+        let q: f32 = v.parse().ok().filter(|_| ok)?;
+        (0.0..=1.0).contains(&q).then_some(q)
+    }
+
+    /// Contact `expires` parameter in seconds (saturating at `u32::MAX`).
+    pub fn expires(&self) -> Option<u32> {
+        parse_delta(self.param("expires")?)
+    }
+
+    /// The whole value as written.
+    pub fn as_str(&self) -> &str {
+        self.text.as_str()
+    }
+}
+
+/// `delta-seconds`: digits; values beyond `u32::MAX` saturate (RFC 3261 §20.19/§20.33).
+pub(crate) fn parse_delta(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.parse::<u32>().unwrap_or(u32::MAX))
+}
+
+impl FromStr for NameAddr {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<NameAddr, ParseError> {
+        NameAddr::parse(s)
+    }
+}
+
+impl fmt::Display for NameAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        let a = NameAddr::parse(r#""A \"quoted\" name" <sip:a@example.com;lr>;tag=x1"#).unwrap();
+        assert_eq!(a.display_name(), Some(r#"A \"quoted\" name"#));
+        assert_eq!(a.uri().param("lr"), Some(""));
+        assert_eq!(a.tag(), Some("x1"));
+        let b = NameAddr::parse("sip:b@example.com;tag=9").unwrap();
+        assert_eq!(b.uri().as_str(), "sip:b@example.com");
+        assert_eq!(b.tag(), Some("9"));
+        let c = NameAddr::parse("caller<sip:caller@example.com>;tag=323").unwrap();
+        assert_eq!(c.display_name(), Some("caller"));
+        let d = NameAddr::parse("isbn:2983792873").unwrap();
+        assert_eq!(d.uri().as_str(), "isbn:2983792873");
+    }
+
+    #[test]
+    fn rejects() {
+        assert!(NameAddr::parse("Bell, Alexander <sip:a@example.com>").is_err());
+        assert!(NameAddr::parse("\"unterminated <sip:a@example.com>").is_err());
+        assert!(NameAddr::parse("< sip:a@example.com >").is_err());
+        assert!(NameAddr::parse("sip:user@example.com?Route=%3Csip:x%3E").is_err());
+        assert!(NameAddr::parse("<sip:a@example.com>;;").is_err());
+    }
+
+    #[test]
+    fn set_tag_and_contact_params() {
+        let mut a = NameAddr::parse("sip:bob@example.com").unwrap();
+        a.set_tag("abc");
+        assert_eq!(a.as_str(), "<sip:bob@example.com>;tag=abc");
+        a.set_tag("def");
+        assert_eq!(a.tag(), Some("def"));
+        let c = NameAddr::parse("<sip:c@h>;q=0.7;expires=3600").unwrap();
+        assert_eq!(c.q(), Some(0.7));
+        assert_eq!(c.expires(), Some(3600));
+        let n = NameAddr::with_display_name("Say \"hi\"", Uri::parse("sip:x@y").unwrap());
+        assert_eq!(n.display_name(), Some(r#"Say \"hi\""#));
+    }
+}

@@ -1,0 +1,254 @@
+//! Character classes and small lexers of RFC 3261 §25.1.
+
+use smallvec::SmallVec;
+
+use super::error::{Fail, PResult};
+use super::text::Span;
+
+/// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
+pub(crate) fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+/// `unreserved`: alphanum / mark.
+pub(crate) fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+        )
+}
+
+pub(crate) fn is_ws(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+pub(crate) fn skip_ws(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && is_ws(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+pub(crate) fn skip_token(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && is_token(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// Trims SP/HTAB from both ends, returning the remaining range.
+pub(crate) fn trim(s: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
+    while start < end && is_ws(s[start]) {
+        start += 1;
+    }
+    while end > start && is_ws(s[end - 1]) {
+        end -= 1;
+    }
+    (start, end)
+}
+
+/// `s[i]` is `"`: returns the index just past the closing quote.
+pub(crate) fn quoted_end(s: &[u8], i: usize) -> PResult<usize> {
+    debug_assert_eq!(s.get(i), Some(&b'"'));
+    let mut j = i + 1;
+    while j < s.len() {
+        match s[j] {
+            b'"' => return Ok(j + 1),
+            b'\\' => {
+                if j + 1 >= s.len() || matches!(s[j + 1], b'\r' | b'\n') {
+                    return Err(Fail::new(j, "a quoted pair"));
+                }
+                j += 2;
+            }
+            b'\r' | b'\n' | 0 => return Err(Fail::new(j, "a closing quote")),
+            _ => j += 1,
+        }
+    }
+    Err(Fail::new(i, "a closing quote"))
+}
+
+/// Splits a header value at top-level commas (outside quoted strings and `<...>`),
+/// returning trimmed ranges. An unterminated quote or `<` is an error.
+pub(crate) fn split_commas(s: &[u8]) -> PResult<SmallVec<[(usize, usize); 2]>> {
+    let mut out = SmallVec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'"' => i = quoted_end(s, i)?,
+            b'<' => match memchr::memchr(b'>', &s[i..]) {
+                Some(k) => i += k + 1,
+                None => return Err(Fail::new(i, "a closing '>'")),
+            },
+            b',' => {
+                out.push(trim(s, start, i));
+                i += 1;
+                start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push(trim(s, start, s.len()));
+    Ok(out)
+}
+
+/// One `;name[=value]` parameter: ranges in the text it was parsed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Param {
+    pub(crate) name: Span,
+    pub(crate) value: Option<Span>,
+}
+
+pub(crate) type Params = SmallVec<[Param; 4]>;
+
+/// Looks up a parameter by name (case-insensitive): `Some(value)` with `""` for a flag.
+pub(crate) fn find_param<'a>(text: &'a str, params: &[Param], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|p| p.name.of(text).eq_ignore_ascii_case(name))
+        .map(|p| p.value.map_or("", |v| v.of(text)))
+}
+
+/// Parses `*( SEMI generic-param )` from `i` (RFC 3261: `SEMI = SWS ";" SWS`,
+/// `gen-value = token / host / quoted-string`). Stops before anything that is not a `;`
+/// (after whitespace) and returns that index.
+pub(crate) fn generic_params(s: &[u8], mut i: usize, out: &mut Params) -> PResult<usize> {
+    loop {
+        let j = skip_ws(s, i);
+        if j >= s.len() || s[j] != b';' {
+            return Ok(i);
+        }
+        let n0 = skip_ws(s, j + 1);
+        let n1 = skip_token(s, n0);
+        if n1 == n0 {
+            return Err(Fail::new(n0, "a parameter name"));
+        }
+        let k = skip_ws(s, n1);
+        if k < s.len() && s[k] == b'=' {
+            let v0 = skip_ws(s, k + 1);
+            let v1 = if v0 < s.len() && s[v0] == b'"' {
+                quoted_end(s, v0)?
+            } else if v0 < s.len() && s[v0] == b'[' {
+                match memchr::memchr(b']', &s[v0..]) {
+                    Some(e) => v0 + e + 1,
+                    None => return Err(Fail::new(v0, "a closing ']'")),
+                }
+            } else {
+                let mut e = v0;
+                while e < s.len() && (is_token(s[e]) || s[e] == b':') {
+                    e += 1;
+                }
+                e
+            };
+            if v1 == v0 {
+                return Err(Fail::new(v0, "a parameter value"));
+            }
+            out.push(Param {
+                name: Span::new(n0, n1),
+                value: Some(Span::new(v0, v1)),
+            });
+            i = v1;
+        } else {
+            out.push(Param {
+                name: Span::new(n0, n1),
+                value: None,
+            });
+            i = n1;
+        }
+    }
+}
+
+/// Rebuilds `head` followed by `params` (parsed from `text`) with `name` set to `value`
+/// (replacing any parameter of that name, case-insensitive), for the mutators.
+pub(crate) fn with_param(
+    head: &str,
+    text: &str,
+    params: &[Param],
+    name: &str,
+    value: Option<&str>,
+) -> String {
+    let mut out = String::with_capacity(text.len() + name.len() + 16);
+    out.push_str(head);
+    for p in params {
+        if p.name.of(text).eq_ignore_ascii_case(name) {
+            continue;
+        }
+        out.push(';');
+        out.push_str(&text[p.name.start as usize..p.value.unwrap_or(p.name).end as usize]);
+    }
+    out.push(';');
+    out.push_str(name);
+    if let Some(v) = value {
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+/// Parses a decimal number of at most `max`, all of `s`.
+pub(crate) fn parse_u64(s: &str, max: u64) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u64>().ok().filter(|&v| v <= max)
+}
+
+/// Removes one level of quoting from a quoted-string (with quoted pairs), or returns the
+/// text as is when it is not quoted.
+pub(crate) fn unquote(s: &str) -> std::borrow::Cow<'_, str> {
+    let b = s.as_bytes();
+    if b.len() >= 2 && b[0] == b'"' && b[b.len() - 1] == b'"' {
+        let inner = &s[1..s.len() - 1];
+        if inner.contains('\\') {
+            let mut out = String::with_capacity(inner.len());
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    if let Some(n) = chars.next() {
+                        out.push(n);
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            std::borrow::Cow::Owned(out)
+        } else {
+            std::borrow::Cow::Borrowed(inner)
+        }
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commas_respect_quotes_and_brackets() {
+        let s = br#""a, b" <sip:x@y;p=1,2>, <sip:z>"#;
+        let parts = split_commas(s).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(&s[parts[1].0..parts[1].1], b"<sip:z>");
+        assert!(split_commas(br#""open, <sip:x>"#).is_err());
+    }
+
+    #[test]
+    fn params_with_spaces_quotes_and_ipv6() {
+        let s = br#" ; a = 1 ;b;received=[::1];c="x;y""#;
+        let mut p = Params::new();
+        let end = generic_params(s, 0, &mut p).unwrap();
+        assert_eq!(end, s.len());
+        let text = std::str::from_utf8(s).unwrap();
+        assert_eq!(find_param(text, &p, "A"), Some("1"));
+        assert_eq!(find_param(text, &p, "b"), Some(""));
+        assert_eq!(find_param(text, &p, "received"), Some("[::1]"));
+        assert_eq!(find_param(text, &p, "c"), Some("\"x;y\""));
+        assert!(generic_params(b";;", 0, &mut Params::new()).is_err());
+    }
+}

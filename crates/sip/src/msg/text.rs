@@ -1,0 +1,90 @@
+//! Shared, immutable text: a range of one reference-counted header buffer.
+//!
+//! A parsed message copies its header section once into an `Arc<str>`; every header value
+//! and every typed header keeps a `Text` pointing into it, so parsing allocates once per
+//! message rather than once per value. Values built by hand own a buffer of their own.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A cheaply clonable slice of a shared UTF-8 buffer.
+#[derive(Clone)]
+pub(crate) struct Text {
+    buf: Arc<str>,
+    start: u32,
+    end: u32,
+}
+
+impl Text {
+    /// A range of `buf`; the range must lie on character boundaries.
+    pub(crate) fn slice(buf: &Arc<str>, start: usize, end: usize) -> Text {
+        debug_assert!(buf.is_char_boundary(start) && buf.is_char_boundary(end));
+        Text {
+            buf: Arc::clone(buf),
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    /// A text with its own buffer.
+    pub(crate) fn owned(s: &str) -> Text {
+        Text {
+            buf: Arc::from(s),
+            start: 0,
+            end: s.len() as u32,
+        }
+    }
+
+    /// A sub-range of this text (offsets relative to `as_str()`).
+    pub(crate) fn sub(&self, start: usize, end: usize) -> Text {
+        Text {
+            buf: Arc::clone(&self.buf),
+            start: self.start + start as u32,
+            end: self.start + end as u32,
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.buf[self.start as usize..self.end as usize]
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A byte range inside a [`Text`] (or any `&str` it was computed from).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+impl Span {
+    pub(crate) fn new(start: usize, end: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    pub(crate) fn of<'a>(&self, s: &'a str) -> &'a str {
+        &s[self.start as usize..self.end as usize]
+    }
+}

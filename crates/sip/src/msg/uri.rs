@@ -1,0 +1,550 @@
+//! URIs: `sip:`, `sips:` and `tel:` parsed; any other scheme kept opaque.
+//!
+//! Escapes (`%41`) are validated but never decoded: the URI prints back byte for byte.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use super::error::{Fail, PResult, ParseError};
+use super::scan::{Param, Params, find_param, is_unreserved};
+use super::text::{Span, Text};
+
+/// A URI scheme. Scheme names are case-insensitive; an unknown one keeps its spelling.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `sip:`
+    Sip,
+    /// `sips:`
+    Sips,
+    /// `tel:` (RFC 3966)
+    Tel,
+    /// Any other scheme; the rest of the URI is kept opaque.
+    Other(String),
+}
+
+impl Scheme {
+    /// The scheme name (lower case for the known ones).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Scheme::Sip => "sip",
+            Scheme::Sips => "sips",
+            Scheme::Tel => "tel",
+            Scheme::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A host: domain name, IPv4 address or IPv6 reference.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// A domain name, as written.
+    Domain(String),
+    /// An IPv4 address.
+    V4(Ipv4Addr),
+    /// An IPv6 address (written `[...]` in URIs and Via).
+    V6(Ipv6Addr),
+}
+
+impl Host {
+    /// The address, when the host is one.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Host::Domain(_) => None,
+            Host::V4(a) => Some(IpAddr::V4(*a)),
+            Host::V6(a) => Some(IpAddr::V6(*a)),
+        }
+    }
+}
+
+impl From<IpAddr> for Host {
+    fn from(ip: IpAddr) -> Host {
+        match ip {
+            IpAddr::V4(a) => Host::V4(a),
+            IpAddr::V6(a) => Host::V6(a),
+        }
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Domain(d) => f.write_str(d),
+            Host::V4(a) => write!(f, "{a}"),
+            Host::V6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+/// A parsed host: kind only; the text stays in the owner's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HostKind {
+    Domain,
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
+impl HostKind {
+    pub(crate) fn to_host(self, text: &str) -> Host {
+        match self {
+            HostKind::Domain => Host::Domain(text.to_owned()),
+            HostKind::V4(a) => Host::V4(a),
+            HostKind::V6(a) => Host::V6(a),
+        }
+    }
+}
+
+/// Parses `host` at the start of `s` (hostname / IPv4address / IPv6reference); returns
+/// the kind and the end index. Stops at the first character that cannot be in a host.
+pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
+    if s.get(i) == Some(&b'[') {
+        let Some(len) = memchr::memchr(b']', &s[i..]) else {
+            return Err(Fail::new(i, "a closing ']' of an IPv6 reference"));
+        };
+        let inner = &s[i + 1..i + len];
+        let addr = std::str::from_utf8(inner)
+            .ok()
+            .and_then(|t| t.parse::<Ipv6Addr>().ok())
+            .ok_or(Fail::new(i + 1, "an IPv6 address"))?;
+        return Ok((HostKind::V6(addr), i + len + 1));
+    }
+    let mut j = i;
+    let mut all_numeric = true;
+    while j < s.len() && (s[j].is_ascii_alphanumeric() || matches!(s[j], b'-' | b'.' | b'_')) {
+        all_numeric &= s[j].is_ascii_digit() || s[j] == b'.';
+        j += 1;
+    }
+    if j == i {
+        return Err(Fail::new(i, "a host"));
+    }
+    let text = &s[i..j];
+    if all_numeric {
+        let addr = std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| t.parse::<Ipv4Addr>().ok())
+            .ok_or(Fail::new(i, "an IPv4 address"))?;
+        return Ok((HostKind::V4(addr), j));
+    }
+    if text[0] == b'.' || text[0] == b'-' || text.windows(2).any(|w| w == b"..") {
+        return Err(Fail::new(i, "a host name"));
+    }
+    Ok((HostKind::Domain, j))
+}
+
+/// Parses `":" port` at `i` if present; returns the port and the end index.
+pub(crate) fn parse_port(s: &[u8], i: usize) -> PResult<(Option<u16>, usize)> {
+    if s.get(i) != Some(&b':') {
+        return Ok((None, i));
+    }
+    let mut j = i + 1;
+    while j < s.len() && s[j].is_ascii_digit() {
+        j += 1;
+    }
+    let digits = &s[i + 1..j];
+    if digits.is_empty() || digits.len() > 5 {
+        return Err(Fail::new(i + 1, "a port number"));
+    }
+    let port = digits
+        .iter()
+        .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+    let port = u16::try_from(port).map_err(|_| Fail::new(i + 1, "a port number below 65536"))?;
+    Ok((Some(port), j))
+}
+
+/// A URI. `sip:`/`sips:` URIs are parsed into user, password, host, port, parameters and
+/// headers; `tel:` into number and parameters; other schemes are kept opaque.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Uri {
+    text: Text,
+    scheme: Scheme,
+    user: Option<Span>,
+    password: Option<Span>,
+    host: Option<(HostKind, Span)>,
+    port: Option<u16>,
+    params: Params,
+    headers: Option<Span>,
+}
+
+fn is_escaped(s: &[u8], i: usize) -> bool {
+    i + 2 < s.len() && s[i] == b'%' && s[i + 1].is_ascii_hexdigit() && s[i + 2].is_ascii_hexdigit()
+}
+
+/// Skips characters accepted by `ok` or `%HH` escapes; an invalid escape is an error.
+fn skip_chars(s: &[u8], mut i: usize, end: usize, ok: fn(u8) -> bool) -> PResult<usize> {
+    while i < end {
+        if s[i] == b'%' {
+            if is_escaped(&s[..end], i) {
+                i += 3;
+                continue;
+            }
+            return Err(Fail::new(i, "an escape %HH"));
+        }
+        if !ok(s[i]) {
+            break;
+        }
+        i += 1;
+    }
+    Ok(i)
+}
+
+fn is_user_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
+}
+
+fn is_password_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
+}
+
+fn is_param_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
+}
+
+fn is_header_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
+}
+
+fn is_tel_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
+}
+
+/// `*( ";" pname [ "=" pvalue ] )` of a URI, from `i`; returns the end index.
+fn uri_params(s: &[u8], mut i: usize, out: &mut Params) -> PResult<usize> {
+    while i < s.len() && s[i] == b';' {
+        let n0 = i + 1;
+        let n1 = skip_chars(s, n0, s.len(), is_param_char)?;
+        if n1 == n0 {
+            return Err(Fail::new(n0, "a URI parameter name"));
+        }
+        if s.get(n1) == Some(&b'=') {
+            let v0 = n1 + 1;
+            let v1 = skip_chars(s, v0, s.len(), is_param_char)?;
+            if v1 == v0 {
+                return Err(Fail::new(v0, "a URI parameter value"));
+            }
+            out.push(Param {
+                name: Span::new(n0, n1),
+                value: Some(Span::new(v0, v1)),
+            });
+            i = v1;
+        } else {
+            out.push(Param {
+                name: Span::new(n0, n1),
+                value: None,
+            });
+            i = n1;
+        }
+    }
+    Ok(i)
+}
+
+impl Uri {
+    /// Parses a URI given on its own.
+    pub fn parse(s: &str) -> Result<Uri, ParseError> {
+        Uri::parse_text(Text::owned(s)).map_err(|f| ParseError::at(s.as_bytes(), f, false))
+    }
+
+    /// Parses the whole of `text` as a URI.
+    pub(crate) fn parse_text(text: Text) -> PResult<Uri> {
+        let s = text.as_str().as_bytes();
+        let mut i = 0;
+        while i < s.len() && (s[i].is_ascii_alphanumeric() || matches!(s[i], b'+' | b'-' | b'.')) {
+            i += 1;
+        }
+        if i == 0 || !s[0].is_ascii_alphabetic() || s.get(i) != Some(&b':') {
+            return Err(Fail::new(i, "a URI scheme followed by ':'"));
+        }
+        let name = &text.as_str()[..i];
+        let scheme = if name.eq_ignore_ascii_case("sip") {
+            Scheme::Sip
+        } else if name.eq_ignore_ascii_case("sips") {
+            Scheme::Sips
+        } else if name.eq_ignore_ascii_case("tel") {
+            Scheme::Tel
+        } else {
+            Scheme::Other(name.to_owned())
+        };
+        let mut uri = Uri {
+            text: Text::owned(""),
+            scheme,
+            user: None,
+            password: None,
+            host: None,
+            port: None,
+            params: Params::new(),
+            headers: None,
+        };
+        let rest = i + 1;
+        let end = match uri.scheme {
+            Scheme::Sip | Scheme::Sips => uri.parse_sip(s, rest)?,
+            Scheme::Tel => {
+                let e = skip_chars(s, rest, s.len(), is_tel_char)?;
+                if e == rest {
+                    return Err(Fail::new(rest, "a telephone number"));
+                }
+                uri.user = Some(Span::new(rest, e));
+                uri_params(s, e, &mut uri.params)?
+            }
+            Scheme::Other(_) => {
+                let mut e = rest;
+                while e < s.len()
+                    && s[e] > b' '
+                    && s[e] != 0x7f
+                    && !matches!(s[e], b'<' | b'>' | b'"')
+                {
+                    e += 1;
+                }
+                if e == rest {
+                    return Err(Fail::new(rest, "the URI after the scheme"));
+                }
+                e
+            }
+        };
+        if end != s.len() {
+            return Err(Fail::new(end, "the end of the URI"));
+        }
+        uri.text = text;
+        Ok(uri)
+    }
+
+    fn parse_sip(&mut self, s: &[u8], start: usize) -> PResult<usize> {
+        let mut i = start;
+        if let Some(at) = memchr::memchr(b'@', &s[start..]) {
+            let at = start + at;
+            let user_end = skip_chars(s, start, at, is_user_char)?;
+            if user_end == start {
+                return Err(Fail::new(start, "a user name"));
+            }
+            self.user = Some(Span::new(start, user_end));
+            if user_end < at {
+                if s[user_end] != b':' {
+                    return Err(Fail::new(user_end, "'@' after the user name"));
+                }
+                let pw_end = skip_chars(s, user_end + 1, at, is_password_char)?;
+                if pw_end != at {
+                    return Err(Fail::new(pw_end, "'@' after the password"));
+                }
+                self.password = Some(Span::new(user_end + 1, at));
+            }
+            i = at + 1;
+        }
+        let (kind, host_end) = parse_host(s, i)?;
+        self.host = Some((kind, Span::new(i, host_end)));
+        let (port, j) = parse_port(s, host_end)?;
+        self.port = port;
+        let mut j = uri_params(s, j, &mut self.params)?;
+        if s.get(j) == Some(&b'?') {
+            let h0 = j + 1;
+            let h1 = skip_chars(s, h0, s.len(), |b| {
+                is_header_char(b) || b == b'=' || b == b'&'
+            })?;
+            if h1 == h0 {
+                return Err(Fail::new(h0, "URI headers"));
+            }
+            self.headers = Some(Span::new(h0, h1));
+            j = h1;
+        }
+        Ok(j)
+    }
+
+    /// The scheme.
+    pub fn scheme(&self) -> &Scheme {
+        &self.scheme
+    }
+
+    /// The user part as written (escapes kept); for `tel:` the number.
+    pub fn user(&self) -> Option<&str> {
+        self.user.map(|s| s.of(self.text.as_str()))
+    }
+
+    /// The password, if the userinfo has one.
+    pub fn password(&self) -> Option<&str> {
+        self.password.map(|s| s.of(self.text.as_str()))
+    }
+
+    /// The host of a `sip:`/`sips:` URI.
+    pub fn host(&self) -> Option<Host> {
+        self.host
+            .map(|(kind, span)| kind.to_host(span.of(self.text.as_str())))
+    }
+
+    /// The host as written (IPv6 with its brackets), without allocating.
+    pub fn host_str(&self) -> Option<&str> {
+        self.host.map(|(_, span)| span.of(self.text.as_str()))
+    }
+
+    /// The port, if given.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// A URI parameter by name (case-insensitive): `Some("")` for a flag such as `lr`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        find_param(self.text.as_str(), &self.params, name)
+    }
+
+    /// All URI parameters in order, as `(name, value)`.
+    pub fn params(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        let t = self.text.as_str();
+        self.params
+            .iter()
+            .map(move |p| (p.name.of(t), p.value.map(|v| v.of(t))))
+    }
+
+    /// The headers part after `?`, as written (escapes kept).
+    pub fn headers(&self) -> Option<&str> {
+        self.headers.map(|s| s.of(self.text.as_str()))
+    }
+
+    /// The whole URI as written.
+    pub fn as_str(&self) -> &str {
+        self.text.as_str()
+    }
+
+    /// Sets (or adds) a URI parameter; `None` makes it a flag. Only for `sip:`, `sips:`
+    /// and `tel:` URIs (an opaque URI is returned unchanged).
+    pub fn set_param(&mut self, name: &str, value: Option<&str>) -> Result<(), ParseError> {
+        if matches!(self.scheme, Scheme::Other(_)) {
+            return Ok(());
+        }
+        let t = self.text.as_str();
+        let mut out = String::with_capacity(t.len() + name.len() + 8);
+        let params_end = self
+            .params
+            .last()
+            .map(|p| p.value.unwrap_or(p.name).end as usize)
+            .unwrap_or_else(|| self.params_start());
+        out.push_str(&t[..self.params_start()]);
+        for p in &self.params {
+            if p.name.of(t).eq_ignore_ascii_case(name) {
+                continue;
+            }
+            out.push(';');
+            out.push_str(&t[p.name.start as usize..p.value.unwrap_or(p.name).end as usize]);
+        }
+        out.push(';');
+        out.push_str(name);
+        if let Some(v) = value {
+            out.push('=');
+            out.push_str(v);
+        }
+        out.push_str(&t[params_end..]);
+        *self = Uri::parse(&out)?;
+        Ok(())
+    }
+
+    /// Removes a URI parameter (case-insensitive name), if present.
+    pub fn remove_param(&mut self, name: &str) {
+        let t = self.text.as_str();
+        let Some(p) = self
+            .params
+            .iter()
+            .find(|p| p.name.of(t).eq_ignore_ascii_case(name))
+        else {
+            return;
+        };
+        let start = p.name.start as usize - 1;
+        let end = p.value.unwrap_or(p.name).end as usize;
+        let out = format!("{}{}", &t[..start], &t[end..]);
+        *self = Uri::parse(&out).expect("removing a parameter keeps a valid URI");
+    }
+
+    fn params_start(&self) -> usize {
+        if let Some(p) = self.params.first() {
+            return p.name.start as usize - 1;
+        }
+        match (self.port, self.host, self.user) {
+            (_, Some((_, host)), _) => {
+                let t = self.text.as_str().as_bytes();
+                let mut e = host.end as usize;
+                if self.port.is_some() {
+                    e += 1;
+                    while e < t.len() && t[e].is_ascii_digit() {
+                        e += 1;
+                    }
+                }
+                e
+            }
+            (_, None, Some(user)) => user.end as usize,
+            _ => self.text.as_str().len(),
+        }
+    }
+}
+
+impl FromStr for Uri {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Uri, ParseError> {
+        Uri::parse(s)
+    }
+}
+
+impl fmt::Display for Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sip_uri_parts() {
+        let u = Uri::parse("sip:alice:pw@[2001:db8::10]:5070;transport=tcp;lr?Subject=hi").unwrap();
+        assert_eq!(u.scheme(), &Scheme::Sip);
+        assert_eq!(u.user(), Some("alice"));
+        assert_eq!(u.password(), Some("pw"));
+        assert_eq!(u.host(), Some(Host::V6("2001:db8::10".parse().unwrap())));
+        assert_eq!(u.port(), Some(5070));
+        assert_eq!(u.param("TRANSPORT"), Some("tcp"));
+        assert_eq!(u.param("lr"), Some(""));
+        assert_eq!(u.headers(), Some("Subject=hi"));
+    }
+
+    #[test]
+    fn escapes_are_kept_and_checked() {
+        let u = Uri::parse("sip:sips%3Auser%40example.com@example.net").unwrap();
+        assert_eq!(u.user(), Some("sips%3Auser%40example.com"));
+        assert_eq!(u.host(), Some(Host::Domain("example.net".into())));
+        assert!(Uri::parse("sip:a%4@example.com").is_err());
+    }
+
+    #[test]
+    fn tel_and_opaque() {
+        let t = Uri::parse("tel:+1-201-555-0123;phone-context=example.com").unwrap();
+        assert_eq!(t.scheme(), &Scheme::Tel);
+        assert_eq!(t.user(), Some("+1-201-555-0123"));
+        assert_eq!(t.host(), None);
+        let o = Uri::parse("soap.beep://192.0.2.103:3002").unwrap();
+        assert_eq!(o.scheme(), &Scheme::Other("soap.beep".into()));
+        assert_eq!(o.to_string(), "soap.beep://192.0.2.103:3002");
+    }
+
+    #[test]
+    fn rejects_bad_hosts_and_ports() {
+        assert!(Uri::parse("sip:[2001:db8::10").is_err());
+        assert!(Uri::parse("sip:[2001:db8:::192.0.2.1]").is_err());
+        assert!(Uri::parse("sip:host:70000").is_err());
+        assert!(Uri::parse("sip:user@host extra").is_err());
+        assert!(Uri::parse("<sip:user@host>").is_err());
+    }
+
+    #[test]
+    fn set_and_remove_param() {
+        let mut u = Uri::parse("sip:bob@example.com:5060;transport=udp").unwrap();
+        u.set_param("lr", None).unwrap();
+        assert_eq!(u.as_str(), "sip:bob@example.com:5060;transport=udp;lr");
+        u.set_param("transport", Some("tcp")).unwrap();
+        assert_eq!(u.param("transport"), Some("tcp"));
+        u.remove_param("lr");
+        assert_eq!(u.as_str(), "sip:bob@example.com:5060;transport=tcp");
+        let mut v = Uri::parse("sip:example.com").unwrap();
+        v.set_param("lr", None).unwrap();
+        assert_eq!(v.as_str(), "sip:example.com;lr");
+    }
+}

@@ -1,0 +1,284 @@
+//! The Via header (RFC 3261 §20.42, RFC 3581 `rport`, RFC 5118 IPv6 `received`).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use super::error::{Fail, PResult, ParseError};
+use super::scan::{Params, find_param, generic_params, is_ws, skip_token, skip_ws, with_param};
+use super::text::{Span, Text};
+use super::uri::{Host, HostKind, parse_host};
+
+/// One Via value: `SIP/2.0/UDP host:port;branch=z9hG4bK...;received=...;rport=...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Via {
+    text: Text,
+    protocol: Span,
+    version: Span,
+    transport: Span,
+    host_kind: HostKind,
+    host: Span,
+    port: Option<u16>,
+    params_at: u32,
+    params: Params,
+}
+
+/// `SWS c SWS` at `i`: returns the index after it, or `None` when `c` is not there.
+fn sep(s: &[u8], i: usize, c: u8) -> Option<usize> {
+    let j = skip_ws(s, i);
+    (s.get(j) == Some(&c)).then(|| skip_ws(s, j + 1))
+}
+
+impl Via {
+    /// A Via for a request we send: `SIP/2.0/{transport} {host}[:{port}];branch={branch}`.
+    pub fn new(
+        transport: &str,
+        host: &Host,
+        port: Option<u16>,
+        branch: &str,
+    ) -> Result<Via, ParseError> {
+        let mut s = format!("SIP/2.0/{transport} {host}");
+        if let Some(p) = port {
+            s.push_str(&format!(":{p}"));
+        }
+        s.push_str(";branch=");
+        s.push_str(branch);
+        Via::parse(&s)
+    }
+
+    /// Parses one Via value.
+    pub fn parse(s: &str) -> Result<Via, ParseError> {
+        Via::parse_text(Text::owned(s)).map_err(|f| ParseError::at(s.as_bytes(), f, false))
+    }
+
+    pub(crate) fn parse_text(text: Text) -> PResult<Via> {
+        let s = text.as_str().as_bytes();
+        let p0 = skip_ws(s, 0);
+        let p1 = skip_token(s, p0);
+        if p1 == p0 {
+            return Err(Fail::new(p0, "a protocol name"));
+        }
+        let v0 = sep(s, p1, b'/').ok_or(Fail::new(p1, "'/' after the protocol name"))?;
+        let v1 = skip_token(s, v0);
+        if v1 == v0 {
+            return Err(Fail::new(v0, "a protocol version"));
+        }
+        let t0 = sep(s, v1, b'/').ok_or(Fail::new(v1, "'/' after the protocol version"))?;
+        let t1 = skip_token(s, t0);
+        if t1 == t0 {
+            return Err(Fail::new(t0, "a transport"));
+        }
+        if !s.get(t1).copied().is_some_and(is_ws) {
+            return Err(Fail::new(t1, "whitespace before the sent-by"));
+        }
+        let h0 = skip_ws(s, t1);
+        let (host_kind, h1) = parse_host(s, h0)?;
+        let mut port = None;
+        let mut after = h1;
+        if let Some(c) = sep(s, h1, b':') {
+            let mut e = c;
+            while e < s.len() && s[e].is_ascii_digit() {
+                e += 1;
+            }
+            let digits = std::str::from_utf8(&s[c..e]).expect("ASCII digits");
+            let p = (e - c <= 5)
+                .then(|| digits.parse::<u16>().ok())
+                .flatten()
+                .ok_or(Fail::new(c, "a port number"))?;
+            port = Some(p);
+            after = e;
+        }
+        let mut params = Params::new();
+        let end = skip_ws(s, generic_params(s, after, &mut params)?);
+        if end != s.len() {
+            return Err(Fail::new(end, "';' or the end of the Via"));
+        }
+        let via = Via {
+            protocol: Span::new(p0, p1),
+            version: Span::new(v0, v1),
+            transport: Span::new(t0, t1),
+            host_kind,
+            host: Span::new(h0, h1),
+            port,
+            params_at: after as u32,
+            params,
+            text,
+        };
+        via.check_params()?;
+        Ok(via)
+    }
+
+    /// `received` must be an address, `ttl` 0–255, `rport` a port or empty.
+    fn check_params(&self) -> PResult<()> {
+        let t = self.text.as_str();
+        for p in &self.params {
+            let name = p.name.of(t);
+            let at = p.name.start as usize;
+            let value = p.value.map(|v| v.of(t));
+            if name.eq_ignore_ascii_case("received") {
+                if value.and_then(parse_addr).is_none() {
+                    return Err(Fail::new(at, "an IP address in received"));
+                }
+            } else if name.eq_ignore_ascii_case("rport") {
+                if value.is_some_and(|v| v.parse::<u16>().is_err()) {
+                    return Err(Fail::new(at, "a port number in rport"));
+                }
+            } else if name.eq_ignore_ascii_case("ttl") {
+                if value.and_then(|v| v.parse::<u8>().ok()).is_none() {
+                    return Err(Fail::new(at, "a ttl of 0-255"));
+                }
+            } else if name.eq_ignore_ascii_case("branch") && value.is_none() {
+                return Err(Fail::new(at, "a branch value"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The protocol name (`SIP`).
+    pub fn protocol(&self) -> &str {
+        self.protocol.of(self.text.as_str())
+    }
+
+    /// The protocol version (`2.0`).
+    pub fn version(&self) -> &str {
+        self.version.of(self.text.as_str())
+    }
+
+    /// The transport as written (`UDP`, `TCP`, `TLS`, `SCTP`, `WS`, ...).
+    pub fn transport(&self) -> &str {
+        self.transport.of(self.text.as_str())
+    }
+
+    /// The sent-by host.
+    pub fn host(&self) -> Host {
+        self.host_kind.to_host(self.host.of(self.text.as_str()))
+    }
+
+    /// The sent-by host as written (IPv6 in brackets), without allocating.
+    pub fn host_str(&self) -> &str {
+        self.host.of(self.text.as_str())
+    }
+
+    /// The sent-by port, if given.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// The `branch` parameter.
+    pub fn branch(&self) -> Option<&str> {
+        self.param("branch")
+    }
+
+    /// The `received` parameter (brackets around an IPv6 address accepted).
+    pub fn received(&self) -> Option<IpAddr> {
+        self.param("received").and_then(parse_addr)
+    }
+
+    /// `None` without `rport`, `Some(None)` for a bare `rport`, `Some(Some(port))` when
+    /// filled in.
+    pub fn rport(&self) -> Option<Option<u16>> {
+        self.param("rport").map(|v| v.parse().ok())
+    }
+
+    /// A parameter by name (case-insensitive): `Some("")` for a flag.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        find_param(self.text.as_str(), &self.params, name)
+    }
+
+    /// All parameters in order.
+    pub fn params(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        let t = self.text.as_str();
+        self.params
+            .iter()
+            .map(move |p| (p.name.of(t), p.value.map(|v| v.of(t))))
+    }
+
+    /// Sets `received` (RFC 3261 §18.2.1); IPv6 written in brackets (RFC 5118 §4.5).
+    pub fn set_received(&mut self, addr: IpAddr) {
+        let v = match addr {
+            IpAddr::V4(a) => a.to_string(),
+            IpAddr::V6(a) => format!("[{a}]"),
+        };
+        self.set_param("received", Some(&v));
+    }
+
+    /// Fills in `rport` with the source port (RFC 3581 §4).
+    pub fn set_rport(&mut self, port: u16) {
+        self.set_param("rport", Some(&port.to_string()));
+    }
+
+    /// Sets (or adds) a parameter; `None` makes it a flag. An invalid value leaves the Via
+    /// unchanged.
+    pub fn set_param(&mut self, name: &str, value: Option<&str>) {
+        let t = self.text.as_str();
+        let out = with_param(&t[..self.params_at as usize], t, &self.params, name, value);
+        if let Ok(v) = Via::parse_text(Text::owned(&out)) {
+            *self = v;
+        }
+    }
+
+    /// The whole value as written.
+    pub fn as_str(&self) -> &str {
+        self.text.as_str()
+    }
+}
+
+fn parse_addr(s: &str) -> Option<IpAddr> {
+    let inner = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
+    inner.parse().ok()
+}
+
+impl FromStr for Via {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Via, ParseError> {
+        Via::parse(s)
+    }
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts() {
+        let v =
+            Via::parse("SIP / 2.0 / UDP [2001:db8::9:1] : 5070 ; branch=z9hG4bK1;rport").unwrap();
+        assert_eq!(v.transport(), "UDP");
+        assert_eq!(v.host(), Host::V6("2001:db8::9:1".parse().unwrap()));
+        assert_eq!(v.port(), Some(5070));
+        assert_eq!(v.branch(), Some("z9hG4bK1"));
+        assert_eq!(v.rport(), Some(None));
+        let w = Via::parse("SIP/2.0/TCP h;received=2001:db8::9:255;branch=x").unwrap();
+        assert_eq!(w.received(), Some("2001:db8::9:255".parse().unwrap()));
+    }
+
+    #[test]
+    fn rejects() {
+        assert!(Via::parse("SIP/2.0/UDP 192.0.2.15;;").is_err());
+        assert!(Via::parse("SIP/2.0/UDP").is_err());
+        assert!(Via::parse("SIP/2.0/UDP h;received=example.com").is_err());
+        assert!(Via::parse("SIP/2.0/UDP h:99999").is_err());
+    }
+
+    #[test]
+    fn received_and_rport() {
+        let mut v = Via::parse("SIP/2.0/UDP pc33.example.com;branch=z9hG4bKa;rport").unwrap();
+        v.set_received("::1".parse().unwrap());
+        v.set_rport(5062);
+        assert_eq!(
+            v.as_str(),
+            "SIP/2.0/UDP pc33.example.com;branch=z9hG4bKa;received=[::1];rport=5062"
+        );
+        assert_eq!(v.rport(), Some(Some(5062)));
+        assert_eq!(v.received(), Some("::1".parse().unwrap()));
+    }
+}
