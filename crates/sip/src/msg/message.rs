@@ -393,8 +393,8 @@ fn parse_headers(buf: &Arc<str>, mut i: usize, headers: &mut Headers) -> PResult
         let mut v0 = colon + 1;
         let value = if folded {
             let unfolded = unfold(&buf[v0..line_end]);
-            if let Some(bad) = unfolded.bytes().position(|b| b == b'\r' || b == 0) {
-                return Err(Fail::new(v0 + bad, "a header value without CR or NUL"));
+            if let Some(bad) = unfolded.bytes().position(|b| b == b'\r') {
+                return Err(Fail::new(v0 + bad, "a header value without CR"));
             }
             Text::owned(unfolded.trim_matches([' ', '\t']))
         } else {
@@ -405,8 +405,8 @@ fn parse_headers(buf: &Arc<str>, mut i: usize, headers: &mut Headers) -> PResult
             while v1 > v0 && is_ws(h[v1 - 1]) {
                 v1 -= 1;
             }
-            if let Some(bad) = h[v0..v1].iter().position(|&b| b == b'\r' || b == 0) {
-                return Err(Fail::new(v0 + bad, "a header value without CR or NUL"));
+            if let Some(bad) = h[v0..v1].iter().position(|&b| b == b'\r') {
+                return Err(Fail::new(v0 + bad, "a header value without CR"));
             }
             Text::slice(buf, v0, v1)
         };

@@ -34,7 +34,7 @@ pub fn reject_unparsable(datagram: &[u8], err: &ParseError) -> Option<Response> 
         let value = value.trim();
         match Known::lookup(name.trim()) {
             Some(Known::VIA) => {
-                vias.extend(value.split(',').filter_map(|v| Via::parse(v.trim()).ok()));
+                vias.extend(value.split(',').filter_map(|v| salvage_via(v.trim())));
             }
             Some(k) => {
                 let slot = match k {
@@ -59,4 +59,14 @@ pub fn reject_unparsable(datagram: &[u8], err: &ParseError) -> Option<Response> 
         resp.headers.push_via(via);
     }
     Some(resp)
+}
+
+/// A Via as written, or its longest prefix ending before a `;` that parses (so that junk
+/// after the sent-by still lets the answer be addressed).
+fn salvage_via(v: &str) -> Option<Via> {
+    if let Ok(via) = Via::parse(v) {
+        return Some(via);
+    }
+    v.rmatch_indices(';')
+        .find_map(|(i, _)| Via::parse(v[..i].trim_end()).ok())
 }
