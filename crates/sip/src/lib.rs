@@ -34,3 +34,4 @@ pub mod auth;
 pub mod digest;
 pub mod registrar;
 pub mod transport;
+pub mod uas;

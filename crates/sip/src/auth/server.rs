@@ -66,12 +66,28 @@ pub struct DigestServer {
 const DECOY_PASSWORD: &str = "decoy-password-for-unknown-users";
 
 impl DigestServer {
+    /// Offers and accepts SHA-256 and MD5, in that order.
     pub fn new(realm: impl Into<String>, nonces: Nonces) -> DigestServer {
+        DigestServer::with_algorithms(realm, nonces, vec![Algorithm::Sha256, Algorithm::Md5])
+    }
+
+    /// Offers and accepts `algorithms` (in order of preference; `-sess` variants are not
+    /// offered by this server and are refused).
+    pub fn with_algorithms(
+        realm: impl Into<String>,
+        nonces: Nonces,
+        algorithms: Vec<Algorithm>,
+    ) -> DigestServer {
         DigestServer {
             realm: realm.into(),
             nonces,
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            algorithms: algorithms.into_iter().filter(|a| !a.is_session()).collect(),
         }
+    }
+
+    /// The algorithms offered, in order of preference.
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
     }
 
     pub fn realm(&self) -> &str {
@@ -82,9 +98,23 @@ impl DigestServer {
     /// algorithm, SHA-256 first (RFC 8760 §2.4: in order of preference). All carry the
     /// same nonce.
     pub fn challenges(&mut self, now: Instant, stale: bool) -> Vec<String> {
+        let offered = self.algorithms.clone();
+        self.challenges_for(now, stale, &offered)
+    }
+
+    /// Like [`challenges`](DigestServer::challenges), for a subset of the algorithms
+    /// (e.g. only MD5 for a client known to abort on any other challenge). Algorithms this
+    /// server does not accept are left out.
+    pub fn challenges_for(
+        &mut self,
+        now: Instant,
+        stale: bool,
+        algorithms: &[Algorithm],
+    ) -> Vec<String> {
         let nonce = self.nonces.issue(now);
-        self.algorithms
+        algorithms
             .iter()
+            .filter(|a| self.algorithms.contains(a))
             .map(|alg| {
                 let mut v = format!(
                     "Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={alg}, qop=\"auth\"",
@@ -241,6 +271,9 @@ mod tests {
         );
         assert_eq!(nonce_of(&c[0]), nonce_of(&c[1]));
         assert!(s.challenges(t0, true)[0].ends_with("stale=true"));
+        let md5 = s.challenges_for(t0, false, &[Algorithm::Md5, Algorithm::Sha256Sess]);
+        assert_eq!(md5.len(), 1);
+        assert!(md5[0].contains("algorithm=MD5"));
     }
 
     #[test]

@@ -32,7 +32,10 @@
 //! # let _ = Duration::ZERO;
 //! ```
 
+mod service;
 mod store;
+
+pub use service::Registrar;
 
 pub use store::{
     BindingId, BindingInfo, Bindings, ContactRequest, ContactSet, Q, RegistrarConfig,

@@ -11,6 +11,10 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+mod stream;
+
+pub use stream::{StreamFramer, StreamItem};
+
 /// The transport protocol a message travelled over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Transport {

@@ -33,7 +33,10 @@ pub(crate) enum Inbound {
     /// addressed. The connection is closed after it.
     Oversized { source: Source, head: Vec<u8> },
     /// A TCP connection opened; `tx` queues bytes to write on it.
-    Opened { conn: ConnId, tx: mpsc::Sender<Vec<u8>> },
+    Opened {
+        conn: ConnId,
+        tx: mpsc::Sender<Vec<u8>>,
+    },
     /// A TCP connection closed.
     Closed { conn: ConnId },
 }
@@ -96,7 +99,10 @@ pub(crate) async fn bind(addrs: &[(SocketAddr, bool)]) -> anyhow::Result<Bound> 
             Err(err) => return Err(err),
         }
     }
-    anyhow::ensure!(!bound.udp.is_empty(), "no SIP listen address could be bound");
+    anyhow::ensure!(
+        !bound.udp.is_empty(),
+        "no SIP listen address could be bound"
+    );
     Ok(bound)
 }
 
@@ -284,7 +290,11 @@ async fn tcp_conn(
         while let Some(item) = framer.poll() {
             match item {
                 StreamItem::Message(bytes) => {
-                    if inbound.send(Inbound::Message { source, bytes }).await.is_err() {
+                    if inbound
+                        .send(Inbound::Message { source, bytes })
+                        .await
+                        .is_err()
+                    {
                         break 'conn;
                     }
                 }

@@ -34,8 +34,8 @@ pub(crate) fn save(data_dir: &Path, snapshot: Snapshot) -> anyhow::Result<()> {
     let tmp = data_dir.join(format!("{FILE}.tmp"));
     {
         use std::io::Write as _;
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         f.write_all(&json)?;
         f.sync_all()?;
     }
