@@ -257,3 +257,97 @@ fn md5_only_clients_get_one_md5_challenge() {
     assert_eq!(vals.len(), 1, "{vals:?}");
     assert!(vals[0].contains("algorithm=MD5"));
 }
+
+/// Registers `contact` (challenge, then SHA-256 answer) and returns the final answer.
+fn register_as(c: &mut Core, now: Instant, cseq: u32, contact: &str, extra: &str) -> Response {
+    let branch = format!("z9hG4bKa{cseq}");
+    let first = register_text(&branch, cseq, contact, None).replace("Expires: 300\r\n", extra);
+    let challenge = exchange(c, now, phone(), &first);
+    assert_eq!(challenge.status, 401);
+    let auth = authorization(&challenge, Algorithm::Sha256, "pw1001", 1);
+    let branch = format!("z9hG4bKb{cseq}");
+    let text =
+        register_text(&branch, cseq + 1, contact, Some(&auth)).replace("Expires: 300\r\n", extra);
+    let r = exchange(c, now, phone(), &text);
+    while c.poll_transmit().is_some() {}
+    r
+}
+
+#[test]
+fn too_brief_registration_gets_423_with_min_expires() {
+    let t0 = Instant::now();
+    let mut c = core(t0);
+    let r = register_as(&mut c, t0, 1, "<sip:1001@h>", "Expires: 30\r\n");
+    assert_eq!(r.status, 423);
+    assert_eq!(r.headers.get("Min-Expires"), Some("60"));
+    assert!(c.snapshot(t0).bindings.is_empty());
+}
+
+#[test]
+fn query_wildcard_and_several_contacts() {
+    let t0 = Instant::now();
+    let mut c = core(t0);
+    let r = register_as(
+        &mut c,
+        t0,
+        1,
+        "<sip:1001@a>;q=0.2, <sip:1001@b>;q=0.9",
+        "Expires: 300\r\n",
+    );
+    assert_eq!(r.status, 200);
+    let contacts: Vec<&str> = r.headers.get_all("Contact").collect();
+    assert_eq!(contacts.len(), 2, "{contacts:?}");
+    assert!(
+        contacts[0].starts_with("<sip:1001@b>") && contacts[0].contains("q=0.900"),
+        "{contacts:?}"
+    );
+
+    // No Contact: the current bindings, unchanged.
+    let q = register_text("z9hG4bKq", 10, "x", None).replace("Contact: x\r\n", "");
+    let challenge = exchange(&mut c, t0, phone(), &q);
+    let auth = authorization(&challenge, Algorithm::Md5, "pw1001", 1);
+    let q = register_text("z9hG4bKq2", 11, "x", Some(&auth)).replace("Contact: x\r\n", "");
+    let r = exchange(&mut c, t0, phone(), &q);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers.get_all("Contact").count(), 2);
+
+    // `*` with Expires: 0 removes them all.
+    let r = register_as(&mut c, t0, 20, "*", "Expires: 0\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers.get_all("Contact").count(), 0);
+    assert!(c.snapshot(t0).bindings.is_empty());
+}
+
+#[test]
+fn a_user_registers_only_their_own_aor() {
+    let t0 = Instant::now();
+    let mut c = core(t0);
+    let text = |branch: &str, auth: Option<&str>| {
+        register_text(branch, 1, "<sip:1002@h>", auth).replace("To: <sip:1001@", "To: <sip:1002@")
+    };
+    let challenge = exchange(&mut c, t0, phone(), &text("z9hG4bKo1", None));
+    let auth = authorization(&challenge, Algorithm::Md5, "pw1001", 1);
+    let r = exchange(&mut c, t0, phone(), &text("z9hG4bKo2", Some(&auth)));
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn unanswered_probes_drop_the_binding() {
+    let t0 = Instant::now();
+    let mut c = core(t0);
+    assert_eq!(
+        register_as(&mut c, t0, 1, "<sip:1001@h>", "Expires: 3600\r\n").status,
+        200
+    );
+    c.mark_saved();
+    let mut now = t0;
+    for _ in 0..4 {
+        let at = c.poll_timeout().expect("a deadline");
+        now = now.max(at);
+        c.handle_timeout(now);
+        while c.poll_transmit().is_some() {}
+        now += Duration::from_secs(30);
+    }
+    assert!(c.snapshot(now).bindings.is_empty());
+    assert!(c.bindings_changed());
+}
