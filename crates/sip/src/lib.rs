@@ -31,7 +31,11 @@ pub use msg::{
 };
 
 pub mod auth;
+pub mod b2bua;
+pub mod client_auth;
+pub mod dialog;
 pub mod digest;
 pub mod registrar;
+pub mod transaction;
 pub mod transport;
 pub mod uas;
