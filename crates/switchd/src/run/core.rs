@@ -3,13 +3,15 @@
 //! `run.rs` passes `now` in and sends what [`Core::poll_transmit`] returns.
 //!
 //! Order of work for a request: parse (unparsable → the stateless answer of
-//! `reject_unparsable`), never answer ACK, stamp `received`/`rport` on the top Via (forced
-//! for every request, RFC 3581), answer a retransmission from the response cache, validate
-//! (RFC 3261 §8.2 in `switchyard_sip::uas`), then the method: REGISTER → registrar, OPTIONS
-//! → 200, INVITE → digest challenge then 480 (no call routing yet), BYE/CANCEL → 481.
-//! Responses are only used to match qualify probes; any other is dropped.
+//! `reject_unparsable`), stamp `received`/`rport` on the top Via (forced for every request,
+//! RFC 3581), hand it to the transaction layer (which absorbs retransmissions and ACKs and
+//! answers CANCELs), validate what it reports as new (RFC 3261 §8.2 in
+//! `switchyard_sip::uas`), then the method: REGISTER → registrar, OPTIONS → 200, INVITE →
+//! digest challenge then 480 (no call routing yet), BYE → 481. Responses go to the
+//! transaction layer, which passes on those of our qualify probes and drops the rest.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand::{RngExt as _, SeedableRng as _};
@@ -18,20 +20,20 @@ use switchyard_sip::auth::{DigestServer, Nonces};
 use switchyard_sip::registrar::{
     BindingId, Bindings, Registrar, RegistrarConfig, RegistrarEvent, Snapshot,
 };
-use switchyard_sip::transport::{ConnId, Source};
-use switchyard_sip::uas::{UasPolicy, is_unanswerable, validate};
+use switchyard_sip::transaction::{self, TransactionConfig, TransactionLayer, TsxEvent, TsxKey};
+use switchyard_sip::transport::{ConnId, Source, Transport};
+use switchyard_sip::uas::{UasPolicy, validate};
 use switchyard_sip::{Message, Method, Request, Response, reject_unparsable};
 
 use super::net::Transmit;
 
-/// How long an answer is kept to absorb retransmissions of its request (64·T1, Timer J).
-const ANSWER_CACHE: Duration = Duration::from_secs(32);
-/// How long a probe waits for its answer.
-const PROBE_WAIT: Duration = Duration::from_secs(32);
 /// Digest nonces are fresh for this long; older ones get `stale=true`.
 const NONCE_LIFETIME: Duration = Duration::from_secs(300);
-/// How often the caches are swept.
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How long the way back to a peer (local socket, TCP connection) is remembered after its
+/// last message: longer than any transaction (64·T1) that may still send to it.
+const PEER_MEMORY: Duration = Duration::from_secs(120);
+/// How often forgotten peers are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 pub(crate) struct CoreConfig {
     pub(crate) domain: String,
@@ -44,25 +46,22 @@ pub(crate) struct CoreConfig {
     pub(crate) epoch: Instant,
 }
 
-struct Cached {
-    bytes: Vec<u8>,
-    until: Instant,
-}
-
-struct Probe {
-    binding: BindingId,
-    until: Instant,
+struct Peer {
+    source: Source,
+    last: Instant,
 }
 
 pub(crate) struct Core {
     domain: String,
     registrar: Registrar,
     policy: UasPolicy,
-    /// Answers by request key, to absorb retransmissions. A stand-in for the non-INVITE
-    /// server transaction (RFC 3261 §17.2.2) until the transaction layer drives the daemon.
-    answers: HashMap<String, Cached>,
-    /// Outstanding qualify probes by Call-ID.
-    probes: HashMap<String, Probe>,
+    layer: TransactionLayer,
+    /// The way back to each peer: the local socket and connection its last message used.
+    peers: HashMap<(Transport, SocketAddr), Peer>,
+    /// Who opened each server transaction (pruned with the peers).
+    server_peers: HashMap<TsxKey, (Transport, SocketAddr)>,
+    /// Outstanding qualify probes by client transaction.
+    probes: HashMap<TsxKey, BindingId>,
     next_sweep: Option<Instant>,
     rng: ChaCha8Rng,
     out: VecDeque<Transmit>,
@@ -81,14 +80,23 @@ impl Core {
             realm,
             Nonces::new(config.nonce_key, config.epoch, NONCE_LIFETIME),
         );
+        let mut rng = ChaCha8Rng::from_seed(config.seed);
+        let layer = TransactionLayer::new(TransactionConfig {
+            seed: rng.random(),
+            // Every INVITE is answered at once (challenge or refusal): no 100 needed.
+            send_100_trying: false,
+            ..TransactionConfig::default()
+        });
         Core {
             domain: config.domain,
             registrar: Registrar::new(bindings, auth, config.users.into_iter().collect()),
             policy: UasPolicy::default(),
-            answers: HashMap::new(),
+            layer,
+            peers: HashMap::new(),
+            server_peers: HashMap::new(),
             probes: HashMap::new(),
             next_sweep: None,
-            rng: ChaCha8Rng::from_seed(config.seed),
+            rng,
             out: VecDeque::new(),
         }
     }
@@ -96,20 +104,44 @@ impl Core {
     /// One whole message from `source`.
     pub(crate) fn handle_message(&mut self, now: Instant, source: Source, bytes: &[u8]) {
         match Message::parse(bytes) {
-            Ok(Message::Request(req)) => self.handle_request(now, source, req),
-            Ok(Message::Response(resp)) => self.handle_response(now, resp),
+            Ok(Message::Request(mut req)) => {
+                if let Some(via) = req.headers.top_via_mut() {
+                    via.set_received(source.remote.ip());
+                    via.set_rport(source.remote.port());
+                }
+                self.touch_peer(now, source);
+                if self.collides(&req, source) {
+                    self.serve_stateless(now, source, &req);
+                } else {
+                    self.layer.handle_receive(
+                        now,
+                        Message::Request(req),
+                        source.remote,
+                        tsx_transport(source.transport),
+                    );
+                }
+            }
+            Ok(resp @ Message::Response(_)) => {
+                self.layer.handle_receive(
+                    now,
+                    resp,
+                    source.remote,
+                    tsx_transport(source.transport),
+                );
+            }
             Err(err) => match reject_unparsable(bytes, &err) {
                 Some(resp) => {
-                    tracing::debug!("unparsable request from {source:?}: {err}");
-                    self.answer(source, resp, None, now);
+                    tracing::debug!("unparsable request: {err}");
+                    self.answer_stateless(source, resp);
                 }
                 None => tracing::debug!("dropped unparsable message: {err}"),
             },
         }
+        self.drive(now);
     }
 
     /// A stream message over the size limit: 513 when its headers can be read.
-    pub(crate) fn handle_oversized(&mut self, now: Instant, source: Source, head: &[u8]) {
+    pub(crate) fn handle_oversized(&mut self, _now: Instant, source: Source, head: &[u8]) {
         let resp = match Message::parse(head) {
             Ok(Message::Request(req)) => Some(Response::for_request(&req, 513, "")),
             Ok(Message::Response(_)) => None,
@@ -119,34 +151,137 @@ impl Core {
             Some(mut resp) => {
                 resp.status = 513;
                 resp.reason = "Message Too Large".into();
-                self.answer(source, resp, None, now);
+                self.answer_stateless(source, resp);
             }
             None => tracing::debug!("dropped an oversized message that cannot be answered"),
         }
     }
 
-    fn handle_request(&mut self, now: Instant, source: Source, mut req: Request) {
-        if is_unanswerable(&req) {
-            return;
+    /// Whether `req` matches a live server transaction (same branch, sent-by and method)
+    /// opened by another peer. A retransmission comes from where the original came from;
+    /// this is a different client reusing a branch (as several RFC 4475/5118 messages do),
+    /// so it is answered on its own, statelessly, instead of being absorbed.
+    fn collides(&self, req: &Request, source: Source) -> bool {
+        if req.method == Method::Ack {
+            return false;
         }
-        if let Some(via) = req.headers.top_via_mut() {
-            via.set_received(source.remote.ip());
-            via.set_rport(source.remote.port());
-        }
-        let key = request_key(&req, source);
-        if let Some(cached) = key.as_ref().and_then(|k| self.answers.get(k)) {
-            self.out.push_back(Transmit {
-                dest: source,
-                bytes: cached.bytes.clone(),
-            });
-            return;
-        }
-        let resp = match validate(&req, &self.policy, |_| false) {
-            Err(resp) => *resp,
-            Ok(()) => self.serve(now, source, &req),
+        let Ok(key) = TsxKey::for_request(req) else {
+            return false;
         };
-        self.answer(source, resp, key, now);
-        self.drain_registrar(now);
+        self.layer.has_server(&key)
+            && self
+                .server_peers
+                .get(&key)
+                .is_some_and(|&(t, remote)| (t, remote) != (source.transport, source.remote))
+    }
+
+    fn serve_stateless(&mut self, now: Instant, source: Source, req: &Request) {
+        let resp = match validate(req, &self.policy, |_| false) {
+            Err(resp) => *resp,
+            Ok(()) => self.serve(now, source, req),
+        };
+        self.answer_stateless(source, resp);
+    }
+
+    fn touch_peer(&mut self, now: Instant, source: Source) {
+        self.peers.insert(
+            (source.transport, source.remote),
+            Peer { source, last: now },
+        );
+        if self.next_sweep.is_none() {
+            self.next_sweep = Some(now + SWEEP_EVERY);
+        }
+    }
+
+    /// Reacts to everything the transaction layer and the registrar have to say, until
+    /// both are quiet, then routes the layer's transmits.
+    fn drive(&mut self, now: Instant) {
+        loop {
+            let mut busy = false;
+            while let Some(ev) = self.layer.poll_event() {
+                busy = true;
+                self.handle_tsx_event(now, ev);
+            }
+            while let Some(ev) = self.registrar.poll_event() {
+                busy = true;
+                self.handle_registrar_event(now, ev);
+            }
+            if !busy {
+                break;
+            }
+        }
+        while let Some(t) = self.layer.poll_transmit() {
+            let transport = match t.transport {
+                transaction::Transport::Udp => Transport::Udp,
+                transaction::Transport::Tcp => Transport::Tcp,
+                other => {
+                    tracing::debug!("no {} transport to send on", other.as_str());
+                    continue;
+                }
+            };
+            let dest = match self.peers.get(&(transport, t.destination)) {
+                Some(peer) => peer.source,
+                // Unknown peer: any local socket of the right family.
+                None => Source {
+                    transport,
+                    remote: t.destination,
+                    local: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+                    conn: None,
+                },
+            };
+            self.out.push_back(Transmit {
+                dest,
+                bytes: t.payload.to_vec(),
+            });
+        }
+    }
+
+    fn handle_tsx_event(&mut self, now: Instant, ev: TsxEvent) {
+        match ev {
+            TsxEvent::Request {
+                key,
+                request,
+                remote,
+                transport,
+            } => {
+                let transport = match transport {
+                    transaction::Transport::Tcp => Transport::Tcp,
+                    _ => Transport::Udp,
+                };
+                let source = self
+                    .peers
+                    .get(&(transport, remote))
+                    .map(|p| p.source)
+                    .expect("every request's peer is remembered before it is handed over");
+                self.server_peers
+                    .insert(key.clone(), (source.transport, source.remote));
+                let resp = match validate(&request, &self.policy, |_| false) {
+                    Err(resp) => *resp,
+                    Ok(()) => self.serve(now, source, &request),
+                };
+                let resp = self.finish(resp);
+                if let Err(err) = self.layer.send_response(now, &key, resp) {
+                    tracing::debug!("answer not sent: {err}");
+                }
+            }
+            // ACKs for 2xx (none are sent yet) and CANCELs of pending INVITEs (every
+            // INVITE is answered at once) need nothing from this server yet.
+            TsxEvent::Ack { .. } | TsxEvent::Cancelled { .. } => {}
+            TsxEvent::Response { key, response } => {
+                if response.status < 200 {
+                    return;
+                }
+                if let Some(binding) = self.probes.remove(&key)
+                    && let Some((aor, _)) = self.registrar.bindings_mut().qualified(now, binding)
+                {
+                    tracing::info!(aor, status = response.status, "contact qualified");
+                }
+            }
+            // An unanswered probe: the registrar counts it as missed at the next interval.
+            TsxEvent::Timeout { key, .. } | TsxEvent::TransportError { key } => {
+                self.probes.remove(&key);
+            }
+        }
     }
 
     fn serve(&mut self, now: Instant, source: Source, req: &Request) -> Response {
@@ -183,82 +318,56 @@ impl Core {
         }
     }
 
-    /// Finishes an answer (To tag, Server) and queues it to the request's source.
-    fn answer(&mut self, dest: Source, mut resp: Response, key: Option<String>, now: Instant) {
-        if let Some(to) = resp.headers.to_mut()
+    /// Adds what every answer of this server carries: a To tag (RFC 3261 §8.2.6.2) and
+    /// Server.
+    fn finish(&mut self, mut resp: Response) -> Response {
+        if resp.status > 100
+            && let Some(to) = resp.headers.to_mut()
             && to.tag().is_none()
         {
             let tag = self.token();
             to.set_tag(&tag);
         }
         resp.headers.push("Server", "Switchyard");
-        let bytes = Message::Response(resp).to_bytes();
-        if let Some(key) = key {
-            self.answers.insert(
-                key,
-                Cached {
-                    bytes: bytes.clone(),
-                    until: now + ANSWER_CACHE,
-                },
-            );
-            self.schedule_sweep(now);
-        }
-        self.out.push_back(Transmit { dest, bytes });
+        resp
     }
 
-    fn handle_response(&mut self, now: Instant, resp: Response) {
-        let probe = resp
-            .headers
-            .call_id()
-            .and_then(|id| self.probes.get(id).map(|p| (id.to_owned(), p.binding)));
-        let Some((call_id, binding)) = probe else {
-            tracing::debug!("dropped a response matching nothing ({})", resp.status);
-            return;
-        };
-        if resp.status < 200 {
-            return;
-        }
-        self.probes.remove(&call_id);
-        if let Some((aor, _contact)) = self.registrar.bindings_mut().qualified(now, binding) {
-            tracing::info!(aor, status = resp.status, "contact qualified");
-        }
+    /// Sends an answer outside any transaction, to where the request came from.
+    fn answer_stateless(&mut self, dest: Source, resp: Response) {
+        let resp = self.finish(resp);
+        self.out.push_back(Transmit {
+            dest,
+            bytes: Message::Response(resp).to_bytes(),
+        });
     }
 
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        self.layer.handle_timeout(now);
         self.registrar.handle_timeout(now);
         if self.next_sweep.is_some_and(|t| t <= now) {
-            self.answers.retain(|_, c| c.until > now);
-            self.probes.retain(|_, p| p.until > now);
-            self.next_sweep = None;
-            if !self.answers.is_empty() || !self.probes.is_empty() {
-                self.schedule_sweep(now);
+            self.peers
+                .retain(|_, p| now.saturating_duration_since(p.last) < PEER_MEMORY);
+            let layer = &self.layer;
+            self.server_peers.retain(|key, _| layer.has_server(key));
+            self.next_sweep = (!self.peers.is_empty()).then(|| now + SWEEP_EVERY);
+        }
+        self.drive(now);
+    }
+
+    fn handle_registrar_event(&mut self, now: Instant, ev: RegistrarEvent) {
+        match ev {
+            RegistrarEvent::Qualify {
+                id,
+                aor,
+                contact,
+                source,
+            } => self.send_probe(now, id, &aor, &contact, source),
+            RegistrarEvent::Expired { aor, .. } => tracing::info!(aor, "binding expired"),
+            RegistrarEvent::Unreachable { aor, .. } => {
+                tracing::info!(aor, "contact unreachable, binding dropped");
             }
-        }
-        self.drain_registrar(now);
-    }
-
-    fn schedule_sweep(&mut self, now: Instant) {
-        if self.next_sweep.is_none() {
-            self.next_sweep = Some(now + SWEEP_EVERY);
-        }
-    }
-
-    fn drain_registrar(&mut self, now: Instant) {
-        while let Some(ev) = self.registrar.poll_event() {
-            match ev {
-                RegistrarEvent::Qualify {
-                    id,
-                    aor,
-                    contact,
-                    source,
-                } => self.send_probe(now, id, &aor, &contact, source),
-                RegistrarEvent::Expired { aor, .. } => tracing::info!(aor, "binding expired"),
-                RegistrarEvent::Unreachable { aor, .. } => {
-                    tracing::info!(aor, "contact unreachable, binding dropped");
-                }
-                RegistrarEvent::Evicted { aor, .. } => {
-                    tracing::info!(aor, "binding evicted (too many contacts)");
-                }
+            RegistrarEvent::Evicted { aor, .. } => {
+                tracing::info!(aor, "binding evicted (too many contacts)");
             }
         }
     }
@@ -266,7 +375,8 @@ impl Core {
     /// An OPTIONS to a registered contact, sent where its REGISTER came from.
     fn send_probe(&mut self, now: Instant, id: BindingId, aor: &str, contact: &str, dest: Source) {
         let call_id = format!("{}@{}", self.token(), self.domain.trim_matches(['[', ']']));
-        let branch = format!("z9hG4bK{}", self.token());
+        let branch = self.layer.new_branch();
+        let branch = branch.as_str();
         let tag = self.token();
         let local = dest.local;
         let host = match local.ip() {
@@ -287,19 +397,25 @@ impl Core {
             local.port(),
             self.domain,
         );
-        tracing::debug!(aor, "qualifying contact");
-        self.probes.insert(
-            call_id,
-            Probe {
-                binding: id,
-                until: now + PROBE_WAIT,
-            },
-        );
-        self.schedule_sweep(now);
-        self.out.push_back(Transmit {
-            dest,
-            bytes: text.into_bytes(),
-        });
+        let request = match Message::parse(text.as_bytes()) {
+            Ok(Message::Request(r)) => r,
+            // A contact URI that does not survive printing into a request cannot be probed.
+            _ => {
+                tracing::debug!(aor, "contact cannot be probed");
+                return;
+            }
+        };
+        self.touch_peer(now, dest);
+        match self
+            .layer
+            .send_request(now, request, dest.remote, tsx_transport(dest.transport))
+        {
+            Ok(key) => {
+                tracing::debug!(aor, "qualifying contact");
+                self.probes.insert(key, id);
+            }
+            Err(err) => tracing::debug!(aor, "probe not sent: {err}"),
+        }
     }
 
     fn token(&mut self) -> String {
@@ -310,11 +426,15 @@ impl Core {
         self.out.pop_front()
     }
 
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        [self.registrar.bindings().poll_timeout(), self.next_sweep]
-            .into_iter()
-            .flatten()
-            .min()
+    pub(crate) fn poll_timeout(&mut self) -> Option<Instant> {
+        [
+            self.registrar.bindings().poll_timeout(),
+            self.layer.poll_timeout(),
+            self.next_sweep,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub(crate) fn connection_closed(&mut self, conn: ConnId) {
@@ -340,28 +460,10 @@ impl Core {
     }
 }
 
-/// The key that identifies retransmissions of a request: the top Via's branch and sent-by
-/// with the CSeq method (RFC 3261 §17.2.3), or for a branch without the magic cookie (RFC
-/// 2543 clients, RFC 4475 badbranch) the Via with CSeq and From tag. Call-ID and the
-/// source address are added: a retransmission repeats both, and a client reusing a branch
-/// for another request (as several torture messages do) is not answered from the cache.
-fn request_key(req: &Request, source: Source) -> Option<String> {
-    let via = req.headers.top_via()?;
-    let cseq = req.headers.cseq()?;
-    let call_id = req.headers.call_id()?;
-    let sent_by = format!("{}:{}", via.host_str(), via.port().unwrap_or(0));
-    let origin = format!("{}/{}", source.transport, source.remote);
-    match via.branch() {
-        Some(b) if b.starts_with("z9hG4bK") && b.len() > 7 => Some(format!(
-            "{b}\n{sent_by}\n{}\n{call_id}\n{origin}",
-            cseq.method.as_str()
-        )),
-        _ => Some(format!(
-            "2543\n{sent_by}\n{}\n{}\n{}\n{call_id}\n{origin}",
-            cseq.seq,
-            cseq.method.as_str(),
-            req.headers.from().and_then(|f| f.tag()).unwrap_or(""),
-        )),
+fn tsx_transport(t: Transport) -> transaction::Transport {
+    match t {
+        Transport::Udp => transaction::Transport::Udp,
+        Transport::Tcp => transaction::Transport::Tcp,
     }
 }
 

@@ -351,3 +351,18 @@ fn unanswered_probes_drop_the_binding() {
     assert!(c.snapshot(now).bindings.is_empty());
     assert!(c.bindings_changed());
 }
+
+#[test]
+fn another_peer_reusing_a_branch_is_answered_not_absorbed() {
+    let t0 = Instant::now();
+    let mut c = core(t0);
+    let text = register_text("z9hG4bKsame", 1, "<sip:1001@h>", None);
+    assert_eq!(exchange(&mut c, t0, phone(), &text).status, 401);
+    let other = Source::udp(
+        SocketAddr::from(([127, 0, 0, 1], 40002)),
+        SocketAddr::from(([127, 0, 0, 1], 5060)),
+    );
+    let r = exchange(&mut c, t0, other, &text);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.headers.top_via().unwrap().rport(), Some(Some(40002)));
+}
