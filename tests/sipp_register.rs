@@ -1,6 +1,7 @@
 //! SIPp (Debian `sip-tester`) registers as 1001: with the right password the digest
-//! challenge is answered and the binding is created; with a wrong one the answer is 401
-//! again and no binding exists.
+//! challenge is answered and the binding is created (and survives a restart, then is
+//! dropped when its probes go unanswered); with a wrong one the answer is 401 again and no
+//! binding exists.
 
 mod common;
 
@@ -97,6 +98,29 @@ fn sipp_registers_with_the_right_password() {
     );
     assert!(daemon.stop().success());
     assert_eq!(bindings_of(&daemon, "1001"), 1, "the binding was saved");
+
+    // After a restart the binding is back; SIPp is gone, so its probes go unanswered and
+    // after three misses in a row the binding is dropped.
+    let mut again = Daemon::start(&dir, &["--qualify-interval", "1"]);
+    assert!(
+        again
+            .wait_log(&["restored 1 saved bindings"], Duration::from_secs(5))
+            .is_some()
+    );
+    assert!(
+        again
+            .wait_log(
+                &["contact unreachable, binding dropped", "1001"],
+                Duration::from_secs(15)
+            )
+            .is_some()
+    );
+    assert!(again.stop().success());
+    assert_eq!(
+        bindings_of(&again, "1001"),
+        0,
+        "the dropped binding is gone"
+    );
 }
 
 #[test]

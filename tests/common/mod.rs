@@ -37,8 +37,13 @@ pub(crate) fn scratch_dir(name: &str) -> PathBuf {
 impl Daemon {
     /// Starts `switchyard run` on 127.0.0.1, port 0, with `data_dir` and extra arguments.
     pub(crate) fn start(data_dir: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_on(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// Starts `switchyard run` listening on `listen` (port 0 picks a free port).
+    pub(crate) fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["run", "--sip-listen", "127.0.0.1:0", "--data-dir"])
+            .args(["run", "--sip-listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(["--demo-password", PASSWORD])
             .args(extra)
@@ -187,7 +192,12 @@ pub(crate) fn udp_exchange(
     msg: &[u8],
     wait: Duration,
 ) -> Option<(Vec<u8>, SocketAddr)> {
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("binding a UDP socket");
+    let local = if to.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let sock = UdpSocket::bind(local).expect("binding a UDP socket");
     sock.set_read_timeout(Some(wait))
         .expect("setting a timeout");
     sock.send_to(msg, to).expect("sending a datagram");
