@@ -125,7 +125,8 @@ async fn bind_pair(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)>
 
 /// The send side, owned by the core loop.
 pub(crate) struct Net {
-    udp: Vec<Arc<UdpSocket>>,
+    /// UDP sockets by local address.
+    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
     conns: HashMap<ConnId, mpsc::Sender<Vec<u8>>>,
 }
 
@@ -146,13 +147,13 @@ impl Net {
                 let sock = self
                     .udp
                     .iter()
-                    .find(|s| s.local_addr().is_ok_and(|a| a == t.dest.local))
+                    .find(|(a, _)| *a == t.dest.local)
                     .or_else(|| {
-                        self.udp.iter().find(|s| {
-                            s.local_addr()
-                                .is_ok_and(|a| a.is_ipv4() == t.dest.remote.is_ipv4())
-                        })
-                    });
+                        self.udp
+                            .iter()
+                            .find(|(a, _)| a.is_ipv4() == t.dest.remote.is_ipv4())
+                    })
+                    .map(|(_, s)| s);
                 let Some(sock) = sock else {
                     tracing::debug!("no UDP socket to reach {}", t.dest.remote);
                     return;
@@ -191,7 +192,11 @@ pub(crate) fn serve(bound: Bound, inbound: mpsc::Sender<Inbound>, max_message: u
         ));
     }
     Net {
-        udp: bound.udp,
+        udp: bound
+            .udp
+            .into_iter()
+            .filter_map(|s| Some((s.local_addr().ok()?, s)))
+            .collect(),
         conns: HashMap::new(),
     }
 }
