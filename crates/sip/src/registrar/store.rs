@@ -1,7 +1,7 @@
 //! The binding store: contacts per address-of-record, with expiry, q-values, a cap per AOR,
 //! the network source of each registration (for NAT), qualify bookkeeping and snapshots.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -176,17 +176,48 @@ struct Binding {
     probe_outstanding: bool,
     missed: u32,
     reachable: bool,
+    /// The key of this binding in the timer set: its earliest deadline.
+    deadline: Instant,
+}
+
+impl Binding {
+    fn next_deadline(&self) -> Instant {
+        self.next_qualify
+            .map_or(self.expires_at, |q| q.min(self.expires_at))
+    }
+}
+
+/// Deadlines of all bindings, earliest first.
+#[derive(Debug, Default)]
+struct Timers(BTreeSet<(Instant, BindingId)>);
+
+impl Timers {
+    /// Re-files `b` under its current earliest deadline.
+    fn reschedule(&mut self, b: &mut Binding) {
+        self.0.remove(&(b.deadline, b.id));
+        b.deadline = b.next_deadline();
+        self.0.insert((b.deadline, b.id));
+    }
+
+    fn forget(&mut self, b: &Binding) {
+        self.0.remove(&(b.deadline, b.id));
+    }
 }
 
 /// The registrar's bindings (sans-IO: time is passed in, work comes out of
 /// [`poll_event`](Bindings::poll_event)).
 ///
 /// Driving it: after any `update`/`handle_timeout`, drain `poll_event`, and call
-/// `handle_timeout` again at `poll_timeout`.
+/// `handle_timeout` again at `poll_timeout`. Every operation costs O(log n) in the number
+/// of bindings plus the AOR's own contacts; nothing scans the whole store but snapshots.
 #[derive(Debug)]
 pub struct Bindings {
     config: RegistrarConfig,
-    aors: BTreeMap<String, Vec<Binding>>,
+    aors: HashMap<String, Vec<Binding>>,
+    /// Which AOR each binding belongs to.
+    index: HashMap<BindingId, String>,
+    timers: Timers,
+    count: usize,
     next_id: u64,
     events: VecDeque<RegistrarEvent>,
 }
@@ -195,7 +226,10 @@ impl Bindings {
     pub fn new(config: RegistrarConfig) -> Bindings {
         Bindings {
             config,
-            aors: BTreeMap::new(),
+            aors: HashMap::new(),
+            index: HashMap::new(),
+            timers: Timers::default(),
+            count: 0,
             next_id: 1,
             events: VecDeque::new(),
         }
@@ -212,7 +246,7 @@ impl Bindings {
         now: Instant,
         update: Update<'_>,
     ) -> Result<Vec<BindingInfo>, UpdateError> {
-        self.expire(now);
+        self.expire_aor(now, update.aor);
         let cfg = &self.config;
         match &update.contacts {
             ContactSet::Query => {}
@@ -222,7 +256,9 @@ impl Bindings {
                 }
                 let bindings = self.aors.get(update.aor).map(Vec::as_slice).unwrap_or(&[]);
                 check_order(bindings.iter(), &update)?;
-                self.aors.remove(update.aor);
+                for b in self.aors.remove(update.aor).unwrap_or_default() {
+                    self.forget(&b);
+                }
             }
             ContactSet::List(contacts) => {
                 if contacts.len() > cfg.max_contacts {
@@ -254,6 +290,12 @@ impl Bindings {
         Ok(self.bindings(now, update.aor))
     }
 
+    fn forget(&mut self, b: &Binding) {
+        self.timers.forget(b);
+        self.index.remove(&b.id);
+        self.count -= 1;
+    }
+
     fn apply(
         &mut self,
         now: Instant,
@@ -262,12 +304,13 @@ impl Bindings {
         granted: &[u32],
     ) {
         let first_probe = self.config.qualify_interval.map(|_| now);
-        let list = self.aors.entry(update.aor.to_owned()).or_default();
+        let mut list = self.aors.remove(update.aor).unwrap_or_default();
         for (c, &secs) in contacts.iter().zip(granted) {
             let existing = list.iter().position(|b| b.contact == c.uri);
             if secs == 0 {
                 if let Some(i) = existing {
-                    list.remove(i);
+                    let b = list.remove(i);
+                    self.forget(&b);
                 }
                 continue;
             }
@@ -288,11 +331,12 @@ impl Bindings {
                         b.reachable = false;
                     }
                     b.refreshed_at = now;
+                    self.timers.reschedule(b);
                 }
                 None => {
                     let id = BindingId(self.next_id);
                     self.next_id += 1;
-                    list.push(Binding {
+                    let mut b = Binding {
                         id,
                         contact: c.uri.clone(),
                         q: c.q,
@@ -305,7 +349,12 @@ impl Bindings {
                         probe_outstanding: false,
                         missed: 0,
                         reachable: false,
-                    });
+                        deadline: expires_at,
+                    };
+                    self.timers.reschedule(&mut b);
+                    self.index.insert(id, update.aor.to_owned());
+                    self.count += 1;
+                    list.push(b);
                 }
             }
         }
@@ -317,18 +366,19 @@ impl Bindings {
                 .map(|(i, _)| i)
                 .expect("list is longer than max_contacts, so not empty");
             let b = list.remove(oldest);
+            self.forget(&b);
             self.events.push_back(RegistrarEvent::Evicted {
                 aor: update.aor.to_owned(),
                 contact: b.contact,
             });
         }
-        if list.is_empty() {
-            self.aors.remove(update.aor);
+        if !list.is_empty() {
+            self.aors.insert(update.aor.to_owned(), list);
         }
     }
 
-    /// The AOR's current bindings, highest q first (no q counts as 1.0), then the most
-    /// recently refreshed first.
+    /// The AOR's current bindings, highest q first (no q counts as 1.0), then in the
+    /// order they were first registered.
     pub fn bindings(&self, now: Instant, aor: &str) -> Vec<BindingInfo> {
         let mut out: Vec<BindingInfo> = self
             .aors
@@ -342,37 +392,35 @@ impl Bindings {
         out
     }
 
-    /// Every AOR with at least one binding.
+    /// Every AOR with at least one binding (in no particular order).
     pub fn aors(&self) -> impl Iterator<Item = &str> {
         self.aors.keys().map(String::as_str)
     }
 
     /// Number of bindings over all AORs.
     pub fn len(&self) -> usize {
-        self.aors.values().map(Vec::len).sum()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.aors.is_empty()
+        self.count == 0
     }
 
     /// Records an answer to the probe of binding `id`. Returns its AOR and contact when the
     /// binding exists (it may have been removed meanwhile).
     pub fn qualified(&mut self, _now: Instant, id: BindingId) -> Option<(String, String)> {
-        for (aor, list) in &mut self.aors {
-            if let Some(b) = list.iter_mut().find(|b| b.id == id) {
-                b.probe_outstanding = false;
-                b.missed = 0;
-                b.reachable = true;
-                return Some((aor.clone(), b.contact.clone()));
-            }
-        }
-        None
+        let aor = self.index.get(&id)?;
+        let b = self.aors.get_mut(aor)?.iter_mut().find(|b| b.id == id)?;
+        b.probe_outstanding = false;
+        b.missed = 0;
+        b.reachable = true;
+        Some((aor.clone(), b.contact.clone()))
     }
 
     /// A stream connection closed: bindings registered over it keep their address but lose
     /// the connection (a later request must open a new one).
     pub fn connection_closed(&mut self, conn: crate::transport::ConnId) {
+        // Connections close far less often than messages arrive: a scan is fine here.
         for b in self.aors.values_mut().flatten() {
             if b.source.conn == Some(conn) {
                 b.source.conn = None;
@@ -382,69 +430,99 @@ impl Bindings {
 
     /// The next instant at which [`handle_timeout`](Bindings::handle_timeout) has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        // A linear scan: fine for the thousands of agents of one site; a timer wheel can
-        // replace it if profiles ever show it.
-        self.aors
-            .values()
-            .flatten()
-            .flat_map(|b| [Some(b.expires_at), b.next_qualify])
-            .flatten()
-            .min()
+        self.timers.0.first().map(|(at, _)| *at)
     }
 
     /// Expires bindings and schedules qualify probes due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.expire(now);
-        let Some(interval) = self.config.qualify_interval else {
+        while let Some(&(at, id)) = self.timers.0.first() {
+            if at > now {
+                break;
+            }
+            self.timers.0.pop_first();
+            let Some(aor) = self.index.get(&id).cloned() else {
+                continue;
+            };
+            self.due(now, &aor, id);
+        }
+    }
+
+    /// Binding `id` of `aor` has reached its deadline (already taken off the timer set).
+    fn due(&mut self, now: Instant, aor: &str, id: BindingId) {
+        let Some(list) = self.aors.get_mut(aor) else {
             return;
         };
-        let max_missed = self.config.max_missed_qualifies;
-        let mut events = Vec::new();
-        for (aor, list) in &mut self.aors {
-            list.retain_mut(|b| {
-                if b.next_qualify.is_none_or(|t| t > now) {
-                    return true;
-                }
-                if b.probe_outstanding {
-                    b.missed += 1;
-                    b.reachable = false;
-                    if b.missed >= max_missed {
-                        events.push(RegistrarEvent::Unreachable {
-                            aor: aor.clone(),
-                            contact: b.contact.clone(),
-                        });
-                        return false;
-                    }
-                }
+        let Some(i) = list.iter().position(|b| b.id == id) else {
+            return;
+        };
+        let b = &mut list[i];
+        let verdict = if b.expires_at <= now {
+            Some(RegistrarEvent::Expired {
+                aor: aor.to_owned(),
+                contact: b.contact.clone(),
+            })
+        } else if let (Some(interval), Some(_)) = (self.config.qualify_interval, b.next_qualify) {
+            if b.probe_outstanding {
+                b.missed += 1;
+                b.reachable = false;
+            }
+            if b.missed >= self.config.max_missed_qualifies {
+                Some(RegistrarEvent::Unreachable {
+                    aor: aor.to_owned(),
+                    contact: b.contact.clone(),
+                })
+            } else {
                 b.probe_outstanding = true;
                 b.next_qualify = Some(now + interval);
-                events.push(RegistrarEvent::Qualify {
+                self.events.push_back(RegistrarEvent::Qualify {
                     id: b.id,
-                    aor: aor.clone(),
+                    aor: aor.to_owned(),
                     contact: b.contact.clone(),
                     source: b.source,
                 });
-                true
-            });
+                None
+            }
+        } else {
+            None
+        };
+        match verdict {
+            Some(event) => {
+                let b = list.remove(i);
+                if list.is_empty() {
+                    self.aors.remove(aor);
+                }
+                // Already off the timer set.
+                self.index.remove(&b.id);
+                self.count -= 1;
+                self.events.push_back(event);
+            }
+            None => {
+                b.deadline = b.next_deadline();
+                self.timers.0.insert((b.deadline, b.id));
+            }
         }
-        self.aors.retain(|_, list| !list.is_empty());
-        self.events.extend(events);
     }
 
-    fn expire(&mut self, now: Instant) {
-        for (aor, list) in &mut self.aors {
-            list.retain(|b| {
-                let live = b.expires_at > now;
-                if !live {
-                    self.events.push_back(RegistrarEvent::Expired {
-                        aor: aor.clone(),
-                        contact: b.contact.clone(),
-                    });
-                }
-                live
+    /// Removes the AOR's expired bindings (the rest of the store expires through
+    /// `handle_timeout`).
+    fn expire_aor(&mut self, now: Instant, aor: &str) {
+        let Some(list) = self.aors.get_mut(aor) else {
+            return;
+        };
+        let (gone, kept): (Vec<Binding>, Vec<Binding>) = std::mem::take(list)
+            .into_iter()
+            .partition(|b| b.expires_at <= now);
+        *list = kept;
+        if list.is_empty() {
+            self.aors.remove(aor);
+        }
+        for b in gone {
+            self.forget(&b);
+            self.events.push_back(RegistrarEvent::Expired {
+                aor: aor.to_owned(),
+                contact: b.contact,
             });
         }
-        self.aors.retain(|_, list| !list.is_empty());
     }
 
     /// The next event, if any.
@@ -452,10 +530,10 @@ impl Bindings {
         self.events.pop_front()
     }
 
-    /// A copy of every live binding, for persistence. Connections are not kept (they do not
-    /// survive a restart).
+    /// A copy of every live binding, for persistence, sorted by AOR. Connections are not
+    /// kept (they do not survive a restart).
     pub fn snapshot(&self, now: Instant) -> Snapshot {
-        let bindings = self
+        let mut bindings: Vec<SavedBinding> = self
             .aors
             .iter()
             .flat_map(|(aor, list)| list.iter().map(move |b| (aor, b)))
@@ -472,6 +550,7 @@ impl Bindings {
                 local: b.source.local,
             })
             .collect();
+        bindings.sort_by(|a, b| a.aor.cmp(&b.aor));
         Snapshot { bindings }
     }
 
@@ -487,14 +566,14 @@ impl Bindings {
             if left.is_zero() {
                 continue;
             }
-            let list = self.aors.entry(s.aor).or_default();
+            let list = self.aors.entry(s.aor.clone()).or_default();
             if list.iter().any(|b| b.contact == s.contact) || list.len() >= self.config.max_contacts
             {
                 continue;
             }
             let id = BindingId(self.next_id);
             self.next_id += 1;
-            list.push(Binding {
+            let mut b = Binding {
                 id,
                 contact: s.contact,
                 q: s.q,
@@ -512,7 +591,12 @@ impl Bindings {
                 probe_outstanding: false,
                 missed: 0,
                 reachable: false,
-            });
+                deadline: now,
+            };
+            self.timers.reschedule(&mut b);
+            list.push(b);
+            self.index.insert(id, s.aor);
+            self.count += 1;
         }
     }
 }
