@@ -114,7 +114,7 @@ fn bench(c: &mut Criterion) {
                     },
                     |req| {
                         let resp = reg.handle_register(t0, &req, source);
-                        debug_assert_eq!(resp.status, 200);
+                        assert_eq!(resp.status, 200);
                         black_box(resp)
                     },
                     BatchSize::SmallInput,

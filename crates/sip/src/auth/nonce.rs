@@ -35,7 +35,12 @@ pub struct Nonces {
     counter: u64,
     /// Highest nc seen per nonce, with the instant the nonce expires.
     seen: HashMap<String, (u32, Instant)>,
+    /// Size of `seen` at which expired entries are next swept (doubles with the live set,
+    /// so sweeping costs O(1) per accepted response on average).
+    sweep_at: usize,
 }
+
+const MIN_SWEEP: usize = 4096;
 
 impl Nonces {
     /// `key` must be secret and random (the daemon draws it at start); `epoch` is any
@@ -47,6 +52,7 @@ impl Nonces {
             lifetime,
             counter: 0,
             seen: HashMap::new(),
+            sweep_at: MIN_SWEEP,
         }
     }
 
@@ -117,8 +123,9 @@ impl Nonces {
             return false;
         };
         let expires = at + self.lifetime;
-        if self.seen.len() >= 4096 {
+        if self.seen.len() >= self.sweep_at {
             self.seen.retain(|_, (_, exp)| *exp > now);
+            self.sweep_at = (2 * self.seen.len()).max(MIN_SWEEP);
         }
         match self.seen.get_mut(nonce) {
             Some((last, _)) if nc <= *last => false,
