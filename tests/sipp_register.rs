@@ -76,6 +76,11 @@ fn run_sipp(dir: &Path, daemon: &Daemon, name: &str, xml: &str) -> (bool, String
     (out.status.success(), text)
 }
 
+fn saved_file_has(daemon: &Daemon, aor: &str) -> bool {
+    std::fs::read_to_string(daemon.data_dir.join("bindings.json"))
+        .is_ok_and(|t| t.contains(&format!("\"aor\": \"{aor}\"")))
+}
+
 fn bindings_of(daemon: &Daemon, aor: &str) -> usize {
     daemon.saved_bindings()["bindings"]
         .as_array()
@@ -96,6 +101,15 @@ fn sipp_registers_with_the_right_password() {
             .wait_log(&["registered", "1001"], Duration::from_secs(5))
             .is_some()
     );
+    // Saved while running (within about a second), not only at shutdown.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !saved_file_has(&daemon, "1001") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the binding was not saved while running"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(daemon.stop().success());
     assert_eq!(bindings_of(&daemon, "1001"), 1, "the binding was saved");
 

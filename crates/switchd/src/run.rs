@@ -142,10 +142,14 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     let mut shutdown = std::pin::pin!(shutdown_signal());
     let mut last_save = tokio::time::Instant::now();
     loop {
-        let deadline = core
+        let mut deadline = core
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        if core.bindings_changed() {
+            // Wake up to save even if nothing else happens.
+            deadline = deadline.min(last_save + SAVE_EVERY);
+        }
         tokio::select! {
             biased;
             signal = &mut shutdown => {
