@@ -1,74 +1,36 @@
 //! The header section: typed storage for the headers that decide a message's validity
-//! (Via, From, To, Contact, Content-Length), every other header kept verbatim in order.
+//! (Via, From, To, Contact, CSeq, Content-Length), every other header kept verbatim in
+//! order as ranges of the message's one shared buffer.
 
-use std::fmt;
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use super::auth::{Challenge, Credentials};
 use super::error::{Fail, PResult};
+#[cfg(test)]
 use super::method::Method;
-use super::name_addr::{Contacts, NameAddr, parse_delta};
+use super::name_addr::{Contacts, NameAddr};
 use super::names::Known;
 use super::scan::split_commas;
 use super::text::Text;
+use super::typed::CSeq;
 use super::via::Via;
 
-/// The CSeq header: sequence number and method.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct CSeq {
-    /// The sequence number (below 2^31, RFC 3261 §8.1.1.5).
-    pub seq: u32,
-    /// The method.
-    pub method: Method,
+/// A raw value: a range of the parsed buffer, or text of its own (added after parsing).
+#[derive(Clone, Debug)]
+pub(crate) enum Val {
+    At(u32, u32),
+    Own(Box<str>),
 }
 
-impl CSeq {
-    pub(crate) fn parse(s: &str) -> PResult<CSeq> {
-        let b = s.as_bytes();
-        let mut i = 0;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == 0 || i > 10 {
-            return Err(Fail::new(0, "a CSeq number below 2^31"));
-        }
-        let seq: u32 = s[..i]
-            .parse()
-            .ok()
-            .filter(|&n| n < 1 << 31)
-            .ok_or(Fail::new(0, "a CSeq number below 2^31"))?;
-        let j = super::scan::skip_ws(b, i);
-        if j == i {
-            return Err(Fail::new(i, "whitespace before the CSeq method"));
-        }
-        let method = Method::parse(&s[j..]).map_err(|f| f.shift(j))?;
-        Ok(CSeq { seq, method })
+impl Val {
+    pub(crate) fn at(start: usize, end: usize) -> Val {
+        Val::At(start as u32, end as u32)
     }
-}
 
-impl fmt::Display for CSeq {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.seq, self.method)
+    fn own(s: &str) -> Val {
+        Val::Own(s.into())
     }
-}
-
-/// Session-Expires (RFC 4028).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionExpires {
-    /// The interval in seconds.
-    pub delta: u32,
-    /// `refresher=uac` / `refresher=uas`, if given.
-    pub refresher: Option<Refresher>,
-}
-
-/// Who refreshes the session (RFC 4028 `refresher`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refresher {
-    /// The UAC refreshes.
-    Uac,
-    /// The UAS refreshes.
-    Uas,
 }
 
 /// A header name: one this crate knows (printed in its canonical spelling) or any other
@@ -76,41 +38,13 @@ pub enum Refresher {
 #[derive(Clone, Debug)]
 pub(crate) enum Name {
     Known(Known),
-    Other(Text),
+    Other(Val),
 }
 
-impl Name {
-    fn of(name: &str) -> Name {
-        match Known::lookup(name) {
-            Some(k) => Name::Known(k),
-            None => Name::Other(Text::owned(name)),
-        }
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            Name::Known(k) => k.as_str(),
-            Name::Other(t) => t.as_str(),
-        }
-    }
-
-    fn matches(&self, key: &Key<'_>) -> bool {
-        match (self, key) {
-            (Name::Known(a), Key::Known(b)) => a == b,
-            (Name::Other(a), Key::Other(b)) => a.as_str().eq_ignore_ascii_case(b),
-            _ => false,
-        }
-    }
-}
-
-impl PartialEq for Name {
-    fn eq(&self, other: &Name) -> bool {
-        match (self, other) {
-            (Name::Known(a), Name::Known(b)) => a == b,
-            (Name::Other(a), Name::Other(b)) => a.as_str().eq_ignore_ascii_case(b.as_str()),
-            _ => false,
-        }
-    }
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    name: Name,
+    value: Val,
 }
 
 /// A name as looked up by the accessors.
@@ -128,28 +62,27 @@ impl Key<'_> {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Entry {
-    pub(crate) name: Name,
-    pub(crate) value: Text,
-}
-
 /// The headers of a message.
 ///
-/// Via, From, To, Contact and Content-Length are held parsed (they decide validity and are
-/// read on every message); every other header is kept verbatim, in order. Names are
-/// matched case-insensitively and compact forms (`v`, `f`, `i`, ...) fold to the full name.
-/// Printing writes the Vias first, then From, To, Contact, the other headers in their
-/// order, and Content-Length last (taken from the body).
+/// Via, From, To, Contact, CSeq and Content-Length are held parsed (they decide validity
+/// and are read on every message); every other header is kept verbatim, in order. Names
+/// are matched case-insensitively and compact forms (`v`, `f`, `i`, ...) fold to the full
+/// name. Printing writes the Vias first, then From, To, Contact, the other headers in
+/// their order, and Content-Length last (taken from the body).
 #[derive(Clone, Debug, Default)]
 pub struct Headers {
-    vias: SmallVec<[Via; 2]>,
-    from: Option<NameAddr>,
-    to: Option<NameAddr>,
-    contacts: Contacts,
-    contact_text: SmallVec<[Text; 1]>,
-    content_length: Option<(usize, Text)>,
+    /// The parsed header section that `Val::At` ranges point into.
+    buf: Option<Arc<str>>,
+    pub(crate) vias: SmallVec<[Via; 2]>,
+    pub(crate) from: Option<NameAddr>,
+    pub(crate) to: Option<NameAddr>,
+    pub(crate) contacts: Contacts,
+    /// Cache of the CSeq entry, kept in step by every mutator.
+    pub(crate) cseq: Option<CSeq>,
+    pub(crate) content_length: Option<(usize, Val)>,
     entries: Vec<Entry>,
+    /// Single-valued headers seen while parsing (bit per `Known` index).
+    seen: u64,
 }
 
 impl PartialEq for Headers {
@@ -159,7 +92,15 @@ impl PartialEq for Headers {
             && self.from == other.from
             && self.to == other.to
             && self.contacts == other.contacts
-            && self.entries == other.entries
+            && self.entries.len() == other.entries.len()
+            && self.entries.iter().zip(&other.entries).all(|(a, b)| {
+                let names = match (&a.name, &b.name) {
+                    (Name::Known(x), Name::Known(y)) => x == y,
+                    (Name::Other(x), Name::Other(y)) => self.s(x).eq_ignore_ascii_case(other.s(y)),
+                    _ => false,
+                };
+                names && self.s(&a.value) == other.s(&b.value)
+            })
     }
 }
 
@@ -187,27 +128,113 @@ fn check_number(s: &str, max: u64, what: &'static str) -> PResult<u64> {
     super::scan::parse_u64(s, max).ok_or(Fail::new(0, what))
 }
 
+/// Checks the raw-kept headers whose syntax decides validity.
+fn check_value(k: Known, s: &str) -> PResult<()> {
+    match k {
+        Known::CALL_ID => check_call_id(s),
+        Known::MAX_FORWARDS => check_number(s, 255, "Max-Forwards of 0-255").map(|_| ()),
+        Known::CONTENT_TYPE => {
+            let slash = s.find('/').ok_or(Fail::new(0, "a media type"))?;
+            if slash == 0 || s.len() == slash + 1 {
+                return Err(Fail::new(0, "a media type"));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn is_typed(k: Known) -> bool {
+    matches!(
+        k,
+        Known::VIA | Known::FROM | Known::TO | Known::CONTACT | Known::CONTENT_LENGTH
+    )
+}
+
 impl Headers {
     /// No headers.
     pub fn new() -> Headers {
         Headers::default()
     }
 
-    /// Adds one header line from a parsed message (`value` trimmed and unfolded), checking
-    /// what decides validity. Offsets in the error are relative to `value`.
-    pub(crate) fn add_parsed(&mut self, name: Name, value: Text) -> PResult<()> {
-        let Name::Known(k) = name else {
+    /// Headers parsed from `buf`: `Val::At` ranges given to `add_parsed` point into it.
+    pub(crate) fn with_buf(buf: Arc<str>) -> Headers {
+        Headers {
+            buf: Some(buf),
+            ..Headers::default()
+        }
+    }
+
+    fn s<'a>(&'a self, v: &'a Val) -> &'a str {
+        match v {
+            Val::At(a, b) => {
+                &self.buf.as_ref().expect("ranges only with a buffer")[*a as usize..*b as usize]
+            }
+            Val::Own(s) => s,
+        }
+    }
+
+    fn text(&self, v: &Val) -> Text {
+        match v {
+            Val::At(a, b) => Text::slice(
+                self.buf.as_ref().expect("ranges only with a buffer"),
+                *a as usize,
+                *b as usize,
+            ),
+            Val::Own(s) => Text::owned(s),
+        }
+    }
+
+    fn name_str<'a>(&'a self, n: &'a Name) -> &'a str {
+        match n {
+            Name::Known(k) => k.as_str(),
+            Name::Other(v) => self.s(v),
+        }
+    }
+
+    fn is(&self, e: &Entry, key: &Key<'_>) -> bool {
+        match (&e.name, key) {
+            (Name::Known(a), Key::Known(b)) => a == b,
+            (Name::Other(a), Key::Other(b)) => self.s(a).eq_ignore_ascii_case(b),
+            _ => false,
+        }
+    }
+
+    /// Adds one header line (`value` trimmed and unfolded), checking what decides
+    /// validity. Offsets in the error are relative to the value.
+    pub(crate) fn add_parsed(&mut self, name: Name, value: Val) -> PResult<()> {
+        let k = match name {
+            Name::Known(k) => k,
+            Name::Other(_) => {
+                self.entries.push(Entry { name, value });
+                return Ok(());
+            }
+        };
+        if !is_typed(k) {
+            self.check_single(k)?;
+            if matches!(k, Known::ROUTE | Known::RECORD_ROUTE) {
+                let text = self.text(&value);
+                for (a, z) in split_commas(text.as_str().as_bytes())? {
+                    NameAddr::parse_text(text.sub(a, z)).map_err(|f| f.shift(a))?;
+                }
+            }
+            let s = self.s(&value);
+            check_value(k, s)?;
+            if k == Known::CSEQ {
+                self.cseq = Some(CSeq::parse(s)?);
+            }
             self.entries.push(Entry { name, value });
             return Ok(());
-        };
-        let s = value.as_str();
+        }
+        let text = self.text(&value);
+        let s = text.as_str();
         match k {
             Known::VIA => {
                 for (a, z) in split_commas(s.as_bytes())? {
                     if a == z {
                         return Err(Fail::new(a, "a Via value"));
                     }
-                    let via = Via::parse_text(value.sub(a, z)).map_err(|f| f.shift(a))?;
+                    let via = Via::parse_text(text.sub(a, z)).map_err(|f| f.shift(a))?;
                     self.vias.push(via);
                 }
             }
@@ -220,7 +247,7 @@ impl Headers {
                 if slot.is_some() {
                     return Err(Fail::new(0, "a single From and a single To"));
                 }
-                *slot = Some(NameAddr::parse_text(value)?);
+                *slot = Some(NameAddr::parse_text(text)?);
             }
             Known::CONTACT => {
                 if s == "*" {
@@ -228,72 +255,50 @@ impl Headers {
                         return Err(Fail::new(0, "'*' as the only Contact"));
                     }
                     self.contacts = Contacts::Star;
-                    self.contact_text.push(value);
                     return Ok(());
                 }
                 let list = match &mut self.contacts {
                     Contacts::Star => return Err(Fail::new(0, "'*' as the only Contact")),
-                    Contacts::None => {
-                        self.contacts = Contacts::List(Vec::with_capacity(1));
-                        match &mut self.contacts {
-                            Contacts::List(l) => l,
-                            _ => unreachable!("just set"),
-                        }
-                    }
                     Contacts::List(l) => l,
+                    none @ Contacts::None => {
+                        *none = Contacts::List(Vec::with_capacity(1));
+                        let Contacts::List(l) = none else {
+                            unreachable!("just set to a list")
+                        };
+                        l
+                    }
                 };
                 for (a, z) in split_commas(s.as_bytes())? {
                     if a == z {
                         return Err(Fail::new(a, "a Contact value"));
                     }
-                    let t = value.sub(a, z);
-                    list.push(NameAddr::parse_text(t.clone()).map_err(|f| f.shift(a))?);
-                    self.contact_text.push(t);
+                    list.push(NameAddr::parse_text(text.sub(a, z)).map_err(|f| f.shift(a))?);
                 }
             }
-            Known::CONTENT_LENGTH => {
+            _ => {
                 if self.content_length.is_some() {
                     return Err(Fail::new(0, "a single Content-Length"));
                 }
                 let n = check_number(s, u32::MAX as u64, "a Content-Length number")?;
                 self.content_length = Some((n as usize, value));
             }
-            _ => {
-                self.check_known(k, s)?;
-                self.entries.push(Entry { name, value });
-            }
         }
         Ok(())
     }
 
-    /// Checks the raw-kept headers whose syntax decides validity.
-    fn check_known(&self, k: Known, s: &str) -> PResult<()> {
-        let single = matches!(
+    /// A single-valued header may appear once.
+    fn check_single(&mut self, k: Known) -> PResult<()> {
+        if matches!(
             k,
             Known::CALL_ID | Known::CSEQ | Known::MAX_FORWARDS | Known::CONTENT_TYPE
-        );
-        if single && self.entries.iter().any(|e| e.name == Name::Known(k)) {
-            return Err(Fail::new(0, "a single-valued header only once"));
-        }
-        match k {
-            Known::CALL_ID => check_call_id(s),
-            Known::CSEQ => CSeq::parse(s).map(|_| ()),
-            Known::MAX_FORWARDS => check_number(s, 255, "Max-Forwards of 0-255").map(|_| ()),
-            Known::CONTENT_TYPE => {
-                let slash = s.find('/').ok_or(Fail::new(0, "a media type"))?;
-                if slash == 0 || s.len() == slash + 1 {
-                    return Err(Fail::new(0, "a media type"));
-                }
-                Ok(())
+        ) {
+            let bit = 1u64 << k.index();
+            if self.seen & bit != 0 {
+                return Err(Fail::new(0, "a single-valued header only once"));
             }
-            Known::ROUTE | Known::RECORD_ROUTE => {
-                for (a, z) in split_commas(s.as_bytes())? {
-                    NameAddr::parse_text(Text::owned(&s[a..z])).map_err(|f| f.shift(a))?;
-                }
-                Ok(())
-            }
-            _ => Ok(()),
+            self.seen |= bit;
         }
+        Ok(())
     }
 
     // ---- raw access -------------------------------------------------------------------
@@ -312,19 +317,21 @@ impl Headers {
             Key::Known(Known::VIA) => self.vias.iter().map(Via::as_str).collect(),
             Key::Known(Known::FROM) => self.from.iter().map(NameAddr::as_str).collect(),
             Key::Known(Known::TO) => self.to.iter().map(NameAddr::as_str).collect(),
-            Key::Known(Known::CONTACT) => self.contact_text.iter().map(Text::as_str).collect(),
-            Key::Known(Known::CONTENT_LENGTH) => self
-                .content_length
-                .iter()
-                .map(|(_, t)| t.as_str())
-                .collect(),
+            Key::Known(Known::CONTACT) => match &self.contacts {
+                Contacts::None => SmallVec::new(),
+                Contacts::Star => smallvec::smallvec!["*"],
+                Contacts::List(l) => l.iter().map(NameAddr::as_str).collect(),
+            },
+            Key::Known(Known::CONTENT_LENGTH) => {
+                self.content_length.iter().map(|(_, v)| self.s(v)).collect()
+            }
             _ => SmallVec::new(),
         };
         out.extend(
             self.entries
                 .iter()
-                .filter(|e| e.name.matches(&key))
-                .map(|e| e.value.as_str()),
+                .filter(|e| self.is(e, &key))
+                .map(|e| self.s(&e.value)),
         );
         out.into_iter()
     }
@@ -334,23 +341,29 @@ impl Headers {
     /// the typed accessors). CR and LF in the value are replaced by spaces.
     pub fn push(&mut self, name: &str, value: impl AsRef<str>) {
         let value = clean(value.as_ref());
-        let name = Name::of(name);
-        if let Name::Known(k) = name
-            && matches!(
-                k,
-                Known::VIA | Known::FROM | Known::TO | Known::CONTACT | Known::CONTENT_LENGTH
-            )
-        {
-            let mut typed = self.clone_typed(k);
-            if typed.add_parsed(name.clone(), Text::owned(&value)).is_ok() {
-                self.take_typed(k, typed);
-                return;
+        let name = self.name_of(name);
+        if let Name::Known(k) = name {
+            if is_typed(k) {
+                let mut typed = self.clone_typed(k);
+                if typed.add_parsed(name.clone(), Val::own(&value)).is_ok() {
+                    self.take_typed(k, typed);
+                    return;
+                }
+            } else if k == Known::CSEQ && self.cseq.is_none() {
+                self.cseq = CSeq::parse(&value).ok();
             }
         }
         self.entries.push(Entry {
             name,
-            value: Text::owned(&value),
+            value: Val::own(&value),
         });
+    }
+
+    fn name_of(&self, name: &str) -> Name {
+        match Known::lookup(name) {
+            Some(k) => Name::Known(k),
+            None => Name::Other(Val::own(name)),
+        }
     }
 
     /// Inserts a header before the others of its name (e.g. a new top Via or Route).
@@ -358,26 +371,27 @@ impl Headers {
         let key = Key::of(name);
         match key {
             Key::Known(Known::VIA) => {
-                let mut vias = std::mem::take(&mut self.vias);
+                let below = std::mem::take(&mut self.vias);
                 self.push("Via", value);
-                self.vias.extend(vias.drain(..));
+                self.vias.extend(below);
             }
-            Key::Known(k @ (Known::CONTACT | Known::FROM | Known::TO | Known::CONTENT_LENGTH)) => {
-                let _ = k;
-                self.push(name, value);
-            }
+            Key::Known(k) if is_typed(k) => self.push(name, value),
             _ => {
                 let at = self
                     .entries
                     .iter()
-                    .position(|e| e.name.matches(&key))
+                    .position(|e| self.is(e, &key))
                     .unwrap_or(0);
                 let value = clean(value.as_ref());
+                if matches!(key, Key::Known(Known::CSEQ)) {
+                    self.cseq = CSeq::parse(&value).ok();
+                }
+                let name = self.name_of(name);
                 self.entries.insert(
                     at,
                     Entry {
-                        name: Name::of(name),
-                        value: Text::owned(&value),
+                        name,
+                        value: Val::own(&value),
                     },
                 );
             }
@@ -391,34 +405,42 @@ impl Headers {
             Key::Known(Known::VIA) => self.vias.clear(),
             Key::Known(Known::FROM) => self.from = None,
             Key::Known(Known::TO) => self.to = None,
-            Key::Known(Known::CONTACT) => {
-                self.contacts = Contacts::None;
-                self.contact_text.clear();
-            }
+            Key::Known(Known::CONTACT) => self.contacts = Contacts::None,
             Key::Known(Known::CONTENT_LENGTH) => self.content_length = None,
+            Key::Known(Known::CSEQ) => self.cseq = None,
             _ => {}
         }
-        self.entries.retain(|e| !e.name.matches(&key));
+        let mut entries = std::mem::take(&mut self.entries);
+        entries.retain(|e| !self.is(e, &key));
+        self.entries = entries;
     }
 
     /// Replaces every header of that name with one value.
     pub fn set(&mut self, name: &str, value: impl AsRef<str>) {
         let key = Key::of(name);
-        let at = self.entries.iter().position(|e| e.name.matches(&key));
+        let at = self.entries.iter().position(|e| self.is(e, &key));
         self.remove(name);
         match at {
-            Some(at) if !matches!(key, Key::Known(Known::VIA | Known::FROM | Known::TO)) => {
+            Some(at) if !self.typed_key(name) => {
                 let value = clean(value.as_ref());
+                if Known::lookup(name) == Some(Known::CSEQ) {
+                    self.cseq = CSeq::parse(&value).ok();
+                }
+                let name = self.name_of(name);
                 self.entries.insert(
                     at,
                     Entry {
-                        name: Name::of(name),
-                        value: Text::owned(&value),
+                        name,
+                        value: Val::own(&value),
                     },
                 );
             }
             _ => self.push(name, value),
         }
+    }
+
+    fn typed_key(&self, name: &str) -> bool {
+        Known::lookup(name).is_some_and(is_typed)
     }
 
     /// True when no header is present.
@@ -436,12 +458,19 @@ impl Headers {
         let vias = self.vias.iter().map(|v| ("Via", v.as_str()));
         let from = self.from.iter().map(|v| ("From", v.as_str()));
         let to = self.to.iter().map(|v| ("To", v.as_str()));
-        let contact = self.contact_text.iter().map(|t| ("Contact", t.as_str()));
+        let contact: SmallVec<[&str; 2]> = match &self.contacts {
+            Contacts::None => SmallVec::new(),
+            Contacts::Star => smallvec::smallvec!["*"],
+            Contacts::List(l) => l.iter().map(NameAddr::as_str).collect(),
+        };
         let rest = self
             .entries
             .iter()
-            .map(|e| (e.name.as_str(), e.value.as_str()));
-        vias.chain(from).chain(to).chain(contact).chain(rest)
+            .map(|e| (self.name_str(&e.name), self.s(&e.value)));
+        vias.chain(from)
+            .chain(to)
+            .chain(contact.into_iter().map(|c| ("Contact", c)))
+            .chain(rest)
     }
 
     /// A copy holding only the typed field `k`, to try a parse into.
@@ -449,10 +478,7 @@ impl Headers {
         let mut h = Headers::new();
         match k {
             Known::VIA => h.vias = self.vias.clone(),
-            Known::CONTACT => {
-                h.contacts = self.contacts.clone();
-                h.contact_text = self.contact_text.clone();
-            }
+            Known::CONTACT => h.contacts = self.contacts.clone(),
             _ => {}
         }
         h
@@ -463,12 +489,8 @@ impl Headers {
             Known::VIA => self.vias = from.vias,
             Known::FROM => self.from = from.from,
             Known::TO => self.to = from.to,
-            Known::CONTACT => {
-                self.contacts = from.contacts;
-                self.contact_text = from.contact_text;
-            }
-            Known::CONTENT_LENGTH => self.content_length = from.content_length,
-            _ => {}
+            Known::CONTACT => self.contacts = from.contacts,
+            _ => self.content_length = from.content_length,
         }
     }
 
@@ -476,9 +498,11 @@ impl Headers {
     /// From, To, Call-ID and CSeq.
     pub(crate) fn for_response(&self) -> Headers {
         Headers {
+            buf: self.buf.clone(),
             vias: self.vias.clone(),
             from: self.from.clone(),
             to: self.to.clone(),
+            cseq: self.cseq.clone(),
             entries: self
                 .entries
                 .iter()
@@ -497,270 +521,37 @@ impl Headers {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"Content-Length: ");
-        out.extend_from_slice(body_len.to_string().as_bytes());
+        let mut digits = [0u8; 20];
+        let mut n = body_len;
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&digits[i..]);
         out.extend_from_slice(b"\r\n");
     }
 
-    fn raw(&self, k: Known) -> Option<&str> {
+    pub(crate) fn raw(&self, k: Known) -> Option<&str> {
         self.entries
             .iter()
-            .find(|e| e.name == Name::Known(k))
-            .map(|e| e.value.as_str())
+            .find(|e| matches!(e.name, Name::Known(n) if n == k))
+            .map(|e| self.s(&e.value))
     }
 
-    fn raw_all(&self, name: &str) -> impl Iterator<Item = &str> {
+    pub(crate) fn raw_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + use<'a> {
         let key = Key::of(name);
-        self.entries
+        let out: SmallVec<[&'a str; 2]> = self
+            .entries
             .iter()
-            .filter(move |e| e.name.matches(&key))
-            .map(|e| e.value.as_str())
-    }
-
-    // ---- typed access -----------------------------------------------------------------
-
-    /// The Vias, top first.
-    pub fn vias(&self) -> &[Via] {
-        &self.vias
-    }
-
-    /// The top Via.
-    pub fn top_via(&self) -> Option<&Via> {
-        self.vias.first()
-    }
-
-    /// The top Via, to set `received`/`rport`.
-    pub fn top_via_mut(&mut self) -> Option<&mut Via> {
-        self.vias.first_mut()
-    }
-
-    /// Removes and returns the top Via.
-    pub fn pop_via(&mut self) -> Option<Via> {
-        (!self.vias.is_empty()).then(|| self.vias.remove(0))
-    }
-
-    /// Adds a new top Via.
-    pub fn push_via(&mut self, via: Via) {
-        self.vias.insert(0, via);
-    }
-
-    /// From.
-    pub fn from(&self) -> Option<&NameAddr> {
-        self.from.as_ref()
-    }
-
-    /// From, mutable.
-    pub fn from_mut(&mut self) -> Option<&mut NameAddr> {
-        self.from.as_mut()
-    }
-
-    /// Sets From.
-    pub fn set_from(&mut self, from: NameAddr) {
-        self.from = Some(from);
-    }
-
-    /// To.
-    pub fn to(&self) -> Option<&NameAddr> {
-        self.to.as_ref()
-    }
-
-    /// To, mutable (e.g. to add a tag).
-    pub fn to_mut(&mut self) -> Option<&mut NameAddr> {
-        self.to.as_mut()
-    }
-
-    /// Sets To.
-    pub fn set_to(&mut self, to: NameAddr) {
-        self.to = Some(to);
-    }
-
-    /// Call-ID.
-    pub fn call_id(&self) -> Option<&str> {
-        self.raw(Known::CALL_ID)
-    }
-
-    /// CSeq.
-    pub fn cseq(&self) -> Option<CSeq> {
-        self.raw(Known::CSEQ).and_then(|s| CSeq::parse(s).ok())
-    }
-
-    /// Contact.
-    pub fn contacts(&self) -> &Contacts {
-        &self.contacts
-    }
-
-    /// Replaces the Contact header with these addresses (none removes it).
-    pub fn set_contacts(&mut self, list: Vec<NameAddr>) {
-        self.contact_text = list.iter().map(|c| Text::owned(c.as_str())).collect();
-        self.contacts = if list.is_empty() {
-            Contacts::None
-        } else {
-            Contacts::List(list)
-        };
-    }
-
-    /// Max-Forwards.
-    pub fn max_forwards(&self) -> Option<u8> {
-        self.raw(Known::MAX_FORWARDS).and_then(|s| s.parse().ok())
-    }
-
-    /// Sets Max-Forwards.
-    pub fn set_max_forwards(&mut self, n: u8) {
-        self.set("Max-Forwards", n.to_string());
-    }
-
-    /// Expires in seconds (saturating at `u32::MAX`).
-    pub fn expires(&self) -> Option<u32> {
-        self.raw(Known::EXPIRES).and_then(parse_delta)
-    }
-
-    /// Content-Length as received (printing always writes the body's length).
-    pub fn content_length(&self) -> Option<usize> {
-        self.content_length.as_ref().map(|(n, _)| *n)
-    }
-
-    /// Content-Type.
-    pub fn content_type(&self) -> Option<&str> {
-        self.raw(Known::CONTENT_TYPE)
-    }
-
-    fn name_addrs(&self, name: &str) -> Vec<NameAddr> {
-        let mut out = Vec::new();
-        for line in self.raw_all(name) {
-            let Ok(parts) = split_commas(line.as_bytes()) else {
-                continue;
-            };
-            for (a, z) in parts {
-                if let Ok(n) = NameAddr::parse_text(Text::owned(&line[a..z])) {
-                    out.push(n);
-                }
-            }
-        }
-        out
-    }
-
-    /// Route, in order (all lines and comma-separated values).
-    pub fn routes(&self) -> Vec<NameAddr> {
-        self.name_addrs("Route")
-    }
-
-    /// Record-Route, in order.
-    pub fn record_routes(&self) -> Vec<NameAddr> {
-        self.name_addrs("Record-Route")
-    }
-
-    /// P-Asserted-Identity values.
-    pub fn p_asserted_identity(&self) -> Vec<NameAddr> {
-        self.name_addrs("P-Asserted-Identity")
-    }
-
-    /// Refer-To (RFC 3515).
-    pub fn refer_to(&self) -> Option<NameAddr> {
-        self.raw_all("Refer-To")
-            .next()
-            .and_then(|s| NameAddr::parse_text(Text::owned(s)).ok())
-    }
-
-    fn tokens(&self, name: &str) -> Vec<&str> {
-        self.raw_all(name)
-            .flat_map(|line| line.split(','))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .collect()
-    }
-
-    /// Require option-tags.
-    pub fn require(&self) -> Vec<&str> {
-        self.tokens("Require")
-    }
-
-    /// Proxy-Require option-tags.
-    pub fn proxy_require(&self) -> Vec<&str> {
-        self.tokens("Proxy-Require")
-    }
-
-    /// Supported option-tags.
-    pub fn supported(&self) -> Vec<&str> {
-        self.tokens("Supported")
-    }
-
-    /// Unsupported option-tags.
-    pub fn unsupported(&self) -> Vec<&str> {
-        self.tokens("Unsupported")
-    }
-
-    /// Allow methods.
-    pub fn allow(&self) -> Vec<&str> {
-        self.tokens("Allow")
-    }
-
-    /// Accept media ranges (parameters included, as written).
-    pub fn accept(&self) -> Vec<&str> {
-        self.tokens("Accept")
-    }
-
-    /// Authorization.
-    pub fn authorization(&self) -> Option<Credentials> {
-        self.raw_all("Authorization")
-            .next()
-            .and_then(Credentials::parse)
-    }
-
-    /// Proxy-Authorization.
-    pub fn proxy_authorization(&self) -> Option<Credentials> {
-        self.raw_all("Proxy-Authorization")
-            .next()
-            .and_then(Credentials::parse)
-    }
-
-    /// WWW-Authenticate.
-    pub fn www_authenticate(&self) -> Option<Challenge> {
-        self.raw_all("WWW-Authenticate")
-            .next()
-            .and_then(Challenge::parse)
-    }
-
-    /// Proxy-Authenticate.
-    pub fn proxy_authenticate(&self) -> Option<Challenge> {
-        self.raw_all("Proxy-Authenticate")
-            .next()
-            .and_then(Challenge::parse)
-    }
-
-    /// Event (RFC 6665), as written (package and parameters).
-    pub fn event(&self) -> Option<&str> {
-        self.raw_all("Event").next()
-    }
-
-    /// Replaces (RFC 3891), as written: `call-id;to-tag=..;from-tag=..`.
-    pub fn replaces(&self) -> Option<&str> {
-        self.raw_all("Replaces").next()
-    }
-
-    /// Session-Expires (RFC 4028).
-    pub fn session_expires(&self) -> Option<SessionExpires> {
-        let s = self.raw_all("Session-Expires").next()?;
-        let mut parts = s.split(';');
-        let delta = parse_delta(parts.next()?.trim())?;
-        let mut refresher = None;
-        for p in parts {
-            let Some((n, v)) = p.split_once('=') else {
-                continue;
-            };
-            if n.trim().eq_ignore_ascii_case("refresher") {
-                refresher = match v.trim() {
-                    v if v.eq_ignore_ascii_case("uac") => Some(Refresher::Uac),
-                    v if v.eq_ignore_ascii_case("uas") => Some(Refresher::Uas),
-                    _ => None,
-                };
-            }
-        }
-        Some(SessionExpires { delta, refresher })
-    }
-
-    /// Min-SE (RFC 4028) in seconds.
-    pub fn min_se(&self) -> Option<u32> {
-        let s = self.raw_all("Min-SE").next()?;
-        parse_delta(s.split(';').next()?.trim())
+            .filter(|e| self.is(e, &key))
+            .map(|e| self.s(&e.value))
+            .collect();
+        out.into_iter()
     }
 }
 
@@ -768,10 +559,15 @@ impl Headers {
 mod tests {
     use super::*;
 
+    fn add(h: &mut Headers, n: &str, v: &str) -> PResult<()> {
+        let name = h.name_of(n);
+        h.add_parsed(name, Val::own(v))
+    }
+
     fn parsed(lines: &[(&str, &str)]) -> Headers {
         let mut h = Headers::new();
         for (n, v) in lines {
-            h.add_parsed(Name::of(n), Text::owned(v)).unwrap();
+            add(&mut h, n, v).unwrap();
         }
         h
     }
@@ -824,20 +620,11 @@ mod tests {
     #[test]
     fn single_valued_twice_is_an_error() {
         let mut h = parsed(&[("CSeq", "1 INVITE")]);
-        assert!(
-            h.add_parsed(Name::of("cseq"), Text::owned("2 INVITE"))
-                .is_err()
-        );
+        assert!(add(&mut h, "cseq", "2 INVITE").is_err());
         let mut h = parsed(&[("To", "<sip:a@b>")]);
-        assert!(
-            h.add_parsed(Name::of("t"), Text::owned("<sip:c@d>"))
-                .is_err()
-        );
+        assert!(add(&mut h, "t", "<sip:c@d>").is_err());
         let mut h = parsed(&[("l", "0")]);
-        assert!(
-            h.add_parsed(Name::of("Content-Length"), Text::owned("0"))
-                .is_err()
-        );
+        assert!(add(&mut h, "Content-Length", "0").is_err());
     }
 
     #[test]
@@ -856,28 +643,10 @@ mod tests {
     #[test]
     fn bad_values_are_errors() {
         let mut h = Headers::new();
-        assert!(
-            h.add_parsed(Name::of("Max-Forwards"), Text::owned("300"))
-                .is_err()
-        );
-        assert!(
-            h.add_parsed(
-                Name::of("CSeq"),
-                Text::owned("36893488147419103232 REGISTER")
-            )
-            .is_err()
-        );
-        assert!(
-            h.add_parsed(Name::of("Content-Length"), Text::owned("-999"))
-                .is_err()
-        );
-        assert!(
-            h.add_parsed(Name::of("Call-ID"), Text::owned("a b"))
-                .is_err()
-        );
-        assert!(
-            h.add_parsed(Name::of("Via"), Text::owned("SIP/2.0/UDP h;;,;,,"))
-                .is_err()
-        );
+        assert!(add(&mut h, "Max-Forwards", "300").is_err());
+        assert!(add(&mut h, "CSeq", "36893488147419103232 REGISTER").is_err());
+        assert!(add(&mut h, "Content-Length", "-999").is_err());
+        assert!(add(&mut h, "Call-ID", "a b").is_err());
+        assert!(add(&mut h, "Via", "SIP/2.0/UDP h;;,;,,").is_err());
     }
 }

@@ -1,14 +1,14 @@
 //! Requests, responses, and the one-pass message parser and printer.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 
 use super::error::{Fail, PResult, ParseError};
-use super::headers::{Headers, Name};
+use super::headers::{Headers, Name, Val};
 use super::method::Method;
 use super::names::Known;
-use super::scan::{is_token, is_ws};
+use super::scan::{is_ws, skip_token, skip_ws};
 use super::text::Text;
 use super::uri::Uri;
 
@@ -213,17 +213,17 @@ fn check_version(v: &str, at: usize) -> PResult<()> {
 
 /// Where the header section ends: the index of the empty line's CRLF (or LF).
 fn header_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
-    let mut i = from;
-    while let Some(k) = memchr::memchr(b'\n', &b[i..]) {
-        let nl = i + k;
-        match b.get(nl + 1) {
-            Some(b'\r') if b.get(nl + 2) == Some(&b'\n') => return Some((nl + 1, nl + 3)),
-            Some(b'\n') => return Some((nl + 1, nl + 2)),
-            None => return None,
-            _ => i = nl + 1,
-        }
+    static EMPTY_LINE: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    let crlf = EMPTY_LINE.find(&b[from..]).map(|k| from + k);
+    // Bare-LF line ends are accepted too; whichever empty line comes first ends the head.
+    let limit = crlf.map_or(b.len(), |p| p + 2);
+    static BARE_LF: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"\n\n"));
+    match BARE_LF.find(&b[from..limit]) {
+        Some(k) => Some((from + k + 1, from + k + 2)),
+        None => crlf.map(|p| (p + 2, p + 4)),
     }
-    None
 }
 
 fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
@@ -254,7 +254,7 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
             let (method, uri) = parse_request_line(&buf, first_end)?;
             StartLine::Request(method, uri)
         };
-        let mut headers = Headers::new();
+        let mut headers = Headers::with_buf(Arc::clone(&buf));
         parse_headers(&buf, line_end + 1, &mut headers)?;
         let missing = [
             (headers.vias().is_empty(), "a Via header"),
@@ -353,50 +353,42 @@ fn parse_status_line(line: &str) -> PResult<(u16, String)> {
 fn parse_headers(buf: &Arc<str>, mut i: usize, headers: &mut Headers) -> PResult<()> {
     let h = buf.as_bytes();
     while i < h.len() {
-        // One logical line: physical lines joined while the next starts with SP/HTAB.
-        let mut end = i;
-        let mut folded = false;
-        loop {
-            let nl = memchr::memchr(b'\n', &h[end..]).map_or(h.len(), |k| end + k);
-            end = nl;
-            if nl + 1 < h.len() && is_ws(h[nl + 1]) {
-                folded = true;
-                end = nl + 1;
-                continue;
-            }
-            break;
-        }
-        let next = end + 1;
-        let line_end = if end > i && h[end - 1] == b'\r' {
-            end - 1
-        } else {
-            end
-        };
-        if is_ws(h[i]) {
-            return Err(Fail::new(i, "a header name"));
-        }
-        let colon = memchr::memchr(b':', &h[i..line_end])
-            .map(|k| i + k)
-            .ok_or(Fail::new(i, "':' after a header name"))?;
-        let mut name_end = colon;
-        while name_end > i && is_ws(h[name_end - 1]) {
-            name_end -= 1;
-        }
-        if name_end == i || !h[i..name_end].iter().all(|&b| is_token(b)) {
+        let name_end = skip_token(h, i);
+        if name_end == i {
             return Err(Fail::new(i, "a header name token"));
         }
+        let colon = skip_ws(h, name_end);
+        if h.get(colon) != Some(&b':') {
+            return Err(Fail::new(colon, "':' after a header name"));
+        }
+        // One logical line: physical lines joined while the next starts with SP/HTAB.
+        // A CR is only ever part of a line end.
+        let mut end = colon + 1;
+        let mut folded = false;
+        let (line_end, next) = loop {
+            let k = memchr::memchr2(b'\r', b'\n', &h[end..]).map_or(h.len(), |k| end + k);
+            let after = match h.get(k) {
+                None => k,
+                Some(b'\r') if h.get(k + 1) == Some(&b'\n') => k + 2,
+                Some(b'\r') => return Err(Fail::new(k, "LF after CR")),
+                Some(_) => k + 1,
+            };
+            if after < h.len() && is_ws(h[after]) {
+                folded = true;
+                end = after;
+                continue;
+            }
+            break (k, after);
+        };
         let name_str = &buf[i..name_end];
         let name = match Known::lookup(name_str) {
             Some(k) => Name::Known(k),
-            None => Name::Other(Text::slice(buf, i, name_end)),
+            None => Name::Other(Val::at(i, name_end)),
         };
         let mut v0 = colon + 1;
         let value = if folded {
             let unfolded = unfold(&buf[v0..line_end]);
-            if let Some(bad) = unfolded.bytes().position(|b| b == b'\r') {
-                return Err(Fail::new(v0 + bad, "a header value without CR"));
-            }
-            Text::owned(unfolded.trim_matches([' ', '\t']))
+            Val::Own(unfolded.trim_matches([' ', '\t']).into())
         } else {
             let mut v1 = line_end;
             while v0 < v1 && is_ws(h[v0]) {
@@ -405,10 +397,7 @@ fn parse_headers(buf: &Arc<str>, mut i: usize, headers: &mut Headers) -> PResult
             while v1 > v0 && is_ws(h[v1 - 1]) {
                 v1 -= 1;
             }
-            if let Some(bad) = h[v0..v1].iter().position(|&b| b == b'\r') {
-                return Err(Fail::new(v0 + bad, "a header value without CR"));
-            }
-            Text::slice(buf, v0, v1)
+            Val::at(v0, v1)
         };
         if folded {
             while v0 < line_end && matches!(h[v0], b' ' | b'\t' | b'\r' | b'\n') {

@@ -15,17 +15,19 @@ mod names;
 mod reject;
 mod scan;
 mod text;
+mod typed;
 mod uri;
 mod via;
 
 pub use auth::{Challenge, Credentials};
 pub use error::{FrameError, ParseError};
 pub use frame::frame_len;
-pub use headers::{CSeq, Headers, Refresher, SessionExpires};
+pub use headers::Headers;
 pub use message::{Message, Request, Response};
 pub use method::Method;
 pub use name_addr::{Contact, Contacts, NameAddr};
 pub use reject::reject_unparsable;
+pub use typed::{CSeq, Refresher, SessionExpires};
 pub use uri::{Host, Scheme, Uri};
 pub use via::Via;
 

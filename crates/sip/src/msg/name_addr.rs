@@ -7,7 +7,7 @@ use super::error::{Fail, PResult, ParseError};
 use super::scan::{
     Params, find_param, generic_params, is_token, is_ws, quoted_end, skip_ws, with_param,
 };
-use super::text::{Span, Text};
+use super::text::{MAX_TYPED_LEN, Span, Text};
 use super::uri::Uri;
 
 /// An address with optional display name and header parameters, as in From, To, Contact,
@@ -80,47 +80,42 @@ impl NameAddr {
 
     /// Parses the whole of `text` (already trimmed of surrounding whitespace).
     pub(crate) fn parse_text(text: Text) -> PResult<NameAddr> {
+        if text.as_str().len() > MAX_TYPED_LEN {
+            return Err(Fail::new(0, "a value shorter than 64 KiB"));
+        }
         let s = text.as_str().as_bytes();
         let mut i = skip_ws(s, 0);
         let mut display = None;
         let uri_span;
         let after;
-        let quoted = s.get(i) == Some(&b'"');
-        let angle = if quoted {
+        // The name-addr form: a quoted string or tokens and whitespace, then '<'.
+        let angle = if s.get(i) == Some(&b'"') {
+            let e = quoted_end(s, i)?;
+            display = Some(Span::new(i, e));
+            i = skip_ws(s, e);
             true
         } else {
-            // A '<' before any ';' means the name-addr form.
-            let lt = memchr::memchr(b'<', s);
-            let semi = memchr::memchr(b';', s);
-            match (lt, semi) {
-                (Some(l), Some(sc)) => l < sc,
-                (Some(_), None) => true,
-                _ => false,
+            let mut j = i;
+            let mut d1 = i;
+            while j < s.len() && (is_token(s[j]) || is_ws(s[j])) {
+                if is_token(s[j]) {
+                    d1 = j + 1;
+                }
+                j += 1;
+            }
+            if s.get(j) == Some(&b'<') {
+                if d1 > i {
+                    display = Some(Span::new(i, d1));
+                }
+                i = j;
+                true
+            } else if j < s.len() && s[j] != b':' && memchr::memchr(b'<', &s[j..]).is_some() {
+                return Err(Fail::new(j, "a token or quoted display name"));
+            } else {
+                false
             }
         };
         if angle {
-            if quoted {
-                let e = quoted_end(s, i)?;
-                display = Some(Span::new(i, e));
-                i = skip_ws(s, e);
-            } else {
-                let lt = memchr::memchr(b'<', s).expect("checked above");
-                let d0 = i;
-                let mut d1 = i;
-                let mut j = i;
-                while j < lt {
-                    if is_token(s[j]) {
-                        d1 = j + 1;
-                    } else if !is_ws(s[j]) {
-                        return Err(Fail::new(j, "a token or quoted display name"));
-                    }
-                    j += 1;
-                }
-                if d1 > d0 {
-                    display = Some(Span::new(d0, d1));
-                }
-                i = lt;
-            }
             if s.get(i) != Some(&b'<') {
                 return Err(Fail::new(i, "'<'"));
             }

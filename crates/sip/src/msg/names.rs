@@ -85,6 +85,10 @@ impl Known {
     pub(crate) const RECORD_ROUTE: Known = Known(10);
     pub(crate) const EXPIRES: Known = Known(11);
 
+    pub(crate) fn index(self) -> u32 {
+        u32::from(self.0)
+    }
+
     pub(crate) fn as_str(self) -> &'static str {
         TABLE[self.0 as usize]
     }
@@ -117,7 +121,24 @@ impl Known {
             };
             return Known::lookup(full);
         }
-        let first = name.as_bytes().first()?.to_ascii_lowercase();
+        let b = name.as_bytes();
+        // Fast path for the headers on every message, spelled as usual.
+        let quick = match (b.len(), b.first()?) {
+            (3, b'V') if b == b"Via" => Some(Known::VIA),
+            (4, b'F') if b == b"From" => Some(Known::FROM),
+            (2, b'T') if b == b"To" => Some(Known::TO),
+            (7, b'C') if b == b"Call-ID" => Some(Known::CALL_ID),
+            (4, b'C') if b == b"CSeq" => Some(Known::CSEQ),
+            (7, b'C') if b == b"Contact" => Some(Known::CONTACT),
+            (12, b'M') if b == b"Max-Forwards" => Some(Known::MAX_FORWARDS),
+            (14, b'C') if b == b"Content-Length" => Some(Known::CONTENT_LENGTH),
+            (12, b'C') if b == b"Content-Type" => Some(Known::CONTENT_TYPE),
+            _ => None,
+        };
+        if quick.is_some() {
+            return quick;
+        }
+        let first = b[0].to_ascii_lowercase();
         TABLE
             .iter()
             .position(|k| {

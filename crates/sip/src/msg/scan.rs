@@ -6,12 +6,24 @@ use super::error::{Fail, PResult};
 use super::text::Span;
 
 /// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
+#[inline]
 pub(crate) fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN[b as usize]
 }
 
 /// `unreserved`: alphanum / mark.
@@ -23,6 +35,7 @@ pub(crate) fn is_unreserved(b: u8) -> bool {
         )
 }
 
+#[inline]
 pub(crate) fn is_ws(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
@@ -76,6 +89,11 @@ pub(crate) fn quoted_end(s: &[u8], i: usize) -> PResult<usize> {
 /// returning trimmed ranges. An unterminated quote or `<` is an error.
 pub(crate) fn split_commas(s: &[u8]) -> PResult<SmallVec<[(usize, usize); 2]>> {
     let mut out = SmallVec::new();
+    if memchr::memchr(b',', s).is_none() {
+        // One value: quotes and brackets are checked by the value's own parser.
+        out.push(trim(s, 0, s.len()));
+        return Ok(out);
+    }
     let mut start = 0;
     let mut i = 0;
     while i < s.len() {

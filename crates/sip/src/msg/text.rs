@@ -69,18 +69,23 @@ impl fmt::Display for Text {
     }
 }
 
-/// A byte range inside a [`Text`] (or any `&str` it was computed from).
+/// The longest typed value (URI, name-addr, Via): spans inside it are 16-bit, which
+/// keeps the parsed forms small.
+pub(crate) const MAX_TYPED_LEN: usize = u16::MAX as usize;
+
+/// A byte range inside a typed value's [`Text`] (at most [`MAX_TYPED_LEN`] long).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) struct Span {
-    pub(crate) start: u32,
-    pub(crate) end: u32,
+    pub(crate) start: u16,
+    pub(crate) end: u16,
 }
 
 impl Span {
     pub(crate) fn new(start: usize, end: usize) -> Span {
+        debug_assert!(end <= MAX_TYPED_LEN);
         Span {
-            start: start as u32,
-            end: end as u32,
+            start: start as u16,
+            end: end as u16,
         }
     }
 

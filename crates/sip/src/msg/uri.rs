@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use super::error::{Fail, PResult, ParseError};
 use super::scan::{Param, Params, find_param, is_unreserved};
-use super::text::{Span, Text};
+use super::text::{MAX_TYPED_LEN, Span, Text};
 
 /// A URI scheme. Scheme names are case-insensitive; an unknown one keeps its spelling.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -100,6 +100,18 @@ impl HostKind {
     }
 }
 
+/// Host name characters (alphanum, `-`, `.`, and `_` seen in the wild).
+static HOST: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_';
+        i += 1;
+    }
+    t
+};
+
 /// Parses `host` at the start of `s` (hostname / IPv4address / IPv6reference); returns
 /// the kind and the end index. Stops at the first character that cannot be in a host.
 pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
@@ -116,8 +128,14 @@ pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
     }
     let mut j = i;
     let mut all_numeric = true;
-    while j < s.len() && (s[j].is_ascii_alphanumeric() || matches!(s[j], b'-' | b'.' | b'_')) {
-        all_numeric &= s[j].is_ascii_digit() || s[j] == b'.';
+    let mut prev = b'.';
+    while j < s.len() && HOST[s[j] as usize] {
+        let c = s[j];
+        if c == b'.' && prev == b'.' && j > i {
+            return Err(Fail::new(j, "a host name"));
+        }
+        all_numeric &= c.is_ascii_digit() || c == b'.';
+        prev = c;
         j += 1;
     }
     if j == i {
@@ -125,16 +143,29 @@ pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
     }
     let text = &s[i..j];
     if all_numeric {
-        let addr = std::str::from_utf8(text)
-            .ok()
-            .and_then(|t| t.parse::<Ipv4Addr>().ok())
-            .ok_or(Fail::new(i, "an IPv4 address"))?;
+        let addr = parse_ipv4(text).ok_or(Fail::new(i, "an IPv4 address"))?;
         return Ok((HostKind::V4(addr), j));
     }
-    if text[0] == b'.' || text[0] == b'-' || text.windows(2).any(|w| w == b"..") {
+    if text[0] == b'.' || text[0] == b'-' {
         return Err(Fail::new(i, "a host name"));
     }
     Ok((HostKind::Domain, j))
+}
+
+/// Dotted-quad IPv4 (no leading zeros beyond a single `0`), as `Ipv4Addr::from_str`
+/// accepts, without its generic parser.
+pub(crate) fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split(|&b| b == b'.');
+    for o in &mut octets {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+            return None;
+        }
+        let v = p.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+        *o = u8::try_from(v).ok()?;
+    }
+    parts.next().is_none().then_some(Ipv4Addr::from(octets))
 }
 
 /// Parses `":" port` at `i` if present; returns the port and the end index.
@@ -176,7 +207,7 @@ fn is_escaped(s: &[u8], i: usize) -> bool {
 }
 
 /// Skips characters accepted by `ok` or `%HH` escapes; an invalid escape is an error.
-fn skip_chars(s: &[u8], mut i: usize, end: usize, ok: fn(u8) -> bool) -> PResult<usize> {
+fn skip_chars(s: &[u8], mut i: usize, end: usize, ok: impl Fn(u8) -> bool) -> PResult<usize> {
     while i < end {
         if s[i] == b'%' {
             if is_escaped(&s[..end], i) {
@@ -251,6 +282,9 @@ impl Uri {
 
     /// Parses the whole of `text` as a URI.
     pub(crate) fn parse_text(text: Text) -> PResult<Uri> {
+        if text.as_str().len() > MAX_TYPED_LEN {
+            return Err(Fail::new(0, "a value shorter than 64 KiB"));
+        }
         let s = text.as_str().as_bytes();
         let mut i = 0;
         while i < s.len() && (s[i].is_ascii_alphanumeric() || matches!(s[i], b'+' | b'-' | b'.')) {

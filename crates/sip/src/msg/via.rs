@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use super::error::{Fail, PResult, ParseError};
 use super::scan::{Params, find_param, generic_params, is_ws, skip_token, skip_ws, with_param};
-use super::text::{Span, Text};
+use super::text::{MAX_TYPED_LEN, Span, Text};
 use super::uri::{Host, HostKind, parse_host};
 
 /// One Via value: `SIP/2.0/UDP host:port;branch=z9hG4bK...;received=...;rport=...`.
@@ -52,6 +52,9 @@ impl Via {
     }
 
     pub(crate) fn parse_text(text: Text) -> PResult<Via> {
+        if text.as_str().len() > MAX_TYPED_LEN {
+            return Err(Fail::new(0, "a value shorter than 64 KiB"));
+        }
         let s = text.as_str().as_bytes();
         let p0 = skip_ws(s, 0);
         let p1 = skip_token(s, p0);
@@ -228,7 +231,9 @@ fn parse_addr(s: &str) -> Option<IpAddr> {
         .strip_prefix('[')
         .and_then(|r| r.strip_suffix(']'))
         .unwrap_or(s);
-    inner.parse().ok()
+    super::uri::parse_ipv4(inner.as_bytes())
+        .map(IpAddr::V4)
+        .or_else(|| inner.parse().ok())
 }
 
 impl FromStr for Via {

@@ -1,0 +1,276 @@
+//! SIP message parsing and printing: switchyard-sip against rsip 0.4 and ezk-sip-types 0.6.
+//!
+//! Every timed parse also reads the top Via's branch, the From and To tags, Call-ID, CSeq
+//! and the Contact URI's port, so a lazy parser cannot win by skipping work.
+//!
+//! `cargo bench -p switchyard-benches --bench sip_parse` times switchyard-sip alone;
+//! `cargo bench -p switchyard-benches --features compare --bench sip_parse` adds the two
+//! crates in the same run and first prints which torture messages each one accepts.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput};
+use switchyard_sip::Message;
+
+/// A typical INVITE from a softphone through one proxy (800 bytes).
+const INVITE: &str = "INVITE sip:+14155550123@pbx.example.com;user=phone SIP/2.0\r\n\
+Via: SIP/2.0/UDP 203.0.113.10:5060;branch=z9hG4bK-524287-a4b6c3f1;rport\r\n\
+Via: SIP/2.0/UDP 192.168.1.23:5062;received=198.51.100.7;rport=40211;branch=z9hG4bK-d8754z-77aa1\r\n\
+Max-Forwards: 69\r\n\
+Contact: <sip:1001@198.51.100.7:40211;transport=udp;ob>\r\n\
+To: <sip:+14155550123@pbx.example.com;user=phone>\r\n\
+From: \"Agent 1001\" <sip:1001@pbx.example.com>;tag=8f3a2c1b\r\n\
+Call-ID: 5f1e8a2c-41d7-4b8e-9c3a-7e6d5b4a3c2f\r\n\
+CSeq: 2 INVITE\r\n\
+Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE\r\n\
+Content-Type: application/sdp\r\n\
+Supported: replaces, timer\r\n\
+Content-Length: 185\r\n\
+\r\n\
+v=0\r\n\
+o=- 3912345678 3912345679 IN IP4 198.51.100.7\r\n\
+s=-\r\n\
+c=IN IP4 198.51.100.7\r\n\
+t=0 0\r\n\
+m=audio 40000 RTP/AVP 0 101\r\n\
+a=rtpmap:0 PCMU/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\n\
+a=sendrecv\r\n";
+
+/// The 200 OK answering it, with SDP.
+const OK: &str = "SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP 203.0.113.10:5060;branch=z9hG4bK-524287-a4b6c3f1;rport=5060\r\n\
+Via: SIP/2.0/UDP 192.168.1.23:5062;received=198.51.100.7;rport=40211;branch=z9hG4bK-d8754z-77aa1\r\n\
+Record-Route: <sip:203.0.113.10;lr>\r\n\
+Contact: <sip:+14155550123@203.0.113.44:5060>\r\n\
+To: <sip:+14155550123@pbx.example.com;user=phone>;tag=as5e0f7c1d\r\n\
+From: \"Agent 1001\" <sip:1001@pbx.example.com>;tag=8f3a2c1b\r\n\
+Call-ID: 5f1e8a2c-41d7-4b8e-9c3a-7e6d5b4a3c2f\r\n\
+CSeq: 2 INVITE\r\n\
+Server: Switchyard\r\n\
+Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE\r\n\
+Supported: replaces, timer\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 155\r\n\
+\r\n\
+v=0\r\n\
+o=- 1 2 IN IP4 203.0.113.44\r\n\
+s=-\r\n\
+c=IN IP4 203.0.113.44\r\n\
+t=0 0\r\n\
+m=audio 20000 RTP/AVP 0 101\r\n\
+a=rtpmap:0 PCMU/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\n";
+
+/// What every timed parse reads, as lengths summed so nothing is optimised away.
+fn switchyard_parse(bytes: &[u8]) -> usize {
+    let msg = Message::parse(bytes).expect("the bench message parses");
+    let h = msg.headers();
+    let via = h.top_via().expect("Via").branch().expect("branch").len();
+    let from = h.from().expect("From").tag().map_or(0, str::len);
+    let to = h.to().expect("To").tag().map_or(0, str::len);
+    let call_id = h.call_id().expect("Call-ID").len();
+    let cseq = h.cseq().expect("CSeq").seq as usize;
+    let contact = usize::from(h.contacts().as_slice()[0].uri().port().unwrap_or(0));
+    via + from + to + call_id + cseq + contact
+}
+
+#[cfg(feature = "compare")]
+mod compare {
+    use bytes::Bytes;
+    use ezk_sip_types::header::typed::{CSeq, CallID, Contact, FromTo, Via};
+    use ezk_sip_types::msg::{Line, MessageLine, PullParser};
+    use ezk_sip_types::parse::Parse;
+    use ezk_sip_types::{Headers, Name};
+    use rsip::prelude::*;
+
+    /// rsip: `SipMessage::try_from`, then the typed headers.
+    pub(super) fn rsip_parse(bytes: &[u8]) -> Option<usize> {
+        let msg = rsip::SipMessage::try_from(bytes).ok()?;
+        let via = msg.via_header().ok()?.typed().ok()?;
+        let branch = via.branch()?.to_string().len();
+        let from = msg.from_header().ok()?.typed().ok()?;
+        let to = msg.to_header().ok()?.typed().ok()?;
+        let call_id = msg.call_id_header().ok()?.value().len();
+        let cseq = msg.cseq_header().ok()?.typed().ok()?.seq as usize;
+        let contact = msg
+            .contact_header()
+            .ok()
+            .and_then(|c| c.typed().ok())
+            .map_or(0, |c| usize::from(c.uri.host_with_port.port.is_some()));
+        Some(
+            branch
+                + from.tag().map_or(0, |t| t.value().len())
+                + to.tag().map_or(0, |t| t.value().len())
+                + call_id
+                + cseq
+                + contact,
+        )
+    }
+
+    /// ezk-sip-types: the start line, the header lines into `Headers` (as its transport
+    /// layer does), the body by Content-Length, then the typed headers.
+    pub(super) fn ezk_parse(bytes: &Bytes) -> Option<usize> {
+        let mut parser = PullParser::new(bytes, 0);
+        let first = std::str::from_utf8(parser.next()?.ok()?).ok()?;
+        let (_, _line) = MessageLine::parse(bytes)(first).ok()?;
+        let mut headers = Headers::with_capacity(16);
+        for line in &mut parser {
+            let line = std::str::from_utf8(line.ok()?).ok()?;
+            let (_, line) = Line::parse(bytes, line).ok()?;
+            headers.insert(line.name, line.value);
+        }
+        let head_end = parser.head_end();
+        let _body = bytes.slice(head_end..);
+        let via = headers.get_named::<Via>().ok()?;
+        let branch = via.params.get_val("branch")?.len();
+        let from = headers.get::<FromTo>(Name::FROM).ok()?;
+        let to = headers.get::<FromTo>(Name::TO).ok()?;
+        let call_id = headers.get_named::<CallID>().ok()?.0.len();
+        let cseq = headers.get_named::<CSeq>().ok()?.cseq as usize;
+        let contact = headers
+            .get_named::<Vec<Contact>>()
+            .ok()
+            .and_then(|c| c.into_iter().next())
+            .map_or(0, |c| usize::from(c.uri.uri.host_port.port.unwrap_or(0)));
+        Some(
+            branch
+                + from.tag.map_or(0, |t| t.len())
+                + to.tag.map_or(0, |t| t.len())
+                + call_id
+                + cseq
+                + contact,
+        )
+    }
+
+    /// Which torture messages each parser accepts (parse + the typed reads above, without
+    /// requiring a Contact).
+    pub(super) fn acceptance() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/sip-torture"
+        );
+        let dir = std::path::Path::new(dir);
+        let dir = if dir.is_dir() {
+            dir.to_path_buf()
+        } else {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/fixtures/sip-torture")
+        };
+        println!("torture acceptance (valid = RFC 4475 §3.1.1 + IPv6 valid):");
+        println!("| message | switchyard-sip | rsip 0.4 | ezk-sip-types 0.6 |");
+        println!("|---|---|---|---|");
+        let mut names: Vec<String> = [
+            "wsinv",
+            "intmeth",
+            "esc01",
+            "escnull",
+            "esc02",
+            "lwsdisp",
+            "longreq",
+            "dblreq",
+            "semiuri",
+            "transports",
+            "mpart01",
+            "unreason",
+            "noreason",
+        ]
+        .iter()
+        .map(|n| format!("rfc4475/{n}.dat"))
+        .collect();
+        names.extend(
+            [
+                "ipv6-good",
+                "port-ambiguous",
+                "port-unambiguous",
+                "via-received-param-with-delim",
+                "via-received-param-no-delim",
+                "mult-ip-in-header",
+                "mult-ip-in-sdp",
+                "ipv6-in-sdp",
+                "ipv4-mapped-ipv6",
+                "ipv6-correct-abnf-2-colons",
+            ]
+            .iter()
+            .map(|n| format!("rfc5118/{n}")),
+        );
+        names.extend(
+            ["unkscm", "novelsc"]
+                .iter()
+                .map(|n| format!("rfc4475/{n}.dat")),
+        );
+        let mut totals = [0; 3];
+        for name in &names {
+            let Ok(raw) = std::fs::read(dir.join(name)) else {
+                println!("| {name} | fixture missing | | |");
+                continue;
+            };
+            let ours = switchyard_sip::Message::parse(&raw).is_ok();
+            let r = std::panic::catch_unwind(|| rsip_parse(&raw).is_some()).unwrap_or(false);
+            let b = Bytes::from(raw.clone());
+            let e = std::panic::catch_unwind(|| ezk_parse(&b).is_some()).unwrap_or(false);
+            for (t, ok) in totals.iter_mut().zip([ours, r, e]) {
+                *t += usize::from(ok);
+            }
+            let mark = |ok: bool| if ok { "parses" } else { "REJECTS" };
+            println!("| {name} | {} | {} | {} |", mark(ours), mark(r), mark(e));
+        }
+        println!(
+            "| total of {} | {} | {} | {} |",
+            names.len(),
+            totals[0],
+            totals[1],
+            totals[2]
+        );
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    for (name, text) in [("invite", INVITE), ("200ok", OK)] {
+        let bytes = text.as_bytes();
+        let mut g = c.benchmark_group(format!("sip_parse/{name}"));
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("switchyard-sip", |b| {
+            b.iter(|| switchyard_parse(black_box(bytes)))
+        });
+        #[cfg(feature = "compare")]
+        {
+            assert!(compare::rsip_parse(bytes).is_some(), "rsip parses {name}");
+            g.bench_function("rsip", |b| b.iter(|| compare::rsip_parse(black_box(bytes))));
+            let owned = bytes::Bytes::copy_from_slice(bytes);
+            assert!(compare::ezk_parse(&owned).is_some(), "ezk parses {name}");
+            // ezk parses from a `Bytes` it slices into; the copy into it is part of the
+            // timed work, as the datagram copy is in switchyard-sip.
+            g.bench_function("ezk-sip-types", |b| {
+                b.iter(|| compare::ezk_parse(&bytes::Bytes::copy_from_slice(black_box(bytes))))
+            });
+        }
+        g.finish();
+
+        let msg = Message::parse(bytes).expect("the bench message parses");
+        let mut g = c.benchmark_group(format!("sip_print/{name}"));
+        g.throughput(Throughput::Elements(1));
+        let mut out = Vec::with_capacity(2048);
+        g.bench_function("switchyard-sip", |b| {
+            b.iter(|| {
+                out.clear();
+                black_box(&msg).write_to(&mut out);
+                out.len()
+            })
+        });
+        g.finish();
+    }
+}
+
+fn main() {
+    assert!(
+        (790..=810).contains(&INVITE.len()),
+        "the INVITE is {} bytes",
+        INVITE.len()
+    );
+    #[cfg(feature = "compare")]
+    compare::acceptance();
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+}
