@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::dialog::{Dialog, DialogKey};
 use crate::transaction::Branch;
-use crate::{Request, Response};
+use crate::{NameAddr, Request, Response, Uri, Via};
 
 /// Max-Forwards of a request that carried none (RFC 3261 §8.1.1.6).
 pub const DEFAULT_MAX_FORWARDS: u8 = 70;
@@ -110,6 +110,46 @@ pub fn decrement_max_forwards(incoming: &Request) -> Result<u8, Box<Response>> {
             "Too Many Hops",
         ))),
     }
+}
+
+/// What the outgoing leg of a new call is made of: B2BUA legs share no Call-ID or tags.
+#[derive(Debug, Clone)]
+pub struct NewLeg<'a> {
+    /// Request-URI of the outgoing request.
+    pub target: Uri,
+    /// From, with our new tag.
+    pub from: NameAddr,
+    /// To, without a tag.
+    pub to: NameAddr,
+    pub call_id: &'a str,
+    pub contact: NameAddr,
+    /// Top Via, with a fresh branch.
+    pub via: Via,
+}
+
+/// Builds the dialog-creating request of the outgoing leg (normally the INVITE to an
+/// agent or a trunk) from the one that arrived: same method, body and Content-Type, CSeq
+/// 1, Max-Forwards one lower. `Err` is the answer for the incoming request instead (483).
+pub fn new_leg_request(incoming: &Request, leg: NewLeg<'_>) -> Result<Request, Box<Response>> {
+    let mf = decrement_max_forwards(incoming)?;
+    let mut req = Request::new(incoming.method.clone(), leg.target);
+    req.headers.push_via(leg.via);
+    req.headers.set_max_forwards(mf);
+    req.headers.push("From", leg.from.to_string());
+    req.headers.push("To", leg.to.to_string());
+    req.headers.push("Call-ID", leg.call_id);
+    req.headers.push(
+        "CSeq",
+        crate::CSeq {
+            seq: 1,
+            method: incoming.method.clone(),
+        }
+        .to_string(),
+    );
+    req.headers.push("Contact", leg.contact.to_string());
+    copy_body(&incoming.headers, &incoming.body, &mut req.headers);
+    req.body = incoming.body.clone();
+    Ok(req)
 }
 
 /// Builds the in-dialog request for the peer leg (`out`) from one received on the other

@@ -809,3 +809,44 @@ fn transport_error_ends_the_transaction_and_tells_the_tu() {
     assert_eq!(ev, vec![TsxEvent::TransportError { key: key.clone() }]);
     assert!(!l.has_client(&key));
 }
+
+#[test]
+fn sent_by_matches_case_insensitively_with_the_default_port() {
+    let mut l = layer();
+    let t0 = Instant::now();
+    let first = request_with_via(
+        "OPTIONS",
+        "SIP/2.0/UDP PC33.Example.COM;branch=z9hG4bKcase",
+        1,
+        "c",
+    );
+    let key = receive_new(&mut l, t0, first);
+    l.send_response(
+        t0,
+        &key,
+        response_to(&request("OPTIONS", "x", 1), 200, Some("t")),
+    )
+    .unwrap();
+    drain(&mut l);
+    let again = request_with_via(
+        "OPTIONS",
+        "SIP/2.0/UDP pc33.example.com:5060;branch=z9hG4bKcase",
+        1,
+        "c",
+    );
+    l.handle_receive(t0 + ms(100), msg(again), uac_addr(), Transport::Udp);
+    let (tx, ev) = drain(&mut l);
+    assert!(ev.is_empty(), "same transaction: {ev:?}");
+    assert_eq!(tx.len(), 1);
+    // Another sent-by with the same branch is another transaction.
+    receive_new(
+        &mut l,
+        t0,
+        request_with_via(
+            "OPTIONS",
+            "SIP/2.0/UDP pc34.example.com;branch=z9hG4bKcase",
+            1,
+            "c",
+        ),
+    );
+}

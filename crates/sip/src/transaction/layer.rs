@@ -2,6 +2,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
+use std::hash::RandomState;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -10,11 +11,16 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 
 use super::build;
 use super::client::ClientTsx;
-use super::key::{Branch, MAGIC_COOKIE, TsxKey};
+use super::key::{Branch, KeyRef, MAGIC_COOKIE, TsxKey};
 use super::server::{AckId, Sent, ServerTsx};
 use super::timers::TimerConfig;
 use super::{KeyError, Outputs, Step, Transmit, Transport, TsxError, TsxEvent};
 use crate::{Message, Method, Request, Response};
+
+/// Transactions by key. hashbrown rather than std's map for lookups by a key borrowed
+/// from the message ([`KeyRef`]), which std cannot do for a composite key; std's SipHash
+/// keeps the keys (attacker-chosen branches) from flooding one bucket.
+type TsxMap<V> = hashbrown::HashMap<TsxKey, V, RandomState>;
 
 /// Configuration of a [`TransactionLayer`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,8 +113,8 @@ impl Ord for TimerEntry {
 pub struct TransactionLayer {
     config: TransactionConfig,
     rng: ChaCha8Rng,
-    clients: HashMap<TsxKey, ClientTsx>,
-    servers: HashMap<TsxKey, ServerTsx>,
+    clients: TsxMap<ClientTsx>,
+    servers: TsxMap<ServerTsx>,
     /// INVITE server transactions in Accepted, by what their 2xx's ACK carries.
     accepted: HashMap<AckId, TsxKey>,
     timers: BinaryHeap<TimerEntry>,
@@ -121,8 +127,8 @@ impl TransactionLayer {
         TransactionLayer {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
-            clients: HashMap::new(),
-            servers: HashMap::new(),
+            clients: TsxMap::default(),
+            servers: TsxMap::default(),
             accepted: HashMap::new(),
             timers: BinaryHeap::new(),
             seq: 0,
@@ -248,6 +254,14 @@ impl TransactionLayer {
         remote: SocketAddr,
         transport: Transport,
     ) {
+        // The hot path, a retransmission under RFC 3261 matching: found without building
+        // an owned key.
+        if !matches!(req.method, Method::Ack | Method::Cancel)
+            && let Some(tsx) = KeyRef::for_request(&req).and_then(|k| self.servers.get_mut(&k))
+        {
+            tsx.on_request_retransmission(&mut self.out);
+            return;
+        }
         let key = match TsxKey::for_request(&req) {
             Ok(k) => k,
             Err(e) => {
@@ -355,18 +369,21 @@ impl TransactionLayer {
     }
 
     fn receive_response(&mut self, now: Instant, resp: Response) {
-        let key = match TsxKey::for_response(&resp) {
-            Ok(k) => k,
-            Err(e) => {
-                tracing::debug!(error = %e, status = resp.status, "dropping stray response");
-                return;
-            }
-        };
-        let Some(tsx) = self.clients.get_mut(&key) else {
-            // RFC 6026 §7.1.1: responses matching no transaction are discarded.
-            tracing::debug!(%key, status = resp.status, "dropping response matching no transaction");
+        let Some(cseq) = resp.headers.cseq() else {
+            tracing::debug!(status = resp.status, "dropping response without CSeq");
             return;
         };
+        let found =
+            KeyRef::for_response(&resp, &cseq.method).and_then(|k| self.clients.get_mut(&k));
+        let Some(tsx) = found else {
+            // RFC 6026 §7.1.1: responses matching no transaction are discarded.
+            tracing::debug!(
+                status = resp.status,
+                "dropping response matching no transaction"
+            );
+            return;
+        };
+        let key = tsx.key.clone();
         let timers = self.config.timers;
         let (step, after) = tsx.on_response(now, &timers, resp, &mut self.out);
         let (remote, transport) = tsx.remote();
