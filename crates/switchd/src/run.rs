@@ -132,7 +132,11 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
             tracing::info!("restored {n} saved bindings");
         }
         Ok(None) => {}
-        Err(err) => tracing::warn!("ignoring saved bindings: {err:#}"),
+        Err(err) => {
+            // Keep the unreadable file for inspection instead of overwriting it later.
+            let aside = persist::set_aside(&args.data_dir);
+            tracing::warn!("ignoring saved bindings ({err:#}); moved to {aside:?}");
+        }
     }
 
     let (tx, mut rx) = mpsc::channel::<Inbound>(4096);

@@ -58,6 +58,13 @@ pub(crate) fn load(data_dir: &Path) -> anyhow::Result<Option<(Snapshot, Duration
     Ok(Some((saved.snapshot, elapsed)))
 }
 
+/// Renames an unreadable bindings file out of the way; returns its new name.
+pub(crate) fn set_aside(data_dir: &Path) -> Option<PathBuf> {
+    let aside = data_dir.join(format!("{FILE}.unreadable-{}", unix_now()));
+    std::fs::rename(path(data_dir), &aside).ok()?;
+    Some(aside)
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -93,6 +100,11 @@ mod tests {
         assert_eq!(back, snap);
         assert!(elapsed < Duration::from_secs(60));
         assert!(!dir.join(format!("{FILE}.tmp")).exists());
+
+        std::fs::write(path(&dir), b"{ not json").unwrap();
+        assert!(load(&dir).is_err());
+        let aside = set_aside(&dir).expect("moved aside");
+        assert!(aside.exists() && !path(&dir).exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
