@@ -291,7 +291,11 @@ impl Core {
                 if resp.status == 200 {
                     let aor = req.headers.to().and_then(|t| t.uri().user()).unwrap_or("");
                     let n = self.registrar.bindings().bindings(now, aor).len();
-                    tracing::info!(aor, bindings = n, "registered");
+                    if n > 0 {
+                        tracing::info!(aor, bindings = n, "registered");
+                    } else {
+                        tracing::info!(aor, "no bindings left");
+                    }
                 }
                 resp
             }
