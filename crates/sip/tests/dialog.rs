@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use switchyard_sip::dialog::{
     Dialog, DialogEvent, DialogKey, DialogState, LocalVia, SUPPORTED_OPTION_TAGS,
-    SessionTimerConfig, Tag, check_require, min_se_too_small,
+    SessionTimerConfig, Tag, check_require, min_se_too_small, retry_after_422,
 };
 use switchyard_sip::transaction::{Branch, Transport};
 use switchyard_sip::{Message, Method, NameAddr, Request, Response};
@@ -511,4 +511,77 @@ fn dialog_keys_from_messages() {
         "no To tag: not in a dialog"
     );
     assert!(LocalVia::new(Transport::Udp, "bad host name").is_err());
+}
+
+#[test]
+fn uac_retries_a_422_with_the_peers_min_se() {
+    let cfg = SessionTimerConfig {
+        session_expires: 90,
+        ..SessionTimerConfig::default()
+    };
+    let mut invite = our_invite("");
+    cfg.decorate_request(&mut invite);
+    // The peer wants at least 300 s: its 422 is exactly what our UAS side would send.
+    let peer = SessionTimerConfig {
+        min_se: 300,
+        ..SessionTimerConfig::default()
+    };
+    let too_small = min_se_too_small(&invite, &peer).unwrap();
+    let again = retry_after_422(&invite, &too_small, &branch(7)).unwrap();
+    assert_eq!(again.headers.session_expires().unwrap().delta, 300);
+    assert_eq!(again.headers.min_se(), Some(300));
+    assert_eq!(again.headers.cseq().unwrap().seq, 11);
+    assert_eq!(
+        again.headers.top_via().unwrap().branch(),
+        Some("z9hG4bKdlg7")
+    );
+    assert!(min_se_too_small(&again, &peer).is_none());
+    // A 422 that would not raise the interval is not retried.
+    assert!(retry_after_422(&again, &too_small, &branch(8)).is_none());
+}
+
+#[test]
+fn crossing_re_invites_get_491_and_a_second_unanswered_one_500() {
+    let t0 = Instant::now();
+    let invite = incoming_invite("");
+    let mut d = uas_dialog(&invite, SessionTimerConfig::default());
+    d.response(t0, &invite, 200, "OK");
+    // We send a re-INVITE (say, to put the caller on hold)...
+    let ours = d.request(Method::Invite, &branch(1));
+    // ...and the caller's re-INVITE crosses it: glare.
+    let theirs = in_dialog("INVITE", 6, "");
+    let err = d.handle_request(&theirs).unwrap_err();
+    assert_eq!(err.status, 491);
+    // Once ours is answered, theirs may come again and is taken.
+    let mut ok = Response::for_request(&ours, 200, "OK");
+    ok.headers.to_mut().unwrap().set_tag("caller");
+    d.handle_response(t0, &ok);
+    let again = in_dialog("INVITE", 7, "");
+    d.handle_request(&again).unwrap();
+    // A third one before we answered the second: 500 with Retry-After.
+    let err = d.handle_request(&in_dialog("UPDATE", 8, "")).unwrap_err();
+    assert_eq!(err.status, 500);
+    assert!(err.headers.get("Retry-After").is_some());
+    // Answering the second clears the way.
+    d.response(t0, &again, 200, "OK");
+    d.handle_request(&in_dialog("UPDATE", 9, "")).unwrap();
+    // Other requests are never held up.
+    d.handle_request(&in_dialog("INFO", 10, "")).unwrap();
+}
+
+#[test]
+fn a_request_with_no_response_ends_the_dialog() {
+    let t0 = Instant::now();
+    let mut d = Dialog::uac(
+        t0,
+        &our_invite(""),
+        &their_answer(200, ""),
+        via("10.0.0.1"),
+        SessionTimerConfig::default(),
+    )
+    .unwrap();
+    d.request(Method::Invite, &branch(1));
+    d.handle_request_failure();
+    assert_eq!(d.state(), DialogState::Terminated);
+    assert_eq!(d.poll_timeout(), None);
 }

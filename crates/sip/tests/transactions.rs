@@ -448,6 +448,7 @@ fn timer_j_answers_request_retransmissions_with_the_last_response() {
     // Retransmission before any response: absorbed.
     l.handle_receive(t0 + ms(500), msg(req.clone()), uac_addr(), Transport::Udp);
     assert_eq!(drain(&mut l), (vec![], vec![]));
+    assert_eq!(l.server_source(&key), Some((uac_addr(), Transport::Udp)));
     l.send_response(t0 + ms(600), &key, response_to(&req, 200, Some("r")))
         .unwrap();
     let (first, _) = drain(&mut l);

@@ -3,7 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{Refresher, Request, Response};
+use crate::transaction::Branch;
+use crate::{CSeq, Refresher, Request, Response};
+
+/// The smallest Min-SE RFC 4028 §5 allows, in seconds.
+pub const RFC4028_MIN_SE: u32 = 90;
 
 /// What this side asks for and accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +59,38 @@ pub fn min_se_too_small(req: &Request, config: &SessionTimerConfig) -> Option<Re
     let mut resp = Response::for_request(req, 422, "Session Interval Too Small");
     resp.headers.push("Min-SE", config.min_se.to_string());
     Some(resp)
+}
+
+/// RFC 4028 §7.4: our request was answered 422 (our Session-Expires was below the peer's
+/// Min-SE). Returns the request to send instead: Session-Expires and Min-SE raised to the
+/// peer's Min-SE, CSeq one higher, `branch` in the top Via. `None` when the response is
+/// not a usable 422 or would not raise the interval (no loop on a confused peer).
+pub fn retry_after_422(req: &Request, resp: &Response, branch: &Branch) -> Option<Request> {
+    if resp.status != 422 {
+        return None;
+    }
+    let min_se = resp.headers.min_se()?;
+    let current = req.headers.session_expires().map_or(0, |se| se.delta);
+    if min_se <= current {
+        return None;
+    }
+    let mut again = req.clone();
+    let cseq = req.headers.cseq()?;
+    again.headers.set(
+        "CSeq",
+        CSeq {
+            seq: cseq.seq + 1,
+            method: cseq.method,
+        }
+        .to_string(),
+    );
+    again
+        .headers
+        .top_via_mut()?
+        .set_param("branch", Some(branch.as_str()));
+    again.headers.set("Session-Expires", min_se.to_string());
+    again.headers.set("Min-SE", min_se.to_string());
+    Some(again)
 }
 
 /// The negotiated session timer of one dialog, and its deadlines.
@@ -128,7 +164,9 @@ impl SessionTimer {
     /// response carries no Session-Expires (no session timer).
     pub fn negotiate_uac(resp: &Response) -> Option<(u32, bool)> {
         let se = resp.headers.session_expires()?;
-        Some((se.delta, se.refresher != Some(Refresher::Uas)))
+        // Below the RFC's floor the peer is wrong; a call must not end at once for it.
+        let interval = se.delta.max(RFC4028_MIN_SE);
+        Some((interval, se.refresher != Some(Refresher::Uas)))
     }
 
     /// When a refresh is due or the session expires, whichever comes first.
@@ -156,6 +194,13 @@ impl SessionTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uac_clamps_a_session_interval_below_the_rfc_floor() {
+        let mut resp = Response::new(200, "OK");
+        resp.headers.push("Session-Expires", "0;refresher=uas");
+        assert_eq!(SessionTimer::negotiate_uac(&resp), Some((90, false)));
+    }
 
     #[test]
     fn deadlines_follow_rfc4028() {

@@ -99,6 +99,10 @@ pub struct Dialog {
     st_config: SessionTimerConfig,
     session_timer: Option<SessionTimer>,
     peer_allows_update: bool,
+    /// Our re-INVITE or UPDATE awaits its final response (RFC 3261 §14.1).
+    pending_out: bool,
+    /// The peer's re-INVITE or UPDATE awaits our final response (§14.2).
+    pending_in: bool,
     events: VecDeque<DialogEvent>,
 }
 
@@ -149,6 +153,8 @@ impl Dialog {
             st_config,
             session_timer: None,
             peer_allows_update: false,
+            pending_out: false,
+            pending_in: false,
             events: VecDeque::new(),
         };
         dialog.note_allow(resp);
@@ -196,6 +202,8 @@ impl Dialog {
             st_config,
             session_timer: None,
             peer_allows_update,
+            pending_out: false,
+            pending_in: false,
             events: VecDeque::new(),
         })
     }
@@ -275,6 +283,9 @@ impl Dialog {
                 }
             }
         }
+        if matches!(method, Method::Invite | Method::Update) {
+            self.pending_out = true;
+        }
         if method == Method::Bye {
             self.terminate();
         }
@@ -333,8 +344,10 @@ impl Dialog {
     /// Checks a request received in this dialog (RFC 3261 §12.2.2): `Err` carries the
     /// response to send instead of handling it — 481 after the dialog ended, 500 for a
     /// CSeq lower than the last one, 420 for `Require` we lack (`100rel`), 422 for a
-    /// Session-Expires below our Min-SE. A re-INVITE or UPDATE updates the remote target;
-    /// a BYE terminates the dialog.
+    /// Session-Expires below our Min-SE, 491 for a re-INVITE or UPDATE crossing ours
+    /// (glare, §14.1) and 500 with Retry-After for one arriving before we answered the
+    /// previous (§14.2). A re-INVITE or UPDATE updates the remote target; a BYE
+    /// terminates the dialog.
     pub fn handle_request(&mut self, req: &Request) -> Result<(), Box<Response>> {
         if matches!(req.method, Method::Ack | Method::Cancel) {
             return Ok(());
@@ -356,10 +369,22 @@ impl Dialog {
         if let Some(resp) = check_require(req, SUPPORTED_OPTION_TAGS) {
             return Err(Box::new(resp));
         }
-        if matches!(req.method, Method::Invite | Method::Update)
-            && let Some(resp) = min_se_too_small(req, &self.st_config)
-        {
+        let offer = matches!(req.method, Method::Invite | Method::Update);
+        if offer && self.pending_out {
+            return Err(Box::new(reject(req, 491, "Request Pending")));
+        }
+        if offer && self.pending_in {
+            let mut resp = reject(req, 500, "Previous Request Pending");
+            // §14.2 asks for a random 0-10 s; the CSeq spreads retries without a generator.
+            resp.headers
+                .push("Retry-After", (cseq.seq % 10 + 1).to_string());
             return Err(Box::new(resp));
+        }
+        if offer && let Some(resp) = min_se_too_small(req, &self.st_config) {
+            return Err(Box::new(resp));
+        }
+        if offer {
+            self.pending_in = true;
         }
         if is_target_refresh(&req.method)
             && let Some(c) = first_contact(&req.headers)
@@ -385,6 +410,9 @@ impl Dialog {
         }
         let invite_or_update = matches!(req.method, Method::Invite | Method::Update);
         let creating = req.method == Method::Invite && self.state == DialogState::Early;
+        if invite_or_update && status >= 200 {
+            self.pending_in = false;
+        }
         if invite_or_update && (101..300).contains(&status) {
             if creating {
                 for rr in req.headers.get_all("Record-Route") {
@@ -417,6 +445,9 @@ impl Dialog {
             return;
         };
         let method = cseq.method;
+        if matches!(method, Method::Invite | Method::Update) && resp.status >= 200 {
+            self.pending_out = false;
+        }
         if matches!(resp.status, 481 | 408) {
             self.terminate();
             return;
@@ -443,6 +474,14 @@ impl Dialog {
             self.session_timer = SessionTimer::negotiate_uac(resp)
                 .map(|(interval, we)| SessionTimer::start(now, interval, we));
         }
+    }
+
+    /// A request we sent in this dialog got no response at all (Timer B or F, or a
+    /// transport error): RFC 3261 §12.2.1.2 ends the dialog, as for 408. The caller still
+    /// sends BYE when the dialog carried a call.
+    pub fn handle_request_failure(&mut self) {
+        self.pending_out = false;
+        self.terminate();
     }
 
     fn terminate(&mut self) {

@@ -144,6 +144,20 @@ fn check_value(k: Known, s: &str) -> PResult<()> {
     }
 }
 
+/// The text of one comma-separated part: the last one takes the whole text over (no
+/// reference-count traffic), the others share it.
+fn take_part(text: &mut Option<Text>, last: bool, a: usize, z: usize) -> Text {
+    if last {
+        text.take()
+            .expect("the last part comes once")
+            .into_sub(a, z)
+    } else {
+        text.as_ref()
+            .expect("taken only by the last part")
+            .sub(a, z)
+    }
+}
+
 fn is_typed(k: Known) -> bool {
     matches!(
         k,
@@ -161,6 +175,7 @@ impl Headers {
     pub(crate) fn with_buf(buf: Arc<str>) -> Headers {
         Headers {
             buf: Some(buf),
+            entries: Vec::with_capacity(16),
             ..Headers::default()
         }
     }
@@ -230,11 +245,14 @@ impl Headers {
         let s = text.as_str();
         match k {
             Known::VIA => {
-                for (a, z) in split_commas(s.as_bytes())? {
+                let parts = split_commas(s.as_bytes())?;
+                let mut text = Some(text);
+                for (n, &(a, z)) in parts.iter().enumerate() {
                     if a == z {
                         return Err(Fail::new(a, "a Via value"));
                     }
-                    let via = Via::parse_text(text.sub(a, z)).map_err(|f| f.shift(a))?;
+                    let t = take_part(&mut text, n + 1 == parts.len(), a, z);
+                    let via = Via::parse_text(t).map_err(|f| f.shift(a))?;
                     self.vias.push(via);
                 }
             }
@@ -268,11 +286,14 @@ impl Headers {
                         l
                     }
                 };
-                for (a, z) in split_commas(s.as_bytes())? {
+                let parts = split_commas(s.as_bytes())?;
+                let mut text = Some(text);
+                for (n, &(a, z)) in parts.iter().enumerate() {
                     if a == z {
                         return Err(Fail::new(a, "a Contact value"));
                     }
-                    list.push(NameAddr::parse_text(text.sub(a, z)).map_err(|f| f.shift(a))?);
+                    let t = take_part(&mut text, n + 1 == parts.len(), a, z);
+                    list.push(NameAddr::parse_text(t).map_err(|f| f.shift(a))?);
                 }
             }
             _ => {

@@ -184,12 +184,6 @@ impl From<Response> for Message {
     }
 }
 
-#[allow(clippy::large_enum_variant)] // a local that lives for one parse
-enum StartLine {
-    Request(Method, Uri),
-    Response(u16, String),
-}
-
 /// `SIP-Version`: `SIP/2.0` (case-insensitive); another `SIP/x.y` earns 505.
 fn check_version(v: &str, at: usize) -> PResult<()> {
     if v.eq_ignore_ascii_case("SIP/2.0") {
@@ -215,14 +209,14 @@ fn check_version(v: &str, at: usize) -> PResult<()> {
 fn header_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
     static EMPTY_LINE: LazyLock<memchr::memmem::Finder<'static>> =
         LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
-    let crlf = EMPTY_LINE.find(&b[from..]).map(|k| from + k);
-    // Bare-LF line ends are accepted too; whichever empty line comes first ends the head.
-    let limit = crlf.map_or(b.len(), |p| p + 2);
     static BARE_LF: LazyLock<memchr::memmem::Finder<'static>> =
         LazyLock::new(|| memchr::memmem::Finder::new(b"\n\n"));
-    match BARE_LF.find(&b[from..limit]) {
-        Some(k) => Some((from + k + 1, from + k + 2)),
-        None => crlf.map(|p| (p + 2, p + 4)),
+    match EMPTY_LINE.find(&b[from..]) {
+        Some(k) => Some((from + k + 2, from + k + 4)),
+        // Bare-LF line ends (not RFC 3261, but seen): only when no CRLF CRLF is present.
+        None => BARE_LF
+            .find(&b[from..])
+            .map(|k| (from + k + 1, from + k + 2)),
     }
 }
 
@@ -247,21 +241,33 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
         };
         let first = &buf[..first_end];
         let is_response = first.as_bytes()[..4.min(first.len())].eq_ignore_ascii_case(b"SIP/");
-        let start_line = if is_response {
+        // Built in place: the headers are parsed straight into the message.
+        let headers = Headers::with_buf(Arc::clone(&buf));
+        let mut msg = if is_response {
             let (status, reason) = parse_status_line(first)?;
-            StartLine::Response(status, reason)
+            Message::Response(Response {
+                status,
+                reason,
+                headers,
+                body: Bytes::new(),
+            })
         } else {
             let (method, uri) = parse_request_line(&buf, first_end)?;
-            StartLine::Request(method, uri)
+            Message::Request(Request {
+                method,
+                uri,
+                headers,
+                body: Bytes::new(),
+            })
         };
-        let mut headers = Headers::with_buf(Arc::clone(&buf));
-        parse_headers(&buf, line_end + 1, &mut headers)?;
+        let headers = msg.headers_mut();
+        parse_headers(&buf, line_end + 1, headers)?;
         let missing = [
             (headers.vias().is_empty(), "a Via header"),
             (headers.from().is_none(), "a From header"),
             (headers.to().is_none(), "a To header"),
             (headers.call_id().is_none(), "a Call-ID header"),
-            (headers.cseq().is_none(), "a CSeq header"),
+            (headers.cseq_ref().is_none(), "a CSeq header"),
         ];
         if let Some((_, what)) = missing.iter().find(|(m, _)| *m) {
             return Err(Fail::new(h.len(), what));
@@ -278,28 +284,19 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
             None => rest.len(),
         };
         let body = Bytes::copy_from_slice(&rest[..body_len]);
-        match start_line {
-            StartLine::Response(status, reason) => Ok(Message::Response(Response {
-                status,
-                reason,
-                headers,
-                body,
-            })),
-            StartLine::Request(method, uri) => {
-                let cseq = headers.cseq().expect("checked present");
-                if cseq.method != method {
-                    let status = if method.is_known() { 400 } else { 501 };
+        match &mut msg {
+            Message::Response(r) => r.body = body,
+            Message::Request(r) => {
+                let cseq = r.headers.cseq_ref().expect("checked present");
+                if cseq.method != r.method {
+                    let status = if r.method.is_known() { 400 } else { 501 };
                     return Err(Fail::new(0, "the CSeq method to match the request method")
                         .with_status(status));
                 }
-                Ok(Message::Request(Request {
-                    method,
-                    uri,
-                    headers,
-                    body,
-                }))
+                r.body = body;
             }
         }
+        Ok(msg)
     };
     parse().map_err(|f| f.shift(start))
 }

@@ -13,9 +13,11 @@ use super::uri::Uri;
 /// An address with optional display name and header parameters, as in From, To, Contact,
 /// Route and Record-Route: `"Alice" <sip:alice@example.com>;tag=1928301774` or the
 /// addr-spec form `sip:alice@example.com;tag=1928301774`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct NameAddr {
-    text: Text,
+    /// Where the whole value lies in the buffer the URI's text shares (absolute offsets),
+    /// so that the address and its URI hold one reference between them.
+    outer: (u32, u32),
     display: Option<Span>,
     uri: Uri,
     /// Where the header parameters start (the end of `>` or of the addr-spec).
@@ -135,16 +137,17 @@ impl NameAddr {
             uri_span = Span::new(i, e);
             after = e;
         }
-        let uri = Uri::parse_text(text.sub(uri_span.start as usize, uri_span.end as usize))
-            .map_err(|f| f.shift(uri_span.start as usize))?;
         let mut params = Params::new();
         let end = generic_params(s, after, &mut params)?;
         let end = skip_ws(s, end);
         if end != s.len() {
             return Err(Fail::new(end, "';' or the end of the address"));
         }
+        let outer = text.bounds();
+        let uri = Uri::parse_text(text.into_sub(uri_span.start as usize, uri_span.end as usize))
+            .map_err(|f| f.shift(uri_span.start as usize))?;
         Ok(NameAddr {
-            text,
+            outer,
             display,
             uri,
             params_at: after as u32,
@@ -155,7 +158,7 @@ impl NameAddr {
     /// The display name: the content of the quoted string (escapes kept), or the tokens.
     pub fn display_name(&self) -> Option<&str> {
         self.display.map(|d| {
-            let s = d.of(self.text.as_str());
+            let s = d.of(self.as_str());
             if s.starts_with('"') {
                 &s[1..s.len() - 1]
             } else {
@@ -172,12 +175,12 @@ impl NameAddr {
     /// A header parameter by name (case-insensitive): `Some("")` for a flag, values as
     /// written (a quoted value keeps its quotes).
     pub fn param(&self, name: &str) -> Option<&str> {
-        find_param(self.text.as_str(), &self.params, name)
+        find_param(self.as_str(), &self.params, name)
     }
 
     /// All header parameters in order.
     pub fn params(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
-        let t = self.text.as_str();
+        let t = self.as_str();
         self.params
             .iter()
             .map(move |p| (p.name.of(t), p.value.map(|v| v.of(t))))
@@ -196,7 +199,7 @@ impl NameAddr {
     /// Sets (or adds) a header parameter; `None` makes it a flag. The value must be a
     /// token, host or quoted string; an invalid one leaves the address unchanged.
     pub fn set_param(&mut self, name: &str, value: Option<&str>) {
-        let t = self.text.as_str();
+        let t = self.as_str();
         let head = &t[..self.params_at as usize];
         // An addr-spec gaining parameters is bracketed, so that a URI with parameters of
         // its own keeps them apart from the header parameters.
@@ -231,7 +234,7 @@ impl NameAddr {
 
     /// The whole value as written.
     pub fn as_str(&self) -> &str {
-        self.text.as_str()
+        self.uri.text().within(self.outer)
     }
 }
 
@@ -243,6 +246,15 @@ pub(crate) fn parse_delta(s: &str) -> Option<u32> {
     Some(s.parse::<u32>().unwrap_or(u32::MAX))
 }
 
+impl PartialEq for NameAddr {
+    /// Equal when written the same (the parsed parts follow from the text).
+    fn eq(&self, other: &NameAddr) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for NameAddr {}
+
 impl FromStr for NameAddr {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<NameAddr, ParseError> {
@@ -252,7 +264,7 @@ impl FromStr for NameAddr {
 
 impl fmt::Display for NameAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.text.as_str())
+        f.write_str(self.as_str())
     }
 }
 

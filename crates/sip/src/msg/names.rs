@@ -84,6 +84,10 @@ impl Known {
     pub(crate) const ROUTE: Known = Known(9);
     pub(crate) const RECORD_ROUTE: Known = Known(10);
     pub(crate) const EXPIRES: Known = Known(11);
+    pub(crate) const ALLOW: Known = Known(16);
+    pub(crate) const SUPPORTED: Known = Known(17);
+    pub(crate) const USER_AGENT: Known = Known(37);
+    pub(crate) const SERVER: Known = Known(38);
 
     pub(crate) fn index(self) -> u32 {
         u32::from(self.0)
@@ -133,6 +137,13 @@ impl Known {
             (12, b'M') if b == b"Max-Forwards" => Some(Known::MAX_FORWARDS),
             (14, b'C') if b == b"Content-Length" => Some(Known::CONTENT_LENGTH),
             (12, b'C') if b == b"Content-Type" => Some(Known::CONTENT_TYPE),
+            (5, b'R') if b == b"Route" => Some(Known::ROUTE),
+            (12, b'R') if b == b"Record-Route" => Some(Known::RECORD_ROUTE),
+            (7, b'E') if b == b"Expires" => Some(Known::EXPIRES),
+            (5, b'A') if b == b"Allow" => Some(Known::ALLOW),
+            (9, b'S') if b == b"Supported" => Some(Known::SUPPORTED),
+            (10, b'U') if b == b"User-Agent" => Some(Known::USER_AGENT),
+            (6, b'S') if b == b"Server" => Some(Known::SERVER),
             _ => None,
         };
         if quick.is_some() {
@@ -187,6 +198,10 @@ mod tests {
             (Known::ROUTE, "Route"),
             (Known::RECORD_ROUTE, "Record-Route"),
             (Known::EXPIRES, "Expires"),
+            (Known::ALLOW, "Allow"),
+            (Known::SUPPORTED, "Supported"),
+            (Known::USER_AGENT, "User-Agent"),
+            (Known::SERVER, "Server"),
         ] {
             assert_eq!(k.as_str(), n);
         }

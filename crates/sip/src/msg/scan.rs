@@ -21,6 +21,13 @@ static TOKEN: [bool; 256] = {
     t
 };
 
+/// `token` plus `:` (an IPv6 address in `received` written without brackets).
+static TOKEN_COLON: [bool; 256] = {
+    let mut t = TOKEN;
+    t[b':' as usize] = true;
+    t
+};
+
 #[inline]
 pub(crate) fn is_token(b: u8) -> bool {
     TOKEN[b as usize]
@@ -40,18 +47,31 @@ pub(crate) fn is_ws(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-pub(crate) fn skip_ws(s: &[u8], mut i: usize) -> usize {
-    while i < s.len() && is_ws(s[i]) {
-        i += 1;
+#[inline]
+pub(crate) fn skip_ws(s: &[u8], i: usize) -> usize {
+    match s.get(i..) {
+        Some(rest) => i + rest.iter().position(|&b| !is_ws(b)).unwrap_or(rest.len()),
+        None => i,
     }
-    i
 }
 
-pub(crate) fn skip_token(s: &[u8], mut i: usize) -> usize {
-    while i < s.len() && is_token(s[i]) {
-        i += 1;
+#[inline]
+pub(crate) fn skip_token(s: &[u8], i: usize) -> usize {
+    skip_class(s, i, &TOKEN)
+}
+
+/// Skips the bytes of a class table from `i`.
+#[inline]
+pub(crate) fn skip_class(s: &[u8], i: usize, class: &[bool; 256]) -> usize {
+    match s.get(i..) {
+        Some(rest) => {
+            i + rest
+                .iter()
+                .position(|&b| !class[b as usize])
+                .unwrap_or(rest.len())
+        }
+        None => i,
     }
-    i
 }
 
 /// Trims SP/HTAB from both ends, returning the remaining range.
@@ -157,11 +177,7 @@ pub(crate) fn generic_params(s: &[u8], mut i: usize, out: &mut Params) -> PResul
                     None => return Err(Fail::new(v0, "a closing ']'")),
                 }
             } else {
-                let mut e = v0;
-                while e < s.len() && (is_token(s[e]) || s[e] == b':') {
-                    e += 1;
-                }
-                e
+                skip_class(s, v0, &TOKEN_COLON)
             };
             if v1 == v0 {
                 return Err(Fail::new(v0, "a parameter value"));

@@ -44,6 +44,23 @@ impl Text {
         }
     }
 
+    /// This text narrowed to a sub-range, without touching the reference count.
+    pub(crate) fn into_sub(mut self, start: usize, end: usize) -> Text {
+        self.end = self.start + end as u32;
+        self.start += start as u32;
+        self
+    }
+
+    /// The absolute bounds of this text in its buffer.
+    pub(crate) fn bounds(&self) -> (u32, u32) {
+        (self.start, self.end)
+    }
+
+    /// Another range of the same buffer, by absolute bounds (from [`Text::bounds`]).
+    pub(crate) fn within(&self, (start, end): (u32, u32)) -> &str {
+        &self.buf[start as usize..end as usize]
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         &self.buf[self.start as usize..self.end as usize]
     }

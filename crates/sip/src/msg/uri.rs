@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use super::error::{Fail, PResult, ParseError};
-use super::scan::{Param, Params, find_param, is_unreserved};
+use super::scan::{Param, Params, find_param, is_unreserved, skip_class};
 use super::text::{MAX_TYPED_LEN, Span, Text};
 
 /// A URI scheme. Scheme names are case-insensitive; an unknown one keeps its spelling.
@@ -126,25 +126,17 @@ pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
             .ok_or(Fail::new(i + 1, "an IPv6 address"))?;
         return Ok((HostKind::V6(addr), i + len + 1));
     }
-    let mut j = i;
-    let mut all_numeric = true;
-    let mut prev = b'.';
-    while j < s.len() && HOST[s[j] as usize] {
-        let c = s[j];
-        if c == b'.' && prev == b'.' && j > i {
-            return Err(Fail::new(j, "a host name"));
-        }
-        all_numeric &= c.is_ascii_digit() || c == b'.';
-        prev = c;
-        j += 1;
-    }
+    let j = skip_class(s, i, &HOST);
     if j == i {
         return Err(Fail::new(i, "a host"));
     }
     let text = &s[i..j];
-    if all_numeric {
+    if text.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
         let addr = parse_ipv4(text).ok_or(Fail::new(i, "an IPv4 address"))?;
         return Ok((HostKind::V4(addr), j));
+    }
+    if text.windows(2).any(|w| w == b"..") {
+        return Err(Fail::new(i, "a host name"));
     }
     if text[0] == b'.' || text[0] == b'-' {
         return Err(Fail::new(i, "a host name"));
@@ -156,16 +148,29 @@ pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
 /// accepts, without its generic parser.
 pub(crate) fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = s.split(|&b| b == b'.');
-    for o in &mut octets {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+    let mut n = 0;
+    let mut i = 0;
+    while n < 4 {
+        let start = i;
+        let mut v: u32 = 0;
+        while i < s.len() && s[i].is_ascii_digit() && i - start < 3 {
+            v = v * 10 + u32::from(s[i] - b'0');
+            i += 1;
+        }
+        let len = i - start;
+        if len == 0 || v > 255 || (len > 1 && s[start] == b'0') {
             return None;
         }
-        let v = p.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
-        *o = u8::try_from(v).ok()?;
+        octets[n] = v as u8;
+        n += 1;
+        if n < 4 {
+            if s.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
     }
-    parts.next().is_none().then_some(Ipv4Addr::from(octets))
+    (i == s.len()).then_some(Ipv4Addr::from(octets))
 }
 
 /// Parses `":" port` at `i` if present; returns the port and the end index.
@@ -186,6 +191,59 @@ pub(crate) fn parse_port(s: &[u8], i: usize) -> PResult<(Option<u16>, usize)> {
         .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
     let port = u16::try_from(port).map_err(|_| Fail::new(i + 1, "a port number below 65536"))?;
     Ok((Some(port), j))
+}
+
+/// The parts of a URI found while parsing, before the text moves into the `Uri`.
+#[derive(Default)]
+struct Parts {
+    user: Option<Span>,
+    password: Option<Span>,
+    host: Option<(HostKind, Span)>,
+    port: Option<u16>,
+    params: Params,
+    headers: Option<Span>,
+}
+
+impl Parts {
+    fn parse_sip(&mut self, s: &[u8], start: usize) -> PResult<usize> {
+        let mut i = start;
+        if let Some(at) = memchr::memchr(b'@', &s[start..]) {
+            let at = start + at;
+            let user_end = skip_chars(s, start, at, is_user_char)?;
+            if user_end == start {
+                return Err(Fail::new(start, "a user name"));
+            }
+            self.user = Some(Span::new(start, user_end));
+            if user_end < at {
+                if s[user_end] != b':' {
+                    return Err(Fail::new(user_end, "'@' after the user name"));
+                }
+                let pw_end = skip_chars(s, user_end + 1, at, is_password_char)?;
+                if pw_end != at {
+                    return Err(Fail::new(pw_end, "'@' after the password"));
+                }
+                self.password = Some(Span::new(user_end + 1, at));
+            }
+            i = at + 1;
+        }
+        let (kind, host_end) = parse_host(s, i)?;
+        self.host = Some((kind, Span::new(i, host_end)));
+        let (port, j) = parse_port(s, host_end)?;
+        self.port = port;
+        let mut j = uri_params(s, j, &mut self.params)?;
+        if s.get(j) == Some(&b'?') {
+            let h0 = j + 1;
+            let h1 = skip_chars(s, h0, s.len(), |b| {
+                is_header_char(b) || b == b'=' || b == b'&'
+            })?;
+            if h1 == h0 {
+                return Err(Fail::new(h0, "URI headers"));
+            }
+            self.headers = Some(Span::new(h0, h1));
+            j = h1;
+        }
+        Ok(j)
+    }
 }
 
 /// A URI. `sip:`/`sips:` URIs are parsed into user, password, host, port, parameters and
@@ -303,18 +361,9 @@ impl Uri {
         } else {
             Scheme::Other(name.to_owned())
         };
-        let mut uri = Uri {
-            text: Text::owned(""),
-            scheme,
-            user: None,
-            password: None,
-            host: None,
-            port: None,
-            params: Params::new(),
-            headers: None,
-        };
+        let mut uri = Parts::default();
         let rest = i + 1;
-        let end = match uri.scheme {
+        let end = match scheme {
             Scheme::Sip | Scheme::Sips => uri.parse_sip(s, rest)?,
             Scheme::Tel => {
                 let e = skip_chars(s, rest, s.len(), is_tel_char)?;
@@ -342,48 +391,16 @@ impl Uri {
         if end != s.len() {
             return Err(Fail::new(end, "the end of the URI"));
         }
-        uri.text = text;
-        Ok(uri)
-    }
-
-    fn parse_sip(&mut self, s: &[u8], start: usize) -> PResult<usize> {
-        let mut i = start;
-        if let Some(at) = memchr::memchr(b'@', &s[start..]) {
-            let at = start + at;
-            let user_end = skip_chars(s, start, at, is_user_char)?;
-            if user_end == start {
-                return Err(Fail::new(start, "a user name"));
-            }
-            self.user = Some(Span::new(start, user_end));
-            if user_end < at {
-                if s[user_end] != b':' {
-                    return Err(Fail::new(user_end, "'@' after the user name"));
-                }
-                let pw_end = skip_chars(s, user_end + 1, at, is_password_char)?;
-                if pw_end != at {
-                    return Err(Fail::new(pw_end, "'@' after the password"));
-                }
-                self.password = Some(Span::new(user_end + 1, at));
-            }
-            i = at + 1;
-        }
-        let (kind, host_end) = parse_host(s, i)?;
-        self.host = Some((kind, Span::new(i, host_end)));
-        let (port, j) = parse_port(s, host_end)?;
-        self.port = port;
-        let mut j = uri_params(s, j, &mut self.params)?;
-        if s.get(j) == Some(&b'?') {
-            let h0 = j + 1;
-            let h1 = skip_chars(s, h0, s.len(), |b| {
-                is_header_char(b) || b == b'=' || b == b'&'
-            })?;
-            if h1 == h0 {
-                return Err(Fail::new(h0, "URI headers"));
-            }
-            self.headers = Some(Span::new(h0, h1));
-            j = h1;
-        }
-        Ok(j)
+        Ok(Uri {
+            text,
+            scheme,
+            user: uri.user,
+            password: uri.password,
+            host: uri.host,
+            port: uri.port,
+            params: uri.params,
+            headers: uri.headers,
+        })
     }
 
     /// The scheme.
@@ -433,6 +450,10 @@ impl Uri {
     /// The headers part after `?`, as written (escapes kept).
     pub fn headers(&self) -> Option<&str> {
         self.headers.map(|s| s.of(self.text.as_str()))
+    }
+
+    pub(crate) fn text(&self) -> &Text {
+        &self.text
     }
 
     /// The whole URI as written.
@@ -557,6 +578,25 @@ mod tests {
         let o = Uri::parse("soap.beep://192.0.2.103:3002").unwrap();
         assert_eq!(o.scheme(), &Scheme::Other("soap.beep".into()));
         assert_eq!(o.to_string(), "soap.beep://192.0.2.103:3002");
+    }
+
+    #[test]
+    fn ipv4_like_std() {
+        for s in [
+            "1.2.3.4",
+            "255.255.255.255",
+            "0.0.0.0",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "1..2.3",
+            "1.2.3.4.",
+            "1234.1.1.1",
+            "",
+        ] {
+            assert_eq!(parse_ipv4(s.as_bytes()), s.parse().ok(), "{s}");
+        }
     }
 
     #[test]

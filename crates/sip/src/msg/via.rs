@@ -118,20 +118,25 @@ impl Via {
             let name = p.name.of(t);
             let at = p.name.start as usize;
             let value = p.value.map(|v| v.of(t));
-            if name.eq_ignore_ascii_case("received") {
-                if value.and_then(parse_addr).is_none() {
-                    return Err(Fail::new(at, "an IP address in received"));
+            let bad = match name.len() {
+                8 if name.eq_ignore_ascii_case("received") => value
+                    .and_then(parse_addr)
+                    .is_none()
+                    .then_some("an IP address in received"),
+                5 if name.eq_ignore_ascii_case("rport") => value
+                    .is_some_and(|v| v.parse::<u16>().is_err())
+                    .then_some("a port number in rport"),
+                3 if name.eq_ignore_ascii_case("ttl") => value
+                    .and_then(|v| v.parse::<u8>().ok())
+                    .is_none()
+                    .then_some("a ttl of 0-255"),
+                6 if name.eq_ignore_ascii_case("branch") => {
+                    value.is_none().then_some("a branch value")
                 }
-            } else if name.eq_ignore_ascii_case("rport") {
-                if value.is_some_and(|v| v.parse::<u16>().is_err()) {
-                    return Err(Fail::new(at, "a port number in rport"));
-                }
-            } else if name.eq_ignore_ascii_case("ttl") {
-                if value.and_then(|v| v.parse::<u8>().ok()).is_none() {
-                    return Err(Fail::new(at, "a ttl of 0-255"));
-                }
-            } else if name.eq_ignore_ascii_case("branch") && value.is_none() {
-                return Err(Fail::new(at, "a branch value"));
+                _ => None,
+            };
+            if let Some(expected) = bad {
+                return Err(Fail::new(at, expected));
             }
         }
         Ok(())

@@ -88,6 +88,20 @@ fn to_tag(resp: &Response) -> Option<String> {
     resp.headers.to().and_then(|t| t.tag()).map(str::to_owned)
 }
 
+/// Whether a provisional response differs from the last one passed up (status or To
+/// tag); remembers it if so. Compares without allocating: repeats are the common case.
+fn is_new_provisional(last: &mut Option<(u16, Option<String>)>, resp: &Response) -> bool {
+    let tag = resp.headers.to().and_then(|t| t.tag());
+    if last
+        .as_ref()
+        .is_some_and(|(s, t)| *s == resp.status && t.as_deref() == tag)
+    {
+        return false;
+    }
+    *last = Some((resp.status, tag.map(str::to_owned)));
+    true
+}
+
 impl ClientTsx {
     /// Creates the transaction and sends the request.
     pub(crate) fn start(
@@ -228,10 +242,7 @@ impl ClientTsx {
                         after.send_cancel = Some(build::cancel_for(request));
                     }
                     *state = InviteState::Proceeding;
-                    pass_up = self.last_provisional.as_ref() != Some(&(status, to_tag(&response)));
-                    if pass_up {
-                        self.last_provisional = Some((status, to_tag(&response)));
-                    }
+                    pass_up = is_new_provisional(&mut self.last_provisional, &response);
                 }
                 InviteState::Calling { .. } | InviteState::Proceeding if status < 300 => {
                     *state = InviteState::Accepted {
@@ -281,10 +292,7 @@ impl ClientTsx {
             Kind::NonInvite(state) => match state {
                 NonInviteState::Trying { proceeding, .. } if status < 200 => {
                     *proceeding = true;
-                    pass_up = self.last_provisional.as_ref() != Some(&(status, to_tag(&response)));
-                    if pass_up {
-                        self.last_provisional = Some((status, to_tag(&response)));
-                    }
+                    pass_up = is_new_provisional(&mut self.last_provisional, &response);
                 }
                 NonInviteState::Trying { .. } => {
                     pass_up = true;

@@ -161,6 +161,11 @@ impl TransactionLayer {
         self.servers.contains_key(key)
     }
 
+    /// Where the request of server transaction `key` came from (its responses go there).
+    pub fn server_source(&self, key: &TsxKey) -> Option<(SocketAddr, Transport)> {
+        self.servers.get(key).map(ServerTsx::source)
+    }
+
     /// A fresh branch (magic cookie and 64 random bits) for the top Via of a request the
     /// TU is about to send.
     pub fn new_branch(&mut self) -> Branch {
@@ -463,7 +468,10 @@ impl TransactionLayer {
     /// Cancels the INVITE client transaction `invite` (RFC 3261 §9.1). The CANCEL goes out
     /// now if a provisional response has arrived, else as soon as one does. Returns the
     /// CANCEL's transaction key; its response arrives as a [`TsxEvent::Response`] and the
-    /// INVITE's own final response (normally 487) as another.
+    /// INVITE's own final response (normally 487) as another. If a 2xx wins the race, the
+    /// call is up all the same: the TU ACKs it and sends BYE (RFC 3261 §9.1). An INVITE
+    /// that only ever gets provisional responses stays in Proceeding: ending it (a
+    /// no-answer timer, then `cancel`) is the TU's decision.
     pub fn cancel(&mut self, now: Instant, invite: &TsxKey) -> Result<TsxKey, TsxError> {
         let tsx = self
             .clients

@@ -121,6 +121,10 @@ impl ServerTsx {
         });
     }
 
+    pub(crate) fn source(&self) -> (SocketAddr, Transport) {
+        (self.remote, self.transport)
+    }
+
     fn reliable(&self) -> bool {
         self.transport.is_reliable()
     }
