@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use super::error::{Fail, PResult, ParseError};
-use super::scan::{Param, Params, find_param, is_unreserved, skip_class};
+use super::scan::{Param, Params, find_param, is_unreserved};
 use super::text::{MAX_TYPED_LEN, Span, Text};
 
 /// A URI scheme. Scheme names are case-insensitive; an unknown one keeps its spelling.
@@ -126,19 +126,34 @@ pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
             .ok_or(Fail::new(i + 1, "an IPv6 address"))?;
         return Ok((HostKind::V6(addr), i + len + 1));
     }
-    let j = skip_class(s, i, &HOST);
+    // One pass: the extent, whether it is all digits and dots, and no empty label.
+    let mut j = i;
+    let mut numeric = true;
+    let mut prev_dot = true;
+    while let Some(&c) = s.get(j) {
+        if !HOST[c as usize] {
+            break;
+        }
+        if c == b'.' {
+            if prev_dot {
+                return Err(Fail::new(j, "a host name without empty labels"));
+            }
+            prev_dot = true;
+        } else {
+            prev_dot = false;
+            numeric &= c.is_ascii_digit();
+        }
+        j += 1;
+    }
     if j == i {
         return Err(Fail::new(i, "a host"));
     }
     let text = &s[i..j];
-    if text.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
+    if numeric {
         let addr = parse_ipv4(text).ok_or(Fail::new(i, "an IPv4 address"))?;
         return Ok((HostKind::V4(addr), j));
     }
-    if text.windows(2).any(|w| w == b"..") {
-        return Err(Fail::new(i, "a host name"));
-    }
-    if text[0] == b'.' || text[0] == b'-' {
+    if text[0] == b'-' {
         return Err(Fail::new(i, "a host name"));
     }
     Ok((HostKind::Domain, j))
