@@ -39,7 +39,9 @@ impl Default for UasPolicy {
                 Method::Options,
                 Method::Register,
             ],
-            supported: vec!["path".into(), "outbound".into()],
+            // Nothing is claimed until it is implemented (e.g. `timer` once calls are
+            // served with session timers).
+            supported: Vec::new(),
             accept: vec!["application/sdp".into()],
         }
     }

@@ -40,11 +40,19 @@ fn plain_requests_pass() {
     assert_eq!(
         status(&request(
             "INVITE sip:1001@example.com",
-            "Accept: application/*\r\nRequire: path\r\n",
+            "Accept: application/*\r\n",
             ""
         )),
         None
     );
+    // An option-tag is fine once the policy supports it, and refused until then.
+    let timer = UasPolicy {
+        supported: vec!["timer".into()],
+        ..UasPolicy::default()
+    };
+    let req = request("INVITE sip:1001@example.com", "Require: timer\r\n", "");
+    assert!(validate(&req, &timer, |_| false).is_ok());
+    assert_eq!(status(&req), Some(420));
 }
 
 #[test]
@@ -82,10 +90,13 @@ fn scheme_to_tag_require_and_types() {
     let r = validate(
         &request(
             "OPTIONS sip:1001@example.com",
-            "Require: nothingSupportsThis, path\r\n",
+            "Require: nothingSupportsThis, timer\r\n",
             "",
         ),
-        &UasPolicy::default(),
+        &UasPolicy {
+            supported: vec!["timer".into()],
+            ..UasPolicy::default()
+        },
         |_| false,
     )
     .unwrap_err();
