@@ -248,11 +248,17 @@ impl Core {
                     transaction::Transport::Tcp => Transport::Tcp,
                     _ => Transport::Udp,
                 };
-                let source = self
-                    .peers
-                    .get(&(transport, remote))
-                    .map(|p| p.source)
-                    .expect("every request's peer is remembered before it is handed over");
+                // Every request's peer is remembered just before the layer sees it; the
+                // fallback (any local socket of the family) only guards that invariant.
+                let source = self.peers.get(&(transport, remote)).map_or(
+                    Source {
+                        transport,
+                        remote,
+                        local: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+                        conn: None,
+                    },
+                    |p| p.source,
+                );
                 self.server_peers
                     .insert(key.clone(), (source.transport, source.remote));
                 let resp = match validate(&request, &self.policy, |_| false) {
