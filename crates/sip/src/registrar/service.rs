@@ -167,7 +167,11 @@ impl Registrar {
         let ev = self.bindings.poll_event();
         if matches!(
             ev,
-            Some(RegistrarEvent::Evicted { .. } | RegistrarEvent::Unreachable { .. })
+            Some(
+                RegistrarEvent::Evicted { .. }
+                    | RegistrarEvent::Unreachable { .. }
+                    | RegistrarEvent::Expired { .. }
+            )
         ) {
             self.changed = true;
         }

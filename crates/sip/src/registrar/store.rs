@@ -154,6 +154,10 @@ pub enum RegistrarEvent {
         contact: String,
         source: Source,
     },
+    /// A new contact was bound to the AOR (not sent for refreshes).
+    Bound { aor: String, contact: String },
+    /// A REGISTER removed the binding (Expires 0, or `Contact: *`).
+    Unbound { aor: String, contact: String },
     /// A binding ran out of time.
     Expired { aor: String, contact: String },
     /// A binding was dropped after `max_missed_qualifies` unanswered probes.
@@ -258,6 +262,10 @@ impl Bindings {
                 check_order(bindings.iter(), &update)?;
                 for b in self.aors.remove(update.aor).unwrap_or_default() {
                     self.forget(&b);
+                    self.events.push_back(RegistrarEvent::Unbound {
+                        aor: update.aor.to_owned(),
+                        contact: b.contact,
+                    });
                 }
             }
             ContactSet::List(contacts) => {
@@ -311,6 +319,10 @@ impl Bindings {
                 if let Some(i) = existing {
                     let b = list.remove(i);
                     self.forget(&b);
+                    self.events.push_back(RegistrarEvent::Unbound {
+                        aor: update.aor.to_owned(),
+                        contact: b.contact,
+                    });
                 }
                 continue;
             }
@@ -354,6 +366,10 @@ impl Bindings {
                     self.timers.reschedule(&mut b);
                     self.index.insert(id, update.aor.to_owned());
                     self.count += 1;
+                    self.events.push_back(RegistrarEvent::Bound {
+                        aor: update.aor.to_owned(),
+                        contact: c.uri.clone(),
+                    });
                     list.push(b);
                 }
             }

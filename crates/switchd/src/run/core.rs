@@ -372,6 +372,8 @@ impl Core {
                 contact,
                 source,
             } => self.send_probe(now, id, &aor, &contact, source),
+            RegistrarEvent::Bound { aor, .. } => tracing::debug!(aor, "contact bound"),
+            RegistrarEvent::Unbound { aor, .. } => tracing::debug!(aor, "contact unbound"),
             RegistrarEvent::Expired { aor, .. } => tracing::info!(aor, "binding expired"),
             RegistrarEvent::Unreachable { aor, .. } => {
                 tracing::info!(aor, "contact unreachable, binding dropped");

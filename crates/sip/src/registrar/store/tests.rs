@@ -156,6 +156,20 @@ fn refresh_keeps_one_binding_and_zero_removes_it() {
         .unwrap();
     assert!(got.is_empty());
     assert!(b.is_empty());
+    // One Bound for the first registration, none for the refresh, one Unbound.
+    let ab = |c: &str| ("1001".to_owned(), c.to_owned());
+    let ev: Vec<_> = drain(&mut b)
+        .into_iter()
+        .map(|e| match e {
+            RegistrarEvent::Bound { aor, contact } => ("bound", (aor, contact)),
+            RegistrarEvent::Unbound { aor, contact } => ("unbound", (aor, contact)),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        ev,
+        vec![("bound", ab("sip:a@h")), ("unbound", ab("sip:a@h"))]
+    );
 }
 
 #[test]
@@ -296,6 +310,13 @@ fn qualify_probes_the_source_and_drops_after_three_misses() {
         ConnId(9),
     );
     b.update(t0, u).unwrap();
+    assert_eq!(
+        drain(&mut b),
+        vec![RegistrarEvent::Bound {
+            aor: "1001".into(),
+            contact: "sip:a@10.0.0.1".into()
+        }]
+    );
     assert_eq!(b.poll_timeout(), Some(t0));
     b.handle_timeout(t0);
     let ev = drain(&mut b);
