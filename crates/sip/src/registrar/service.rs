@@ -37,6 +37,11 @@ impl Registrar {
         }
     }
 
+    /// Whether `user` is a known user of this registrar.
+    pub fn has_user(&self, user: &str) -> bool {
+        self.users.contains_key(user)
+    }
+
     pub fn bindings(&self) -> &Bindings {
         &self.bindings
     }

@@ -7,7 +7,7 @@
 //! RFC 3581), hand it to the transaction layer (which absorbs retransmissions and ACKs and
 //! answers CANCELs), validate what it reports as new (RFC 3261 §8.2 in
 //! `switchyard_sip::uas`), then the method: REGISTER → registrar, OPTIONS → 200, INVITE →
-//! digest challenge then 480 (no call routing yet), BYE → 481. Responses go to the
+//! digest challenge then 480 or 404 (no call routing yet), BYE → 481. Responses go to the
 //! transaction layer, which passes on those of our qualify probes and drops the rest.
 
 use std::collections::{HashMap, VecDeque};
@@ -314,7 +314,12 @@ impl Core {
             }
             Method::Invite => match self.registrar.authenticate(now, req) {
                 Err(challenge) => *challenge,
-                Ok(_) => Response::for_request(req, 480, "Temporarily Unavailable"),
+                // Only authenticated callers learn whether a user exists. Calls are not
+                // routed yet, so even a registered user is unavailable.
+                Ok(_) if req.uri.user().is_some_and(|u| self.registrar.has_user(u)) => {
+                    Response::for_request(req, 480, "Temporarily Unavailable")
+                }
+                Ok(_) => Response::for_request(req, 404, "Not Found"),
             },
             // No dialogs or pending INVITEs exist yet.
             Method::Bye | Method::Cancel => {

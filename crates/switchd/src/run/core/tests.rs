@@ -435,3 +435,65 @@ fn mutated_torture_messages_never_panic_or_answer_responses() {
         }
     }
 }
+
+#[test]
+fn authenticated_invite_to_an_unknown_user_gets_404_and_to_a_known_one_480() {
+    let t0 = Instant::now();
+    let mut c = core(t0);
+    let invite = |target: &str, branch: &str, cseq: u32, auth: Option<&str>| {
+        let auth = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "INVITE sip:{target}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9:5062;branch={branch}\r\n\
+             Max-Forwards: 70\r\nTo: <sip:{target}@127.0.0.1>\r\nFrom: <sip:1001@127.0.0.1>;tag=ft\r\n\
+             Call-ID: inv-{target}\r\nCSeq: {cseq} INVITE\r\n{auth}Content-Length: 0\r\n\r\n"
+        )
+    };
+    for (target, status) in [("1009", 404), ("1001", 480)] {
+        let challenge = exchange(
+            &mut c,
+            t0,
+            phone(),
+            &invite(target, &format!("z9hG4bKi{target}"), 1, None),
+        );
+        assert_eq!(challenge.status, 401);
+        let value = challenge
+            .headers
+            .get("WWW-Authenticate")
+            .unwrap()
+            .to_owned();
+        let nonce = value
+            .split("nonce=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let uri = format!("sip:{target}@127.0.0.1");
+        let response = DigestParams {
+            algorithm: Algorithm::Sha256,
+            username: "1001",
+            realm: "127.0.0.1",
+            nonce,
+            method: "INVITE",
+            uri: &uri,
+            qop: Some(QopAuth {
+                nc: 1,
+                cnonce: "cn",
+            }),
+        }
+        .response(Secret::Password("pw1001"));
+        let auth = format!(
+            "Digest username=\"1001\", realm=\"127.0.0.1\", nonce=\"{nonce}\", uri=\"{uri}\", \
+             response=\"{response}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"cn\""
+        );
+        let r = exchange(
+            &mut c,
+            t0,
+            phone(),
+            &invite(target, &format!("z9hG4bKj{target}"), 2, Some(&auth)),
+        );
+        assert_eq!(r.status, status, "{target}");
+    }
+}
