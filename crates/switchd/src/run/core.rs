@@ -259,6 +259,12 @@ impl Core {
                     },
                     |p| p.source,
                 );
+                let _span = tracing::info_span!(
+                    "request",
+                    method = request.method.as_str(),
+                    call_id = request.headers.call_id().unwrap_or("")
+                )
+                .entered();
                 self.server_peers
                     .insert(key.clone(), (source.transport, source.remote));
                 let resp = match validate(&request, &self.policy, |_| false) {
