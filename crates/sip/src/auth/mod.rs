@@ -3,6 +3,7 @@
 //! Nonces are stateless ([`Nonces`]): an HMAC-SHA-256 over a timestamp and a counter.
 //! [`DigestServer`] issues challenges (SHA-256 first, then MD5, `qop=auth`) and checks
 //! answers; unknown users and wrong passwords get the same [`Verdict::Rejected`].
+//! [`Throttle`] locks an (address, user name) pair after repeated wrong answers.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -31,6 +32,8 @@
 
 mod nonce;
 mod server;
+mod throttle;
 
 pub use nonce::{NONCE_LEN, NonceStatus, Nonces};
 pub use server::{DigestCredentials, DigestServer, Verdict};
+pub use throttle::{Throttle, ThrottleConfig};

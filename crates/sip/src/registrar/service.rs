@@ -1,9 +1,10 @@
 //! REGISTER over SIP messages: digest authentication, then the binding store.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Instant;
 
-use crate::auth::{DigestCredentials, DigestServer, Verdict};
+use crate::auth::{DigestCredentials, DigestServer, Throttle, ThrottleConfig, Verdict};
 use crate::digest::Algorithm;
 use crate::transport::Source;
 use crate::{Contacts, Request, Response};
@@ -19,6 +20,7 @@ pub struct Registrar {
     bindings: Bindings,
     auth: DigestServer,
     users: HashMap<String, String>,
+    throttle: Throttle,
     changed: bool,
 }
 
@@ -33,6 +35,7 @@ impl Registrar {
             bindings,
             auth,
             users,
+            throttle: Throttle::new(ThrottleConfig::default()),
             changed: false,
         }
     }
@@ -59,16 +62,39 @@ impl Registrar {
         self.changed = false;
     }
 
-    /// Checks the request's digest credentials. `Err` is the answer: a 401 challenge
-    /// (fresh, or with `stale=true`), identical for unknown users and wrong passwords.
-    pub fn authenticate(&mut self, now: Instant, req: &Request) -> Result<String, Box<Response>> {
+    /// Replaces the guessing throttle's policy (default: 10 wrong answers in 5 minutes lock
+    /// an address/user pair for 5 minutes).
+    pub fn set_throttle(&mut self, config: ThrottleConfig) {
+        self.throttle = Throttle::new(config);
+    }
+
+    /// Checks the digest credentials of a request from `from`. `Err` is the answer: a 401
+    /// challenge (fresh, or with `stale=true`), identical for unknown users, wrong
+    /// passwords and locked (address, user) pairs.
+    pub fn authenticate(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        from: IpAddr,
+    ) -> Result<String, Box<Response>> {
         let verdict = match req.headers.authorization() {
             Some(creds) if creds.scheme().eq_ignore_ascii_case("Digest") => {
                 let digest = DigestCredentials::from_params(|name| creds.param(name));
-                let users = &self.users;
-                self.auth.verify(now, req.method.as_str(), &digest, |u| {
-                    users.get(u).map(String::as_str)
-                })
+                let user = digest.username.unwrap_or("");
+                if self.throttle.is_locked(now, from, user) {
+                    Verdict::Rejected
+                } else {
+                    let users = &self.users;
+                    let verdict = self.auth.verify(now, req.method.as_str(), &digest, |u| {
+                        users.get(u).map(String::as_str)
+                    });
+                    match &verdict {
+                        Verdict::Authorized { username } => self.throttle.succeeded(from, username),
+                        Verdict::Rejected => self.throttle.failed(now, from, user),
+                        Verdict::Stale => {}
+                    }
+                    verdict
+                }
             }
             // No credentials, or another scheme (RFC 4475 regaut01): challenge.
             _ => Verdict::Rejected,
@@ -96,7 +122,7 @@ impl Registrar {
 
     /// Answers a REGISTER that passed [`crate::uas::validate`], arriving from `source`.
     pub fn handle_register(&mut self, now: Instant, req: &Request, source: Source) -> Response {
-        let username = match self.authenticate(now, req) {
+        let username = match self.authenticate(now, req, source.remote.ip()) {
             Ok(u) => u,
             Err(challenge) => return *challenge,
         };

@@ -318,7 +318,7 @@ impl Core {
                 r.headers.push("Supported", self.policy.supported_header());
                 r
             }
-            Method::Invite => match self.registrar.authenticate(now, req) {
+            Method::Invite => match self.registrar.authenticate(now, req, source.remote.ip()) {
                 Err(challenge) => *challenge,
                 // Only authenticated callers learn whether a user exists. Calls are not
                 // routed yet, so even a registered user is unavailable.

@@ -497,3 +497,36 @@ fn authenticated_invite_to_an_unknown_user_gets_404_and_to_a_known_one_480() {
         assert_eq!(r.status, status, "{target}");
     }
 }
+
+#[test]
+fn ten_wrong_passwords_lock_the_address_and_user_even_for_the_right_one() {
+    let t0 = Instant::now();
+    let mut c = core(t0);
+    let mut cseq = 1;
+    let mut attempt = |c: &mut Core, now: Instant, src: Source, password: &str| {
+        cseq += 2;
+        let first = register_text(&format!("z9hG4bKg{cseq}"), cseq, "<sip:1001@h>", None);
+        let challenge = exchange(c, now, src, &first);
+        let auth = authorization(&challenge, Algorithm::Md5, password, 1);
+        let text = register_text(
+            &format!("z9hG4bKh{cseq}"),
+            cseq + 1,
+            "<sip:1001@h>",
+            Some(&auth),
+        );
+        exchange(c, now, src, &text).status
+    };
+    for _ in 0..10 {
+        assert_eq!(attempt(&mut c, t0, phone(), "guess"), 401);
+    }
+    assert_eq!(attempt(&mut c, t0, phone(), "pw1001"), 401, "locked");
+    // Another address (another phone behind its own NAT) is not affected.
+    let elsewhere = Source::udp(
+        SocketAddr::from(([127, 0, 0, 2], 40000)),
+        SocketAddr::from(([127, 0, 0, 1], 5060)),
+    );
+    assert_eq!(attempt(&mut c, t0, elsewhere, "pw1001"), 200);
+    // The lock lifts after the window.
+    let later = t0 + Duration::from_secs(301);
+    assert_eq!(attempt(&mut c, later, phone(), "pw1001"), 200);
+}
