@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -23,6 +23,9 @@ use tokio::sync::mpsc;
 const TCP_IDLE: Duration = Duration::from_secs(600);
 /// Outbound messages queued per TCP connection before further ones are dropped.
 const TCP_QUEUE: usize = 256;
+/// Open TCP connections at most (per listener); beyond, new ones are closed at once so a
+/// connection flood cannot exhaust file descriptors.
+const TCP_MAX_CONNECTIONS: usize = 8192;
 
 /// What the sockets hand to the core loop.
 #[derive(Debug)]
@@ -244,11 +247,23 @@ async fn tcp_accept_loop(
     next_conn: Arc<AtomicU64>,
     max_message: usize,
 ) {
+    let open = Arc::new(AtomicUsize::new(0));
     loop {
         match listener.accept().await {
             Ok((stream, remote)) => {
+                if open.load(Ordering::Relaxed) >= TCP_MAX_CONNECTIONS {
+                    tracing::warn!("refusing a TCP connection: {TCP_MAX_CONNECTIONS} open");
+                    drop(stream);
+                    continue;
+                }
+                open.fetch_add(1, Ordering::Relaxed);
                 let conn = ConnId(next_conn.fetch_add(1, Ordering::Relaxed));
-                tokio::spawn(tcp_conn(stream, remote, conn, inbound.clone(), max_message));
+                let inbound = inbound.clone();
+                let open = open.clone();
+                tokio::spawn(async move {
+                    tcp_conn(stream, remote, conn, inbound, max_message).await;
+                    open.fetch_sub(1, Ordering::Relaxed);
+                });
             }
             Err(err) => {
                 tracing::warn!("TCP accept failed: {err}");
