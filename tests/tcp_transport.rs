@@ -1,8 +1,10 @@
 //! SIP over TCP to the running daemon: messages framed by Content-Length however they are
-//! split, CRLF keep-alives answered, a REGISTER with SHA-256 digest (the project's own
-//! digest code, since baresip and SIPp speak only MD5), the qualify OPTIONS coming back on
-//! the same connection, and an oversized message answered 513 before the connection
-//! closes. Also OPTIONS over UDP on IPv6 loopback.
+//! split, CRLF keep-alives answered, a REGISTER with SHA-256 digest, the qualify OPTIONS
+//! coming back on the same connection, and an oversized message answered 513 before the
+//! connection closes. Also OPTIONS over UDP on IPv6 loopback.
+//!
+//! The SHA-256 answer comes from the project's own client side (`client_auth`), since
+//! baresip and SIPp speak only MD5.
 
 mod common;
 
@@ -11,7 +13,8 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use common::{Daemon, PASSWORD, scratch_dir, status_of, udp_exchange};
-use switchyard_sip::digest::{Algorithm, DigestParams, QopAuth, Secret, format_nc};
+use switchyard_sip::client_auth::ClientAuth;
+use switchyard_sip::transaction::Branch;
 use switchyard_sip::{Message, Response};
 
 /// Reads whole SIP messages (or bare CRLFs) from a stream.
@@ -77,52 +80,13 @@ impl Reader {
     }
 }
 
-fn register(daemon: SocketAddr, local: SocketAddr, cseq: u32, auth: Option<&str>) -> String {
-    let auth = auth
-        .map(|a| format!("Authorization: {a}\r\n"))
-        .unwrap_or_default();
+fn register(daemon: SocketAddr, local: SocketAddr, cseq: u32) -> String {
     format!(
         "REGISTER sip:{daemon} SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKtcp{cseq}\r\n\
          Max-Forwards: 70\r\nTo: <sip:1002@{daemon}>\r\nFrom: <sip:1002@{daemon}>;tag=t1\r\n\
          Call-ID: tcp-reg\r\nCSeq: {cseq} REGISTER\r\n\
          Contact: <sip:1002@192.0.2.99:5099;transport=tcp>\r\nExpires: 600\r\n\
-         {auth}Content-Length: 0\r\n\r\n"
-    )
-}
-
-fn sha256_authorization(challenge: &Response, uri: &str) -> String {
-    let value = challenge
-        .headers
-        .get_all("WWW-Authenticate")
-        .next()
-        .expect("a challenge")
-        .to_owned();
-    assert!(
-        value.contains("algorithm=SHA-256"),
-        "SHA-256 is offered first: {value}"
-    );
-    let param = |name: &str| {
-        let start = value.find(&format!("{name}=\"")).expect(name) + name.len() + 2;
-        value[start..].split('"').next().unwrap().to_owned()
-    };
-    let (realm, nonce) = (param("realm"), param("nonce"));
-    let response = DigestParams {
-        algorithm: Algorithm::Sha256,
-        username: "1002",
-        realm: &realm,
-        nonce: &nonce,
-        method: "REGISTER",
-        uri,
-        qop: Some(QopAuth {
-            nc: 1,
-            cnonce: "0a4f113b",
-        }),
-    }
-    .response(Secret::Password(PASSWORD));
-    format!(
-        "Digest username=\"1002\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-         response=\"{response}\", algorithm=SHA-256, qop=auth, nc={}, cnonce=\"0a4f113b\"",
-        format_nc(1)
+         Content-Length: 0\r\n\r\n"
     )
 }
 
@@ -143,7 +107,7 @@ fn tcp_framing_keepalive_sha256_register_and_qualify_on_the_same_connection() {
     );
 
     // The first REGISTER arrives in three pieces; the challenge comes back whole.
-    let first = register(daemon.addr, local, 1, None);
+    let first = register(daemon.addr, local, 1);
     for piece in first.as_bytes().chunks(first.len() / 3 + 1) {
         writer.write_all(piece).unwrap();
         writer.flush().unwrap();
@@ -152,11 +116,16 @@ fn tcp_framing_keepalive_sha256_register_and_qualify_on_the_same_connection() {
     let challenge = reader.response();
     assert_eq!(challenge.status, 401);
 
-    let uri = format!("sip:{}", daemon.addr);
-    let auth = sha256_authorization(&challenge, &uri);
-    writer
-        .write_all(register(daemon.addr, local, 2, Some(&auth)).as_bytes())
-        .unwrap();
+    // The project's own client answers; it prefers SHA-256, which is offered first.
+    let Ok(Message::Request(first)) = Message::parse(first.as_bytes()) else {
+        panic!("the test REGISTER parses");
+    };
+    let second = ClientAuth::new("1002", PASSWORD, 7)
+        .authorize(&first, &challenge, &Branch::new("z9hG4bKtcp2"))
+        .expect("the challenge can be answered");
+    let auth = second.headers.get("Authorization").expect("credentials");
+    assert!(auth.contains("algorithm=SHA-256"), "{auth}");
+    writer.write_all(&second.to_bytes()).unwrap();
     let ok = reader.response();
     assert_eq!(ok.status, 200, "{ok:?}");
 
