@@ -38,7 +38,10 @@ struct Entry {
 #[derive(Debug)]
 pub struct Throttle {
     config: ThrottleConfig,
-    entries: HashMap<(IpAddr, String), Entry>,
+    /// By address, then user name (nested so lookups need no allocation).
+    entries: HashMap<IpAddr, HashMap<String, Entry>>,
+    /// Number of (address, user) entries.
+    len: usize,
     sweep_at: usize,
 }
 
@@ -49,30 +52,44 @@ impl Throttle {
         Throttle {
             config,
             entries: HashMap::new(),
+            len: 0,
             sweep_at: MIN_SWEEP,
         }
     }
 
     /// Whether answers for `user` from `ip` are refused at `now`.
     pub fn is_locked(&self, now: Instant, ip: IpAddr, user: &str) -> bool {
-        self.entries.get(&(ip, user.to_owned())).is_some_and(|e| {
-            e.failures >= self.config.max_failures
-                && now.saturating_duration_since(e.last) < self.config.window
-        })
+        self.entries
+            .get(&ip)
+            .and_then(|users| users.get(user))
+            .is_some_and(|e| {
+                e.failures >= self.config.max_failures
+                    && now.saturating_duration_since(e.last) < self.config.window
+            })
     }
 
     /// Records a wrong answer.
     pub fn failed(&mut self, now: Instant, ip: IpAddr, user: &str) {
-        if self.entries.len() >= self.sweep_at {
+        if self.len >= self.sweep_at {
             let window = self.config.window;
-            self.entries
-                .retain(|_, e| now.saturating_duration_since(e.last) < window);
-            self.sweep_at = (2 * self.entries.len()).max(MIN_SWEEP);
+            for users in self.entries.values_mut() {
+                users.retain(|_, e| now.saturating_duration_since(e.last) < window);
+            }
+            self.entries.retain(|_, users| !users.is_empty());
+            self.len = self.entries.values().map(HashMap::len).sum();
+            self.sweep_at = (2 * self.len).max(MIN_SWEEP);
         }
-        let e = self.entries.entry((ip, user.to_owned())).or_insert(Entry {
-            failures: 0,
-            last: now,
-        });
+        let users = self.entries.entry(ip).or_default();
+        let e = match users.get_mut(user) {
+            Some(e) => e,
+            None => {
+                self.len += 1;
+                users.entry(user.to_owned()).or_insert(Entry {
+                    failures: 0,
+                    last: now,
+                })
+            }
+        };
         if now.saturating_duration_since(e.last) >= self.config.window {
             e.failures = 0;
         }
@@ -82,7 +99,14 @@ impl Throttle {
 
     /// Records a right answer: the pair's count starts again.
     pub fn succeeded(&mut self, ip: IpAddr, user: &str) {
-        self.entries.remove(&(ip, user.to_owned()));
+        if let Some(users) = self.entries.get_mut(&ip)
+            && users.remove(user).is_some()
+        {
+            self.len -= 1;
+            if users.is_empty() {
+                self.entries.remove(&ip);
+            }
+        }
     }
 }
 
