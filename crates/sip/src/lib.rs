@@ -30,8 +30,12 @@ pub use msg::{
     frame_len, reject_unparsable,
 };
 
+pub mod auth;
 pub mod b2bua;
 pub mod client_auth;
 pub mod dialog;
 pub mod digest;
+pub mod registrar;
 pub mod transaction;
+pub mod transport;
+pub mod uas;

@@ -5,6 +5,21 @@ use smallvec::SmallVec;
 use super::error::{Fail, PResult};
 use super::text::Span;
 
+/// Builds a 256-entry class table from a `const` predicate over a byte.
+macro_rules! class_table {
+    (|$b:ident| $e:expr) => {{
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            let $b = i as u8;
+            t[i] = $e;
+            i += 1;
+        }
+        t
+    }};
+}
+pub(crate) use class_table;
+
 /// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
 static TOKEN: [bool; 256] = {
     let mut t = [false; 256];
@@ -34,7 +49,7 @@ pub(crate) fn is_token(b: u8) -> bool {
 }
 
 /// `unreserved`: alphanum / mark.
-pub(crate) fn is_unreserved(b: u8) -> bool {
+pub(crate) const fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use super::error::{Fail, PResult, ParseError};
-use super::scan::{Param, Params, find_param, is_unreserved, skip_class};
+use super::scan::{Param, Params, class_table, find_param, is_unreserved};
 use super::text::{MAX_TYPED_LEN, Span, Text};
 
 /// A URI scheme. Scheme names are case-insensitive; an unknown one keeps its spelling.
@@ -126,19 +126,34 @@ pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
             .ok_or(Fail::new(i + 1, "an IPv6 address"))?;
         return Ok((HostKind::V6(addr), i + len + 1));
     }
-    let j = skip_class(s, i, &HOST);
+    // One pass: the extent, whether it is all digits and dots, and no empty label.
+    let mut j = i;
+    let mut numeric = true;
+    let mut prev_dot = true;
+    while let Some(&c) = s.get(j) {
+        if !HOST[c as usize] {
+            break;
+        }
+        if c == b'.' {
+            if prev_dot {
+                return Err(Fail::new(j, "a host name without empty labels"));
+            }
+            prev_dot = true;
+        } else {
+            prev_dot = false;
+            numeric &= c.is_ascii_digit();
+        }
+        j += 1;
+    }
     if j == i {
         return Err(Fail::new(i, "a host"));
     }
     let text = &s[i..j];
-    if text.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
+    if numeric {
         let addr = parse_ipv4(text).ok_or(Fail::new(i, "an IPv4 address"))?;
         return Ok((HostKind::V4(addr), j));
     }
-    if text.windows(2).any(|w| w == b"..") {
-        return Err(Fail::new(i, "a host name"));
-    }
-    if text[0] == b'.' || text[0] == b'-' {
+    if text[0] == b'-' {
         return Err(Fail::new(i, "a host name"));
     }
     Ok((HostKind::Domain, j))
@@ -209,7 +224,7 @@ impl Parts {
         let mut i = start;
         if let Some(at) = memchr::memchr(b'@', &s[start..]) {
             let at = start + at;
-            let user_end = skip_chars(s, start, at, is_user_char)?;
+            let user_end = skip_chars(s, start, at, &USER)?;
             if user_end == start {
                 return Err(Fail::new(start, "a user name"));
             }
@@ -218,7 +233,7 @@ impl Parts {
                 if s[user_end] != b':' {
                     return Err(Fail::new(user_end, "'@' after the user name"));
                 }
-                let pw_end = skip_chars(s, user_end + 1, at, is_password_char)?;
+                let pw_end = skip_chars(s, user_end + 1, at, &PASSWORD)?;
                 if pw_end != at {
                     return Err(Fail::new(pw_end, "'@' after the password"));
                 }
@@ -233,9 +248,7 @@ impl Parts {
         let mut j = uri_params(s, j, &mut self.params)?;
         if s.get(j) == Some(&b'?') {
             let h0 = j + 1;
-            let h1 = skip_chars(s, h0, s.len(), |b| {
-                is_header_char(b) || b == b'=' || b == b'&'
-            })?;
+            let h1 = skip_chars(s, h0, s.len(), &HEADERS)?;
             if h1 == h0 {
                 return Err(Fail::new(h0, "URI headers"));
             }
@@ -264,55 +277,52 @@ fn is_escaped(s: &[u8], i: usize) -> bool {
     i + 2 < s.len() && s[i] == b'%' && s[i + 1].is_ascii_hexdigit() && s[i + 2].is_ascii_hexdigit()
 }
 
-/// Skips characters accepted by `ok` or `%HH` escapes; an invalid escape is an error.
-fn skip_chars(s: &[u8], mut i: usize, end: usize, ok: impl Fn(u8) -> bool) -> PResult<usize> {
-    while i < end {
-        if s[i] == b'%' {
-            if is_escaped(&s[..end], i) {
-                i += 3;
+/// Skips characters of `class` or `%HH` escapes; an invalid escape is an error.
+fn skip_chars(s: &[u8], mut i: usize, end: usize, class: &[bool; 256]) -> PResult<usize> {
+    loop {
+        let k = s[i..end]
+            .iter()
+            .position(|&b| !class[b as usize])
+            .map_or(end, |k| i + k);
+        if k < end && s[k] == b'%' {
+            if is_escaped(&s[..end], k) {
+                i = k + 3;
                 continue;
             }
-            return Err(Fail::new(i, "an escape %HH"));
+            return Err(Fail::new(k, "an escape %HH"));
         }
-        if !ok(s[i]) {
-            break;
-        }
-        i += 1;
+        return Ok(k);
     }
-    Ok(i)
 }
 
-fn is_user_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
-}
-
-fn is_password_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
-}
-
-fn is_param_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
-}
-
-fn is_header_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
-}
-
-fn is_tel_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
-}
+static USER: [bool; 256] = class_table!(
+    |b| is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
+);
+static PASSWORD: [bool; 256] =
+    class_table!(|b| is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b','));
+static PARAM: [bool; 256] = class_table!(
+    |b| is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
+);
+static HEADERS: [bool; 256] = class_table!(|b| is_unreserved(b)
+    || matches!(
+        b,
+        b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'=' | b'&'
+    ));
+static TEL: [bool; 256] =
+    class_table!(|b| b.is_ascii_alphanumeric()
+        || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#'));
 
 /// `*( ";" pname [ "=" pvalue ] )` of a URI, from `i`; returns the end index.
 fn uri_params(s: &[u8], mut i: usize, out: &mut Params) -> PResult<usize> {
     while i < s.len() && s[i] == b';' {
         let n0 = i + 1;
-        let n1 = skip_chars(s, n0, s.len(), is_param_char)?;
+        let n1 = skip_chars(s, n0, s.len(), &PARAM)?;
         if n1 == n0 {
             return Err(Fail::new(n0, "a URI parameter name"));
         }
         if s.get(n1) == Some(&b'=') {
             let v0 = n1 + 1;
-            let v1 = skip_chars(s, v0, s.len(), is_param_char)?;
+            let v1 = skip_chars(s, v0, s.len(), &PARAM)?;
             if v1 == v0 {
                 return Err(Fail::new(v0, "a URI parameter value"));
             }
@@ -366,7 +376,7 @@ impl Uri {
         let end = match scheme {
             Scheme::Sip | Scheme::Sips => uri.parse_sip(s, rest)?,
             Scheme::Tel => {
-                let e = skip_chars(s, rest, s.len(), is_tel_char)?;
+                let e = skip_chars(s, rest, s.len(), &TEL)?;
                 if e == rest {
                     return Err(Fail::new(rest, "a telephone number"));
                 }

@@ -1,0 +1,345 @@
+//! The sockets: UDP and TCP listeners on every configured address, one task per TCP
+//! connection, and the send side used by the core loop.
+//!
+//! Everything received goes to the core loop as an [`Inbound`] over one channel; the core
+//! loop owns the send side ([`Net`]) and never awaits on a socket (UDP sends are
+//! non-blocking, TCP writes go through each connection's queue).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use switchyard_sip::transport::{ConnId, Source, StreamFramer, StreamItem, Transport};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+/// A TCP connection with no traffic for this long is closed (phones refresh well within it
+/// with CRLF keep-alives or re-REGISTERs).
+const TCP_IDLE: Duration = Duration::from_secs(600);
+/// Outbound messages queued per TCP connection before further ones are dropped.
+const TCP_QUEUE: usize = 256;
+/// Open TCP connections at most (per listener); beyond, new ones are closed at once so a
+/// connection flood cannot exhaust file descriptors.
+const TCP_MAX_CONNECTIONS: usize = 8192;
+
+/// What the sockets hand to the core loop.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// One whole message (a datagram, or a framed message from a stream).
+    Message { source: Source, bytes: Vec<u8> },
+    /// A stream message over the size limit: its beginning, to answer 513 when it can be
+    /// addressed. The connection is closed after it.
+    Oversized { source: Source, head: Vec<u8> },
+    /// A TCP connection opened; `tx` queues bytes to write on it.
+    Opened {
+        conn: ConnId,
+        tx: mpsc::Sender<Vec<u8>>,
+    },
+    /// A TCP connection closed.
+    Closed { conn: ConnId },
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Transmit {
+    /// Where it goes: the transport, the peer's address, the local address to send from,
+    /// and the connection for streams.
+    pub(crate) dest: Source,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Bound sockets, before serving.
+pub(crate) struct Bound {
+    udp: Vec<Arc<UdpSocket>>,
+    tcp: Vec<TcpListener>,
+}
+
+impl Bound {
+    /// Every address listened on, as `udp:ADDR` / `tcp:ADDR`.
+    pub(crate) fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.udp {
+            if let Ok(a) = s.local_addr() {
+                out.push(format!("udp:{a}"));
+            }
+        }
+        for l in &self.tcp {
+            if let Ok(a) = l.local_addr() {
+                out.push(format!("tcp:{a}"));
+            }
+        }
+        out
+    }
+
+    /// The first UDP address (for the default domain).
+    pub(crate) fn first_addr(&self) -> Option<SocketAddr> {
+        self.udp.first().and_then(|s| s.local_addr().ok())
+    }
+}
+
+/// Binds UDP and TCP on each address (port 0: UDP picks a free port, TCP takes the same
+/// one). An address marked optional (the default `[::1]`) is skipped when it cannot be
+/// bound, e.g. on a host without IPv6.
+pub(crate) async fn bind(addrs: &[(SocketAddr, bool)]) -> anyhow::Result<Bound> {
+    let mut bound = Bound {
+        udp: Vec::new(),
+        tcp: Vec::new(),
+    };
+    for &(addr, optional) in addrs {
+        match bind_pair(addr).await {
+            Ok((udp, tcp)) => {
+                bound.udp.push(Arc::new(udp));
+                bound.tcp.push(tcp);
+            }
+            Err(err) if optional => {
+                tracing::warn!("not listening on {addr}: {err:#}");
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    anyhow::ensure!(
+        !bound.udp.is_empty(),
+        "no SIP listen address could be bound"
+    );
+    Ok(bound)
+}
+
+async fn bind_pair(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)> {
+    // With port 0 the UDP port may already be taken on TCP: retry a few times.
+    let mut last = None;
+    for _ in 0..8 {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("binding UDP {addr}"))?;
+        let port = udp.local_addr()?.port();
+        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(err) if addr.port() == 0 => last = Some(err),
+            Err(err) => return Err(err).with_context(|| format!("binding TCP {addr}")),
+        }
+    }
+    Err(last.expect("the loop ran")).with_context(|| format!("binding TCP {addr}"))
+}
+
+/// The send side, owned by the core loop.
+pub(crate) struct Net {
+    /// UDP sockets by local address.
+    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    conns: HashMap<ConnId, mpsc::Sender<Vec<u8>>>,
+}
+
+impl Net {
+    pub(crate) fn opened(&mut self, conn: ConnId, tx: mpsc::Sender<Vec<u8>>) {
+        self.conns.insert(conn, tx);
+    }
+
+    pub(crate) fn closed(&mut self, conn: ConnId) {
+        self.conns.remove(&conn);
+    }
+
+    /// Sends without waiting; a message that cannot go out now is dropped (SIP
+    /// retransmits), and the drop is traced.
+    pub(crate) fn send(&self, t: Transmit) {
+        match t.dest.transport {
+            Transport::Udp => {
+                let sock = self
+                    .udp
+                    .iter()
+                    .find(|(a, _)| *a == t.dest.local)
+                    .or_else(|| {
+                        self.udp
+                            .iter()
+                            .find(|(a, _)| a.is_ipv4() == t.dest.remote.is_ipv4())
+                    })
+                    .map(|(_, s)| s);
+                let Some(sock) = sock else {
+                    tracing::debug!("no UDP socket to reach {}", t.dest.remote);
+                    return;
+                };
+                if let Err(err) = sock.try_send_to(&t.bytes, t.dest.remote) {
+                    tracing::debug!("UDP send to {} failed: {err}", t.dest.remote);
+                }
+            }
+            Transport::Tcp => {
+                let tx = t.dest.conn.and_then(|c| self.conns.get(&c));
+                match tx {
+                    Some(tx) => {
+                        if tx.try_send(t.bytes).is_err() {
+                            tracing::debug!("TCP queue to {} full or closed", t.dest.remote);
+                        }
+                    }
+                    None => tracing::debug!("no open TCP connection to {}", t.dest.remote),
+                }
+            }
+        }
+    }
+}
+
+/// Starts the receive tasks and returns the send side. Received messages go to `inbound`.
+pub(crate) fn serve(bound: Bound, inbound: mpsc::Sender<Inbound>, max_message: usize) -> Net {
+    let next_conn = Arc::new(AtomicU64::new(1));
+    for sock in &bound.udp {
+        tokio::spawn(udp_loop(sock.clone(), inbound.clone()));
+    }
+    for listener in bound.tcp {
+        tokio::spawn(tcp_accept_loop(
+            listener,
+            inbound.clone(),
+            next_conn.clone(),
+            max_message,
+        ));
+    }
+    Net {
+        udp: bound
+            .udp
+            .into_iter()
+            .filter_map(|s| Some((s.local_addr().ok()?, s)))
+            .collect(),
+        conns: HashMap::new(),
+    }
+}
+
+async fn udp_loop(sock: Arc<UdpSocket>, inbound: mpsc::Sender<Inbound>) {
+    let Ok(local) = sock.local_addr() else {
+        return;
+    };
+    // The largest UDP payload: anything bigger was truncated by the kernel anyway.
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        match sock.recv_from(&mut buf).await {
+            Ok((n, remote)) => {
+                let msg = Inbound::Message {
+                    source: Source::udp(remote, local),
+                    bytes: buf[..n].to_vec(),
+                };
+                if inbound.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            // ICMP port unreachable from an earlier send shows up here on some systems.
+            Err(err) if is_transient(&err) => continue,
+            Err(err) => {
+                tracing::warn!("UDP receive on {local} failed: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn is_transient(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+async fn tcp_accept_loop(
+    listener: TcpListener,
+    inbound: mpsc::Sender<Inbound>,
+    next_conn: Arc<AtomicU64>,
+    max_message: usize,
+) {
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                if open.load(Ordering::Relaxed) >= TCP_MAX_CONNECTIONS {
+                    tracing::warn!("refusing a TCP connection: {TCP_MAX_CONNECTIONS} open");
+                    drop(stream);
+                    continue;
+                }
+                open.fetch_add(1, Ordering::Relaxed);
+                let conn = ConnId(next_conn.fetch_add(1, Ordering::Relaxed));
+                let inbound = inbound.clone();
+                let open = open.clone();
+                tokio::spawn(async move {
+                    tcp_conn(stream, remote, conn, inbound, max_message).await;
+                    open.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+            Err(err) => {
+                tracing::warn!("TCP accept failed: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn tcp_conn(
+    stream: TcpStream,
+    remote: SocketAddr,
+    conn: ConnId,
+    inbound: mpsc::Sender<Inbound>,
+    max_message: usize,
+) {
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let source = Source::tcp(remote, local, conn);
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
+    if inbound
+        .send(Inbound::Opened {
+            conn,
+            tx: tx.clone(),
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let mut framer = StreamFramer::new(max_message);
+    let mut buf = vec![0u8; 16 * 1024];
+    'conn: loop {
+        while let Some(item) = framer.poll() {
+            match item {
+                StreamItem::Message(bytes) => {
+                    if inbound
+                        .send(Inbound::Message { source, bytes })
+                        .await
+                        .is_err()
+                    {
+                        break 'conn;
+                    }
+                }
+                StreamItem::Ping => {
+                    // RFC 5626 §4.4.1: a double-CRLF ping is answered with a single CRLF.
+                    let _ = tx.try_send(b"\r\n".to_vec());
+                }
+                StreamItem::Oversized { head } => {
+                    let _ = inbound.send(Inbound::Oversized { source, head }).await;
+                    break 'conn;
+                }
+                StreamItem::Unframeable(why) => {
+                    tracing::debug!("closing TCP connection from {remote}: {why}");
+                    break 'conn;
+                }
+            }
+        }
+        match tokio::time::timeout(TCP_IDLE, rd.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => framer.push(&buf[..n]),
+        }
+    }
+    let _ = inbound.send(Inbound::Closed { conn }).await;
+    drop(tx);
+    // The writer ends once the core loop drops its sender too (on `Closed`); give queued
+    // answers (e.g. a 513) a moment to leave.
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}

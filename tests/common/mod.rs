@@ -1,0 +1,237 @@
+//! Helpers shared by the end-to-end tests: start the built `switchyard` binary on loopback
+//! ports it picks itself, read what it prints, wait for log lines, stop it with SIGTERM.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// The password every demo user gets in the tests.
+pub(crate) const PASSWORD: &str = "test-secret-1";
+
+/// A running daemon.
+pub(crate) struct Daemon {
+    child: Child,
+    /// Its UDP and TCP listen address (the same port for both).
+    pub(crate) addr: SocketAddr,
+    pub(crate) data_dir: PathBuf,
+    /// Everything it printed on stdout.
+    pub(crate) stdout: Vec<String>,
+    log: Arc<Mutex<Vec<String>>>,
+    log_rx: Mutex<mpsc::Receiver<String>>,
+}
+
+/// A fresh, empty directory for one test.
+pub(crate) fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchyard-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating a scratch directory");
+    dir
+}
+
+impl Daemon {
+    /// Starts `switchyard run` on 127.0.0.1, port 0, with `data_dir` and extra arguments.
+    pub(crate) fn start(data_dir: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_on(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// Starts `switchyard run` listening on `listen` (port 0 picks a free port).
+    pub(crate) fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["run", "--sip-listen", listen, "--data-dir"])
+            .arg(data_dir)
+            .args(["--demo-password", PASSWORD])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting the switchyard binary");
+
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (log_tx, log_rx) = mpsc::channel();
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[switchyard] {line}");
+                log2.lock().unwrap().push(line.clone());
+                let _ = log_tx.send(line);
+            }
+        });
+
+        let (out_tx, out_rx) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if out_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match out_rx.recv_timeout(left) {
+                Ok(line) if line == "ready" => break,
+                Ok(line) => lines.push(line),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("switchyard did not print `ready`; it printed {lines:?}");
+                }
+            }
+        }
+        let addr = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("listening on udp:"))
+            .expect("a `listening on udp:` line")
+            .parse()
+            .expect("a socket address");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == &format!("listening on tcp:{addr}")),
+            "TCP listens on the UDP port too: {lines:?}"
+        );
+        Daemon {
+            child,
+            addr,
+            data_dir: data_dir.to_owned(),
+            stdout: lines,
+            log,
+            log_rx: Mutex::new(log_rx),
+        }
+    }
+
+    /// The demo users and passwords it printed.
+    pub(crate) fn users(&self) -> HashMap<String, String> {
+        self.stdout
+            .iter()
+            .filter_map(|l| l.strip_prefix("demo user "))
+            .filter_map(|rest| {
+                let (user, pw) = rest.split_once(" password ")?;
+                Some((user.to_owned(), pw.to_owned()))
+            })
+            .collect()
+    }
+
+    /// Waits until a log line containing every one of `needles` appears (including lines
+    /// logged before the call); returns it.
+    pub(crate) fn wait_log(&self, needles: &[&str], timeout: Duration) -> Option<String> {
+        let matches = |l: &str| needles.iter().all(|n| l.contains(n));
+        if let Some(l) = self.log.lock().unwrap().iter().find(|l| matches(l)) {
+            return Some(l.clone());
+        }
+        let rx = self.log_rx.lock().unwrap();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match rx.recv_timeout(left) {
+                Ok(l) if matches(&l) => return Some(l),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Whether any log line so far contains every one of `needles`.
+    pub(crate) fn logged(&self, needles: &[&str]) -> bool {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| needles.iter().all(|n| l.contains(n)))
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub(crate) fn stop(&mut self) -> ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for switchyard") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("switchyard did not exit within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The saved bindings file, parsed (after [`stop`](Daemon::stop)).
+    pub(crate) fn saved_bindings(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.data_dir.join("bindings.json"))
+            .expect("bindings.json written at shutdown");
+        serde_json::from_str(&text).expect("bindings.json is JSON")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Sends `msg` from a fresh ephemeral UDP port and returns the first answer within
+/// `wait`, if any, with the address it came from.
+pub(crate) fn udp_exchange(
+    to: SocketAddr,
+    msg: &[u8],
+    wait: Duration,
+) -> Option<(Vec<u8>, SocketAddr)> {
+    let local = if to.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let sock = UdpSocket::bind(local).expect("binding a UDP socket");
+    sock.set_read_timeout(Some(wait))
+        .expect("setting a timeout");
+    sock.send_to(msg, to).expect("sending a datagram");
+    let mut buf = vec![0u8; 65_535];
+    match sock.recv_from(&mut buf) {
+        Ok((n, from)) => Some((buf[..n].to_vec(), from)),
+        Err(_) => None,
+    }
+}
+
+/// The status code of a response's start line.
+pub(crate) fn status_of(resp: &[u8]) -> Option<u16> {
+    let line = resp.split(|&b| b == b'\r').next()?;
+    let line = std::str::from_utf8(line).ok()?;
+    line.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()
+}
+
+/// Finds a program on PATH (also /usr/sbin, where some Debian packages put theirs).
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([
+            "/usr/sbin".into(),
+            "/usr/bin".into(),
+            "/usr/local/bin".into(),
+        ])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A free loopback port (bound then released; good enough for a peer started right after).
+pub(crate) fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("binding port 0")
+        .port()
+}
