@@ -1,1 +1,4 @@
 //! RTP/RTCP, SDP offer/answer, G.711, DTMF, jitter buffer, prompts, recording, relay and mixer.
+
+pub mod rtcp;
+pub mod rtp;
