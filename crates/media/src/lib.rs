@@ -2,3 +2,4 @@
 
 pub mod rtcp;
 pub mod rtp;
+pub mod sdp;
