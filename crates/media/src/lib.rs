@@ -3,3 +3,4 @@
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
+pub mod stream;
