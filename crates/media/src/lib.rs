@@ -1,5 +1,7 @@
 //! RTP/RTCP, SDP offer/answer, G.711, DTMF, jitter buffer, prompts, recording, relay and mixer.
 
+pub mod codec;
+pub mod dtmf;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;

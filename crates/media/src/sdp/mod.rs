@@ -6,7 +6,6 @@
 //! would lose a peer's attributes), are tied to WebRTC's session model, or panic on odd
 //! input; the grammar itself is a page of line splitting.
 
-pub mod codec;
 pub mod negotiate;
 mod parse;
 
@@ -16,9 +15,10 @@ mod tests;
 use std::fmt;
 use std::net::IpAddr;
 
-pub use codec::Codec;
+pub use crate::codec::CodecDescriptor;
 pub use negotiate::{
     Direction, LocalMedia, NegotiatedAudio, NegotiationError, SdpConfig, SdpSession,
+    telephone_event,
 };
 pub use parse::SdpError;
 

@@ -1,14 +1,48 @@
 //! Offer/answer (RFC 3264) for one audio stream per call leg: PCMU, PCMA (or any
-//! configured [`Codec`]) and telephone-event with a dynamic payload type whose clock
+//! configured [`CodecDescriptor`](crate::codec::CodecDescriptor)) and telephone-event with a dynamic payload type whose clock
 //! matches the audio codec's, ptime, direction and `c=0.0.0.0` hold, IPv4 and IPv6.
 //! Media lines we do not serve (video, a second audio line, no common codec, secure
 //! profiles) are rejected with port 0, in the offer's order.
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::{
-    Attribute, Codec, Connection, MediaDescription, Origin, OtherLine, SessionDescription,
-};
+use super::{Attribute, Connection, MediaDescription, Origin, OtherLine, SessionDescription};
+use crate::codec::{CodecDescriptor as Codec, CodecKind};
+
+/// Telephone events (RFC 4733) at a given clock rate, which must match the audio
+/// codec's RTP clock.
+pub fn telephone_event(clock_rate: u32) -> Codec {
+    Codec {
+        clock_rate,
+        sample_rate: clock_rate,
+        ..Codec::TELEPHONE_EVENT_8K
+    }
+}
+
+fn is_telephone_event(c: &Codec) -> bool {
+    c.kind == CodecKind::TelephoneEvent
+}
+
+/// The `a=rtpmap` value of `codec` on payload type `pt`.
+fn rtpmap(c: &Codec, pt: u8) -> String {
+    if c.channels > 1 {
+        format!("{pt} {}/{}/{}", c.name, c.clock_rate, c.channels)
+    } else {
+        format!("{pt} {}/{}", c.name, c.clock_rate)
+    }
+}
+
+/// Same encoding, clock and channels.
+fn same_codec(a: &Codec, b: &Codec) -> bool {
+    a.kind == b.kind && a.clock_rate == b.clock_rate && a.channels == b.channels
+}
+
+/// Codecs a static payload type stands for without `a=rtpmap` (RFC 3551).
+fn from_static(pt: u8) -> Option<Codec> {
+    [Codec::PCMU, Codec::PCMA, Codec::G722]
+        .into_iter()
+        .find(|c| c.static_payload_type == Some(pt))
+}
 
 /// Media direction (RFC 3264 §5.1), from our side when negotiated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -214,25 +248,11 @@ fn codec_of(m: &MediaDescription, pt: u8) -> Option<Codec> {
         let name = parts.next()?;
         let clock: u32 = parts.next()?.parse().ok()?;
         let channels: u8 = parts.next().map_or(Some(1), |c| c.parse().ok())?;
-        if name.eq_ignore_ascii_case("telephone-event") {
-            return Some(Codec::telephone_event(clock));
-        }
-        return Codec::KNOWN
-            .into_iter()
-            .find(|c| c.matches(name, clock, channels))
-            .or(Some(Codec {
-                name: "unknown",
-                clock_rate: clock,
-                sample_rate: clock,
-                channels,
-                static_pt: None,
-            }));
+        // An encoding we do not know is not ours to negotiate.
+        return Codec::from_rtpmap(name, clock)
+            .filter(|c| c.channels == channels || (is_telephone_event(c) && channels == 1));
     }
-    if pt < 96 {
-        Codec::from_static(pt)
-    } else {
-        None
-    }
+    if pt < 96 { from_static(pt) } else { None }
 }
 
 fn offered(m: &MediaDescription) -> Vec<(u8, Codec)> {
@@ -389,7 +409,7 @@ impl SdpSession {
     ) -> MediaDescription {
         let mut attributes: Vec<Attribute> = codecs
             .iter()
-            .map(|(pt, c)| Attribute::value("rtpmap", c.rtpmap(*pt)))
+            .map(|(pt, c)| Attribute::value("rtpmap", rtpmap(c, *pt)))
             .collect();
         attributes.extend(
             fmtps
@@ -429,8 +449,8 @@ impl SdpSession {
             }
         };
         for c in &self.config.codecs {
-            let pt = c.static_pt.unwrap_or_else(|| alloc(&codecs));
-            codecs.push((pt, c.clone()));
+            let pt = c.static_payload_type.unwrap_or_else(|| alloc(&codecs));
+            codecs.push((pt, *c));
         }
         let mut fmtps = Vec::new();
         if self.config.telephone_event {
@@ -442,7 +462,7 @@ impl SdpSession {
             }
             for (i, rate) in rates.into_iter().enumerate() {
                 let pt = if i == 0 { te_pt } else { alloc(&codecs) };
-                codecs.push((pt, Codec::telephone_event(rate)));
+                codecs.push((pt, telephone_event(rate)));
                 fmtps.push((pt, "0-16".to_string()));
             }
         }
@@ -488,12 +508,7 @@ impl SdpSession {
             let Some(audio) = list
                 .iter()
                 .find(|(_, c)| {
-                    !c.is_telephone_event()
-                        && self
-                            .config
-                            .codecs
-                            .iter()
-                            .any(|o| o.matches(c.name, c.clock_rate, c.channels))
+                    !is_telephone_event(c) && self.config.codecs.iter().any(|o| same_codec(o, c))
                 })
                 .cloned()
             else {
@@ -504,7 +519,7 @@ impl SdpSession {
                 .telephone_event
                 .then(|| {
                     list.iter()
-                        .find(|(_, c)| c.is_telephone_event() && c.clock_rate == audio.1.clock_rate)
+                        .find(|(_, c)| is_telephone_event(c) && c.clock_rate == audio.1.clock_rate)
                 })
                 .flatten()
                 .map(|(pt, _)| (*pt, fmtp_of(m, *pt).unwrap_or_else(|| "0-16".into())));
@@ -515,10 +530,10 @@ impl SdpSession {
         };
         let remote = remote_view(offer, index, self.config.rtcp_mux);
         let direction = local.direction.intersect(remote.direction.reverse());
-        let mut codecs = vec![(pt, codec.clone())];
+        let mut codecs = vec![(pt, codec)];
         let mut fmtps = Vec::new();
         if let Some((te_pt, f)) = &te {
-            codecs.push((*te_pt, Codec::telephone_event(codec.clock_rate)));
+            codecs.push((*te_pt, telephone_event(codec.clock_rate)));
             fmtps.push((*te_pt, f.clone()));
         }
         let answer_local = LocalMedia {
@@ -576,19 +591,19 @@ impl SdpSession {
             pending
                 .codecs
                 .iter()
-                .find(|(_, o)| o.matches(c.name, c.clock_rate, c.channels))
+                .find(|(_, o)| same_codec(o, c))
                 .map(|(pt, _)| *pt)
         };
         let Some((send_pt, codec, recv_pt)) = list
             .iter()
-            .filter(|(_, c)| !c.is_telephone_event())
-            .find_map(|(pt, c)| ours(c).map(|r| (*pt, c.clone(), r)))
+            .filter(|(_, c)| !is_telephone_event(c))
+            .find_map(|(pt, c)| ours(c).map(|r| (*pt, *c, r)))
         else {
             return Err(NegotiationError::Rejected);
         };
         let te = list
             .iter()
-            .find(|(_, c)| c.is_telephone_event() && c.clock_rate == codec.clock_rate)
+            .find(|(_, c)| is_telephone_event(c) && c.clock_rate == codec.clock_rate)
             .and_then(|(pt, c)| ours(c).map(|r| (*pt, r)));
         let remote = remote_view(answer, index, self.config.rtcp_mux);
         let offered_dir = self

@@ -93,7 +93,7 @@ fn parse_errors_name_the_line() {
 fn answer_picks_offerers_first_common_codec_and_matching_telephone_event() {
     let offer = SessionDescription::parse(PHONE_OFFER).unwrap();
     let (answer, neg) = session().create_answer(&offer, &local4()).unwrap();
-    assert_eq!(neg.codec, Codec::PCMA);
+    assert_eq!(neg.codec, CodecDescriptor::PCMA);
     assert_eq!((neg.send_pt, neg.recv_pt), (8, 8));
     assert_eq!(neg.send_dtmf_pt, Some(101));
     assert_eq!(neg.ptime_ms, 30);
@@ -136,7 +136,7 @@ fn audio_line_without_common_codec_is_rejected_and_next_one_used() {
     assert_eq!(answer.media[0].port, 0);
     assert_eq!(answer.media[1].port, 30000);
     assert_eq!(neg.mline, 1);
-    assert_eq!(neg.codec, Codec::PCMU);
+    assert_eq!(neg.codec, CodecDescriptor::PCMU);
     // Static PT 0 without rtpmap is PCMU; no telephone-event offered.
     assert_eq!(neg.send_dtmf_pt, None);
 }
@@ -228,7 +228,11 @@ fn ipv6_offer_and_answer() {
 #[test]
 fn offer_lists_codecs_and_one_telephone_event_per_clock_rate() {
     let mut s = SdpSession::new(SdpConfig {
-        codecs: vec![Codec::OPUS, Codec::PCMU, Codec::G722],
+        codecs: vec![
+            CodecDescriptor::OPUS,
+            CodecDescriptor::PCMU,
+            CodecDescriptor::G722,
+        ],
         ..SdpConfig::default()
     });
     let offer = s.create_offer(&local4());
@@ -264,7 +268,7 @@ fn answer_to_our_offer_maps_payload_types_per_direction() {
     let neg = s
         .apply_answer(&SessionDescription::parse(text).unwrap())
         .unwrap();
-    assert_eq!(neg.codec, Codec::PCMA);
+    assert_eq!(neg.codec, CodecDescriptor::PCMA);
     assert_eq!((neg.send_pt, neg.recv_pt), (8, 8));
     assert_eq!((neg.send_dtmf_pt, neg.recv_dtmf_pt), (Some(96), Some(101)));
     assert_eq!(neg.remote_rtp, Some("192.0.2.7:5004".parse().unwrap()));
