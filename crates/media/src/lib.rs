@@ -2,6 +2,7 @@
 
 pub mod codec;
 pub mod dtmf;
+pub mod net;
 pub mod relay;
 pub mod rtcp;
 pub mod rtp;

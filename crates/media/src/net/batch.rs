@@ -1,0 +1,342 @@
+//! Batched UDP receive and send with `recvmmsg(2)` and `sendmmsg(2)`: one system call for
+//! up to [`BATCH`] datagrams on a socket, instead of one per datagram.
+//!
+//! This is the only module of the crate with `unsafe` code: the two system calls take
+//! arrays of `mmsghdr` pointing at buffers, which std and mio do not offer. Each batch
+//! owns its buffers in heap allocations that are never resized, so the pointers set up
+//! in `new` stay valid for the life of the batch even when the batch itself moves.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::mem::{self, MaybeUninit};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::RawFd;
+
+/// Datagrams per batch.
+pub const BATCH: usize = 64;
+/// Largest datagram handled (RTP over Ethernet fits in 1500; leave room for jumbo).
+pub const MAX_DATAGRAM: usize = 2048;
+
+fn zeroed_storage() -> libc::sockaddr_storage {
+    // SAFETY: sockaddr_storage is a plain C struct for which all-zero bytes are valid.
+    unsafe { MaybeUninit::<libc::sockaddr_storage>::zeroed().assume_init() }
+}
+
+fn zeroed_mmsghdr() -> libc::mmsghdr {
+    // SAFETY: mmsghdr is a plain C struct (pointers and integers); all-zero is valid.
+    unsafe { MaybeUninit::<libc::mmsghdr>::zeroed().assume_init() }
+}
+
+/// Converts a kernel-filled socket address to a `SocketAddr`.
+fn to_socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(s.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: ss_family says the storage holds a sockaddr_in, which is smaller
+            // than sockaddr_storage and has no stricter alignment.
+            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Writes `addr` into `s`, returning the length to pass to the kernel.
+fn from_socket_addr(addr: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::socklen_t {
+    match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_in fits in sockaddr_storage with compatible alignment.
+            let sin =
+                unsafe { &mut *(s as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr {
+                s_addr: u32::from(*a.ip()).to_be(),
+            };
+            mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 =
+                unsafe { &mut *(s as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr = libc::in6_addr {
+                s6_addr: a.ip().octets(),
+            };
+            sin6.sin6_scope_id = a.scope_id();
+            mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
+        }
+    }
+}
+
+/// Receive buffers for one `recvmmsg` call.
+pub struct RecvBatch {
+    bufs: Box<[u8]>,
+    addrs: Box<[libc::sockaddr_storage]>,
+    iovecs: Box<[libc::iovec]>,
+    hdrs: Box<[libc::mmsghdr]>,
+    count: usize,
+}
+
+// SAFETY: the raw pointers inside point only into the batch's own boxes; moving the
+// batch to another thread moves their ownership with it.
+unsafe impl Send for RecvBatch {}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RecvBatch {
+    /// Allocates [`BATCH`] buffers of [`MAX_DATAGRAM`] bytes.
+    pub fn new() -> Self {
+        let mut bufs = vec![0u8; BATCH * MAX_DATAGRAM].into_boxed_slice();
+        let mut addrs = vec![zeroed_storage(); BATCH].into_boxed_slice();
+        let mut iovecs: Box<[libc::iovec]> = (0..BATCH)
+            .map(|i| libc::iovec {
+                iov_base: bufs[i * MAX_DATAGRAM..].as_mut_ptr().cast(),
+                iov_len: MAX_DATAGRAM,
+            })
+            .collect();
+        let mut hdrs = vec![zeroed_mmsghdr(); BATCH].into_boxed_slice();
+        for (i, h) in hdrs.iter_mut().enumerate() {
+            h.msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_hdr.msg_iov = &mut iovecs[i];
+            h.msg_hdr.msg_iovlen = 1;
+        }
+        RecvBatch {
+            bufs,
+            addrs,
+            iovecs,
+            hdrs,
+            count: 0,
+        }
+    }
+
+    /// Receives up to [`BATCH`] datagrams from non-blocking socket `fd`. Returns how
+    /// many (0 when none is waiting).
+    pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+        for h in self.hdrs.iter_mut() {
+            h.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_len = 0;
+        }
+        debug_assert_eq!(self.iovecs.len(), BATCH);
+        // SAFETY: hdrs holds BATCH initialised mmsghdr whose name and iovec pointers point
+        // into self.addrs and self.iovecs (and through them into self.bufs), all alive
+        // and exclusively borrowed for the call; the kernel writes at most the lengths
+        // given.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.hdrs.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            self.count = 0;
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+                _ => Err(e),
+            };
+        }
+        self.count = n as usize;
+        Ok(self.count)
+    }
+
+    /// Datagram `i` of the last receive: its bytes (mutable, for in-place rewriting)
+    /// and its source.
+    pub fn get_mut(&mut self, i: usize) -> Option<(&mut [u8], SocketAddr)> {
+        if i >= self.count {
+            return None;
+        }
+        let len = (self.hdrs[i].msg_len as usize).min(MAX_DATAGRAM);
+        let src = to_socket_addr(&self.addrs[i])?;
+        Some((
+            &mut self.bufs[i * MAX_DATAGRAM..i * MAX_DATAGRAM + len],
+            src,
+        ))
+    }
+}
+
+/// Datagrams queued for `sendmmsg`, possibly on several sockets.
+pub struct SendBatch {
+    bufs: Box<[u8]>,
+    addrs: Box<[libc::sockaddr_storage]>,
+    iovecs: Box<[libc::iovec]>,
+    hdrs: Box<[libc::mmsghdr]>,
+    fds: Box<[RawFd]>,
+    count: usize,
+    /// Datagrams the kernel refused (full socket buffer, unreachable).
+    pub failed: u64,
+    /// System calls made.
+    pub syscalls: u64,
+}
+
+// SAFETY: as for RecvBatch.
+unsafe impl Send for SendBatch {}
+
+impl Default for SendBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SendBatch {
+    /// Allocates room for [`BATCH`] datagrams.
+    pub fn new() -> Self {
+        let mut bufs = vec![0u8; BATCH * MAX_DATAGRAM].into_boxed_slice();
+        let mut addrs = vec![zeroed_storage(); BATCH].into_boxed_slice();
+        let mut iovecs: Box<[libc::iovec]> = (0..BATCH)
+            .map(|i| libc::iovec {
+                iov_base: bufs[i * MAX_DATAGRAM..].as_mut_ptr().cast(),
+                iov_len: 0,
+            })
+            .collect();
+        let mut hdrs = vec![zeroed_mmsghdr(); BATCH].into_boxed_slice();
+        for (i, h) in hdrs.iter_mut().enumerate() {
+            h.msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_hdr.msg_iov = &mut iovecs[i];
+            h.msg_hdr.msg_iovlen = 1;
+        }
+        SendBatch {
+            bufs,
+            addrs,
+            iovecs,
+            hdrs,
+            fds: vec![-1; BATCH].into_boxed_slice(),
+            count: 0,
+            failed: 0,
+            syscalls: 0,
+        }
+    }
+
+    /// Whether the batch is full (flush before pushing more).
+    pub fn is_full(&self) -> bool {
+        self.count == BATCH
+    }
+
+    /// Queued datagrams.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Queues `data` to be sent from socket `fd` to `to`. Returns false (and queues
+    /// nothing) when the batch is full or the datagram too large.
+    pub fn push(&mut self, fd: RawFd, to: SocketAddr, data: &[u8]) -> bool {
+        if self.count == BATCH || data.len() > MAX_DATAGRAM {
+            return false;
+        }
+        let i = self.count;
+        self.bufs[i * MAX_DATAGRAM..i * MAX_DATAGRAM + data.len()].copy_from_slice(data);
+        self.iovecs[i].iov_len = data.len();
+        self.hdrs[i].msg_hdr.msg_namelen = from_socket_addr(to, &mut self.addrs[i]);
+        self.fds[i] = fd;
+        self.count += 1;
+        true
+    }
+
+    /// Sends everything queued: one `sendmmsg` per run of datagrams on the same socket.
+    /// Datagrams the kernel refuses are counted in `failed` and dropped (UDP).
+    pub fn flush(&mut self) {
+        let mut start = 0;
+        while start < self.count {
+            let fd = self.fds[start];
+            let mut end = start + 1;
+            while end < self.count && self.fds[end] == fd {
+                end += 1;
+            }
+            while start < end {
+                // SAFETY: hdrs[start..end] are initialised mmsghdr pointing into this
+                // batch's own buffers, set by push; the kernel only reads them.
+                let n = unsafe {
+                    libc::sendmmsg(
+                        fd,
+                        self.hdrs[start..].as_mut_ptr(),
+                        (end - start) as libc::c_uint,
+                        libc::MSG_DONTWAIT,
+                    )
+                };
+                self.syscalls += 1;
+                if n <= 0 {
+                    // The first datagram failed; skip it and try the rest.
+                    self.failed += 1;
+                    start += 1;
+                } else {
+                    start += n as usize;
+                }
+            }
+        }
+        self.count = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn batch_round_trip_over_loopback() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut send = SendBatch::new();
+        for i in 0..10u8 {
+            assert!(send.push(a.as_raw_fd(), b.local_addr().unwrap(), &[i; 20]));
+        }
+        assert!(send.push(c.as_raw_fd(), b.local_addr().unwrap(), b"from c"));
+        send.flush();
+        assert_eq!(send.syscalls, 2);
+        assert_eq!(send.failed, 0);
+        let mut recv = RecvBatch::new();
+        let mut got = Vec::new();
+        while got.len() < 11 {
+            let n = recv.recv(b.as_raw_fd()).unwrap();
+            for i in 0..n {
+                let (data, src) = recv.get_mut(i).unwrap();
+                got.push((data.to_vec(), src));
+            }
+        }
+        assert_eq!(got[0], (vec![0; 20], a.local_addr().unwrap()));
+        assert_eq!(got[9].0, vec![9; 20]);
+        assert_eq!(got[10], (b"from c".to_vec(), c.local_addr().unwrap()));
+        assert_eq!(recv.recv(b.as_raw_fd()).unwrap(), 0);
+    }
+
+    #[test]
+    fn ipv6_addresses_convert() {
+        let addr: SocketAddr = "[2001:db8::5]:4000".parse().unwrap();
+        let mut s = zeroed_storage();
+        from_socket_addr(addr, &mut s);
+        assert_eq!(to_socket_addr(&s), Some(addr));
+        let addr: SocketAddr = "192.0.2.9:1".parse().unwrap();
+        from_socket_addr(addr, &mut s);
+        assert_eq!(to_socket_addr(&s), Some(addr));
+    }
+}
