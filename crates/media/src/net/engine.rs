@@ -40,6 +40,8 @@ pub struct EngineConfig {
     pub batch_window: Duration,
     /// Relay policy for new relays.
     pub relay: RelayConfig,
+    /// How often to send RTCP reports on legs with rtcp-mux (`None`: never).
+    pub rtcp_interval: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +52,7 @@ impl Default for EngineConfig {
             port_max: 40000,
             batch_window: Duration::from_millis(1),
             relay: RelayConfig::default(),
+            rtcp_interval: Some(Duration::from_secs(5)),
         }
     }
 }
@@ -102,6 +105,7 @@ pub struct RelayEngine {
     stats: EngineStats,
     last_wake: Option<Instant>,
     next_timeout_check: Option<Instant>,
+    next_rtcp: Option<Instant>,
     events_out: Vec<(RelayId, Leg, StreamEvent)>,
 }
 
@@ -119,6 +123,7 @@ impl RelayEngine {
             stats: EngineStats::default(),
             last_wake: None,
             next_timeout_check: None,
+            next_rtcp: None,
             events_out: Vec::new(),
             config,
         })
@@ -223,7 +228,7 @@ impl RelayEngine {
     pub fn stats(&self) -> EngineStats {
         EngineStats {
             send_calls: self.send.syscalls,
-            send_failed: self.send.failed,
+            send_failed: self.send.failed + self.stats.send_failed,
             ..self.stats
         }
     }
@@ -295,7 +300,38 @@ impl RelayEngine {
         self.send.flush();
         self.stats.received += received as u64;
         self.check_timeouts(now);
+        self.send_rtcp(now);
         Ok(received)
+    }
+
+    fn send_rtcp(&mut self, now: Instant) {
+        let Some(interval) = self.config.rtcp_interval else {
+            return;
+        };
+        match self.next_rtcp {
+            None => {
+                self.next_rtcp = Some(now + interval);
+                return;
+            }
+            Some(t) if now < t => return,
+            Some(_) => self.next_rtcp = Some(now + interval),
+        }
+        let wallclock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        for e in self.relays.iter_mut().flatten() {
+            for leg in [Leg::A, Leg::B] {
+                let Some((to, bytes)) = e.relay.build_rtcp(now, leg, wallclock) else {
+                    continue;
+                };
+                if let Some(slot) = &self.sockets[e.sockets[leg as usize]] {
+                    // One report per leg every few seconds: not worth batching.
+                    if slot.socket.send_to(&bytes, to).is_err() {
+                        self.stats.send_failed += 1;
+                    }
+                }
+            }
+        }
     }
 
     fn check_timeouts(&mut self, now: Instant) {

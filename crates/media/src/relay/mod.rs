@@ -32,10 +32,11 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::codec::{CodecDescriptor, CodecKind, g711};
-use crate::rtp::{FixedHeader, PacketKind, classify};
+use crate::rtcp::{RtcpPacket, SdesChunk, SenderInfo, ntp_timestamp, parse_compound};
+use crate::rtp::{FixedHeader, PacketKind, ReceptionStats, classify};
 use crate::sdp::NegotiatedAudio;
 use crate::stream::{DropReason, RtpStream, StreamConfig, StreamEvent};
 
@@ -88,6 +89,8 @@ pub struct LegMedia {
     pub ptime_ms: u32,
     /// Whether we may send media to this peer (direction allows it).
     pub sending: bool,
+    /// RTCP shares the RTP port (RFC 5761); reports are only sent on such legs.
+    pub rtcp_mux: bool,
 }
 
 impl LegMedia {
@@ -102,6 +105,7 @@ impl LegMedia {
             recv_dtmf_pt: dtmf_pt,
             ptime_ms: 20,
             sending: true,
+            rtcp_mux: false,
         }
     }
 }
@@ -116,6 +120,7 @@ impl From<&NegotiatedAudio> for LegMedia {
             recv_dtmf_pt: n.recv_dtmf_pt,
             ptime_ms: n.ptime_ms,
             sending: n.direction.sends() && n.remote_rtp.is_some(),
+            rtcp_mux: n.rtcp_mux,
         }
     }
 }
@@ -198,6 +203,8 @@ struct LegState {
     out: OutboundRewriter,
     /// Transcoding applied to audio received on this leg before it goes out the other.
     transcode: Transcode,
+    /// Reception statistics of the peer's current source (SSRC, stats).
+    rx: Option<(u32, ReceptionStats)>,
     forwarded: u64,
     dropped: u64,
 }
@@ -226,6 +233,7 @@ impl Relay {
             stream: RtpStream::new(config.stream, now),
             out: OutboundRewriter::new(ssrc, seq, ts, m.codec.clock_rate, m.ptime_ms),
             transcode: transcode_for(&m.codec, &other.codec),
+            rx: None,
             forwarded: 0,
             dropped: 0,
         };
@@ -303,7 +311,10 @@ impl Relay {
     fn relay(&mut self, now: Instant, leg: Leg, src: SocketAddr, buf: &mut [u8]) -> RelayOutcome {
         match classify(buf) {
             PacketKind::Rtp => {}
-            PacketKind::Rtcp => return RelayOutcome::Drop(RelayDrop::Rtcp),
+            PacketKind::Rtcp => {
+                self.on_rtcp(now, leg, src, buf);
+                return RelayOutcome::Drop(RelayDrop::Rtcp);
+            }
             _ => return RelayOutcome::Drop(RelayDrop::NotRtp),
         }
         let Some(mut h) = FixedHeader::read(buf) else {
@@ -316,6 +327,16 @@ impl Relay {
         };
         if let crate::stream::Verdict::Drop(r) = rx.stream.handle_rtp(now, src, h.sequence) {
             return RelayOutcome::Drop(RelayDrop::Source(r));
+        }
+        match &mut rx.rx {
+            Some((ssrc, st)) if *ssrc == h.ssrc => {
+                st.update(h.sequence, h.timestamp, now);
+            }
+            _ => {
+                let mut st = ReceptionStats::new(h.sequence, rx.media.codec.clock_rate, now);
+                st.update(h.sequence, h.timestamp, now);
+                rx.rx = Some((h.ssrc, st));
+            }
         }
         if !tx.media.sending {
             return RelayOutcome::Drop(RelayDrop::NotSending);
@@ -342,9 +363,80 @@ impl Relay {
             return RelayOutcome::Drop(RelayDrop::UnknownPayloadType(h.payload_type));
         }
         tx.out.rewrite(now, &mut h);
+        tx.out.count(buf.len() - crate::rtp::FIXED_HEADER_LEN);
         // Cannot fail: FixedHeader::read succeeded on the same buffer.
         let _ = h.write_into(buf);
         RelayOutcome::Forward { to, len: buf.len() }
+    }
+
+    /// RTCP from a leg's peer: sender reports feed the LSR/DLSR of our reports. Only
+    /// from the learned address (strict source); parsing allocates, but RTCP comes
+    /// every few seconds, not per frame.
+    #[cold]
+    fn on_rtcp(&mut self, now: Instant, leg: Leg, src: SocketAddr, buf: &[u8]) {
+        let l = &mut self.legs[leg.index()];
+        if l.stream.learned().is_some_and(|a| a != src) {
+            return;
+        }
+        let Ok(pkts) = parse_compound(buf) else {
+            return;
+        };
+        for p in pkts {
+            if let RtcpPacket::SenderReport { ssrc, info, .. } = p
+                && let Some((rx_ssrc, st)) = &mut l.rx
+                && *rx_ssrc == ssrc
+            {
+                st.on_sender_report(info.ntp, now);
+            }
+        }
+    }
+
+    /// Builds the compound RTCP report (SR, or RR before anything was sent, with a
+    /// report block on the peer's source, plus SDES CNAME) for `leg` and where to send
+    /// it, or `None` when the leg has no RTCP-mux destination. `wallclock` is the time
+    /// since the Unix epoch (for the NTP timestamp); call it every few seconds
+    /// (RFC 3550 §6.2: 5 s minimum on average).
+    pub fn build_rtcp(
+        &mut self,
+        now: Instant,
+        leg: Leg,
+        wallclock: Duration,
+    ) -> Option<(SocketAddr, Vec<u8>)> {
+        let l = &mut self.legs[leg.index()];
+        if !l.media.rtcp_mux || !l.media.sending {
+            return None;
+        }
+        let to = l.stream.send_target()?;
+        let ssrc = l.out.ssrc();
+        let reports: Vec<_> =
+            l.rx.as_mut()
+                .map(|(peer, st)| st.report_block(*peer, now))
+                .into_iter()
+                .collect();
+        let report = match l.out.timestamp_at(now) {
+            Some(rtp_timestamp) => {
+                let (packet_count, octet_count) = l.out.sent();
+                RtcpPacket::SenderReport {
+                    ssrc,
+                    info: SenderInfo {
+                        ntp: ntp_timestamp(wallclock),
+                        rtp_timestamp,
+                        packet_count,
+                        octet_count,
+                    },
+                    reports,
+                }
+            }
+            None => RtcpPacket::ReceiverReport { ssrc, reports },
+        };
+        let sdes = RtcpPacket::SourceDescription(vec![SdesChunk::cname(
+            ssrc,
+            &format!("switchyard-{ssrc:08x}"),
+        )]);
+        let mut out = Vec::with_capacity(128);
+        report.write(&mut out);
+        sdes.write(&mut out);
+        Some((to, out))
     }
 
     /// Sends a locally generated packet (a prompt, a tone, a relayed DTMF event) out on

@@ -23,6 +23,8 @@ pub struct OutboundRewriter {
     next_seq: u16,
     last_ts: u32,
     last_at: Option<Instant>,
+    packets: u32,
+    octets: u32,
 }
 
 impl OutboundRewriter {
@@ -39,6 +41,8 @@ impl OutboundRewriter {
             next_seq: first_seq,
             last_ts: first_ts,
             last_at: None,
+            packets: 0,
+            octets: 0,
         }
     }
 
@@ -52,6 +56,27 @@ impl OutboundRewriter {
     /// The SSRC of the outgoing stream.
     pub fn ssrc(&self) -> u32 {
         self.ssrc
+    }
+
+    /// Counts a sent packet with `payload` octets, for sender reports.
+    #[inline]
+    pub fn count(&mut self, payload: usize) {
+        self.packets = self.packets.wrapping_add(1);
+        self.octets = self.octets.wrapping_add(payload as u32);
+    }
+
+    /// Packets and payload octets sent (wrapping, as in an SR).
+    pub fn sent(&self) -> (u32, u32) {
+        (self.packets, self.octets)
+    }
+
+    /// The RTP timestamp that corresponds to `now` on this stream's clock, if anything
+    /// was sent (for the SR's NTP/RTP pair).
+    pub fn timestamp_at(&self, now: Instant) -> Option<u32> {
+        let at = self.last_at?;
+        let elapsed = now.saturating_duration_since(at);
+        let units = (elapsed.as_micros() * u128::from(self.clock_rate) / 1_000_000) as u32;
+        Some(self.last_ts.wrapping_add(units))
     }
 
     /// Rewrites `h` (SSRC, sequence, timestamp, marker on a source change).

@@ -213,3 +213,72 @@ fn inactivity_event_is_tagged_with_its_leg() {
     assert_eq!(r.poll_event(), Some((Leg::B, StreamEvent::Inactive)));
     assert_eq!(r.poll_event(), None);
 }
+
+#[test]
+fn rtcp_reports_describe_both_directions() {
+    let mux = LegMedia {
+        rtcp_mux: true,
+        ..LegMedia::g711(CodecDescriptor::PCMU, None)
+    };
+    let (mut r, t0) = relay(mux, mux);
+    // A sends 14 packets with 10 and 11 missing; B sends only the probation ones.
+    for seq in (0..16u16).filter(|s| *s != 10 && *s != 11) {
+        let now = t0 + Duration::from_millis(20 * u64::from(seq));
+        r.handle_packet(
+            now,
+            Leg::A,
+            addr(PEER_A),
+            &mut packet(0, seq, 160 * u32::from(seq), 0xa, 0),
+        );
+    }
+    for seq in 0..4u16 {
+        r.handle_packet(t0, Leg::B, addr(PEER_B), &mut packet(0, seq, 0, 0xb, 0));
+    }
+    // A's sender report arrives on the mux port.
+    let mut sr = Vec::new();
+    crate::rtcp::RtcpPacket::SenderReport {
+        ssrc: 0xa,
+        info: SenderInfo {
+            ntp: 0x0000_1234_5678_0000,
+            ..SenderInfo::default()
+        },
+        reports: vec![],
+    }
+    .write(&mut sr);
+    let t1 = t0 + Duration::from_secs(1);
+    assert_eq!(
+        r.handle_packet(t1, Leg::A, addr(PEER_A), &mut sr),
+        RelayOutcome::Drop(RelayDrop::Rtcp)
+    );
+    let t2 = t1 + Duration::from_millis(250);
+    let (to, bytes) = r
+        .build_rtcp(t2, Leg::A, Duration::from_secs(1_700_000_000))
+        .unwrap();
+    assert_eq!(to, addr(PEER_A));
+    let pkts = parse_compound(&bytes).unwrap();
+    let RtcpPacket::SenderReport {
+        ssrc,
+        info,
+        reports,
+    } = &pkts[0]
+    else {
+        panic!("expected an SR first: {pkts:?}");
+    };
+    // Leg A's outgoing stream carried B's one forwarded packet.
+    assert_eq!(*ssrc, RelayConfig::default().seeds[0].0);
+    assert_eq!(info.packet_count, 1);
+    assert_eq!(info.octet_count, 160);
+    let rb = reports[0];
+    assert_eq!(rb.ssrc, 0xa);
+    assert_eq!(rb.extended_highest_seq, 15);
+    assert_eq!(rb.cumulative_lost, 2);
+    assert_eq!(rb.last_sr, 0x1234_5678);
+    assert_eq!(rb.delay_since_last_sr, 65536 / 4);
+    assert!(matches!(&pkts[1], RtcpPacket::SourceDescription(c) if c[0].ssrc == *ssrc));
+    // A leg without rtcp-mux gets no report from the relay.
+    let (mut plain, t0) = relay(
+        LegMedia::g711(CodecDescriptor::PCMU, None),
+        LegMedia::g711(CodecDescriptor::PCMU, None),
+    );
+    assert!(plain.build_rtcp(t0, Leg::A, Duration::ZERO).is_none());
+}
