@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use switchyard_media::codec::{CodecDescriptor, CodecKind, g711};
 use switchyard_media::net::{EngineConfig, EngineStats, RelayEngine, RelayId};
 use switchyard_media::relay::{Leg, LegMedia, RelayConfig};
-use switchyard_media::rtp::{RtpPacket, write_header};
+use switchyard_media::rtcp::{RtcpPacket, parse_compound};
+use switchyard_media::rtp::{PacketKind, RtpPacket, classify, write_header};
 use switchyard_media::stream::{StreamConfig, StreamEvent};
 
 const RATE: f64 = 8000.0;
@@ -88,12 +89,24 @@ struct Setup {
 }
 
 fn setup(port_min: u16, codec_b: CodecDescriptor, inactivity: Duration) -> Setup {
-    let ep_a = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let ep_b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    setup_with(port_min, codec_b, inactivity, "127.0.0.1", false)
+}
+
+fn setup_with(
+    port_min: u16,
+    codec_b: CodecDescriptor,
+    inactivity: Duration,
+    ip: &str,
+    rtcp_mux: bool,
+) -> Setup {
+    let ep_a = UdpSocket::bind((ip, 0)).unwrap();
+    let ep_b = UdpSocket::bind((ip, 0)).unwrap();
     for s in [&ep_a, &ep_b] {
         s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     }
     let mut engine = RelayEngine::new(EngineConfig {
+        bind: ip.parse().unwrap(),
+        rtcp_interval: Some(Duration::from_millis(100)),
         port_min,
         port_max: port_min + 200,
         relay: RelayConfig {
@@ -109,8 +122,14 @@ fn setup(port_min: u16, codec_b: CodecDescriptor, inactivity: Duration) -> Setup
     let now = Instant::now();
     let (id, relay_a, relay_b) = engine
         .add_relay(
-            LegMedia::g711(CodecDescriptor::PCMU, Some(101)),
-            LegMedia::g711(codec_b, Some(96)),
+            LegMedia {
+                rtcp_mux,
+                ..LegMedia::g711(CodecDescriptor::PCMU, Some(101))
+            },
+            LegMedia {
+                rtcp_mux,
+                ..LegMedia::g711(codec_b, Some(96))
+            },
             now,
         )
         .unwrap();
@@ -164,6 +183,7 @@ fn collect(sock: &UdpSocket, want: usize) -> Vec<(RtpPacket<'static>, SocketAddr
     let mut buf = [0u8; 2048];
     while got.len() < want && idle < 20 {
         match sock.recv_from(&mut buf) {
+            Ok((n, _)) if classify(&buf[..n]) != PacketKind::Rtp => {}
             Ok((n, src)) => {
                 idle = 0;
                 let owned: &'static [u8] = Box::leak(buf[..n].to_vec().into_boxed_slice());
@@ -269,4 +289,41 @@ fn inactivity_is_reported_when_media_stops() {
         .collect();
     assert!(inactive.contains(&Leg::A), "{events:?}");
     assert!(inactive.contains(&Leg::B), "{events:?}");
+}
+
+#[test]
+fn ipv6_legs_relay_and_receive_rtcp_reports() {
+    let s = setup_with(
+        43600,
+        CodecDescriptor::PCMU,
+        Duration::from_secs(60),
+        "::1",
+        true,
+    );
+    assert!(s.relay_a.is_ipv6());
+    send_tone(&s.ep_a, s.relay_a, CodecKind::Pcmu, 0, 1000.0, 10);
+    let relayed = collect(&s.ep_b, 7);
+    assert_eq!(relayed.len(), 7);
+    // The engine reports every 100 ms here; A's side gets a receiver report about A's
+    // stream (nothing was sent towards A yet).
+    let mut buf = [0u8; 2048];
+    let mut report = None;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while report.is_none() && Instant::now() < deadline {
+        if let Ok((n, src)) = s.ep_a.recv_from(&mut buf)
+            && classify(&buf[..n]) == PacketKind::Rtcp
+        {
+            assert_eq!(src, s.relay_a);
+            report = Some(parse_compound(&buf[..n]).unwrap());
+        }
+    }
+    s.running.finish();
+    let report = report.expect("an RTCP report within 5 s");
+    let RtcpPacket::ReceiverReport { reports, .. } = &report[0] else {
+        panic!("expected an RR first: {report:?}");
+    };
+    assert_eq!(reports[0].ssrc, 0xa0a0);
+    assert_eq!(reports[0].extended_highest_seq, 1009);
+    assert_eq!(reports[0].cumulative_lost, 0);
+    assert!(matches!(report[1], RtcpPacket::SourceDescription(_)));
 }
