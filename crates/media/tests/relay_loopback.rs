@@ -89,7 +89,7 @@ struct Setup {
 }
 
 fn setup(port_min: u16, codec_b: CodecDescriptor, inactivity: Duration) -> Setup {
-    setup_with(port_min, codec_b, inactivity, "127.0.0.1", false)
+    setup_with(port_min, codec_b, inactivity, "127.0.0.1", false, true)
 }
 
 fn setup_with(
@@ -98,6 +98,7 @@ fn setup_with(
     inactivity: Duration,
     ip: &str,
     rtcp_mux: bool,
+    io_uring: bool,
 ) -> Setup {
     let ep_a = UdpSocket::bind((ip, 0)).unwrap();
     let ep_b = UdpSocket::bind((ip, 0)).unwrap();
@@ -106,6 +107,7 @@ fn setup_with(
     }
     let mut engine = RelayEngine::new(EngineConfig {
         bind: ip.parse().unwrap(),
+        io_uring,
         rtcp_interval: Some(Duration::from_millis(100)),
         port_min,
         port_max: port_min + 200,
@@ -201,8 +203,15 @@ fn audio_of(kind: CodecKind, pkts: &[(RtpPacket<'static>, SocketAddr)]) -> Vec<i
     pkts.iter().flat_map(|p| decode(kind, p.payload)).collect()
 }
 
-fn run_tone_test(port_min: u16, codec_b: CodecDescriptor) {
-    let s = setup(port_min, codec_b, Duration::from_secs(60));
+fn run_tone_test(port_min: u16, codec_b: CodecDescriptor, io_uring: bool) {
+    let s = setup_with(
+        port_min,
+        codec_b,
+        Duration::from_secs(60),
+        "127.0.0.1",
+        false,
+        io_uring,
+    );
     let kind_b = codec_b.kind;
     let pt_b = codec_b.static_payload_type.unwrap();
     let (ep_a, relay_a) = (s.ep_a.try_clone().unwrap(), s.relay_a);
@@ -240,12 +249,17 @@ fn run_tone_test(port_min: u16, codec_b: CodecDescriptor) {
 
 #[test]
 fn tones_cross_the_relay_at_their_frequency() {
-    run_tone_test(42000, CodecDescriptor::PCMU);
+    run_tone_test(42000, CodecDescriptor::PCMU, true);
+}
+
+#[test]
+fn tones_cross_the_relay_without_io_uring() {
+    run_tone_test(44000, CodecDescriptor::PCMU, false);
 }
 
 #[test]
 fn tones_cross_a_transcoding_relay_at_their_frequency() {
-    run_tone_test(42400, CodecDescriptor::PCMA);
+    run_tone_test(42400, CodecDescriptor::PCMA, true);
 }
 
 #[test]
@@ -299,6 +313,7 @@ fn ipv6_legs_relay_and_receive_rtcp_reports() {
         Duration::from_secs(60),
         "::1",
         true,
+        false,
     );
     assert!(s.relay_a.is_ipv6());
     send_tone(&s.ep_a, s.relay_a, CodecKind::Pcmu, 0, 1000.0, 10);

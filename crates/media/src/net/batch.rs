@@ -83,6 +83,61 @@ fn from_socket_addr(addr: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::s
     }
 }
 
+/// Submits what is queued on `ring` and waits until `n` completions were reaped,
+/// passing each (user data, result) to `each`. The operations' buffers must stay
+/// untouched until this returns, so it only gives up on errors other than EINTR (and
+/// then the ring is unusable: the caller drops it).
+fn submit_and_reap(
+    ring: &mut io_uring::IoUring,
+    n: usize,
+    mut each: impl FnMut(u64, i32),
+) -> io::Result<()> {
+    let mut done = 0;
+    while done < n {
+        match ring.submit_and_wait(n - done) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        for cqe in ring.completion() {
+            each(cqe.user_data(), cqe.result());
+            done += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Receives one datagram from each socket in `fds` (at most [`BATCH`]) into slots
+/// `0..fds.len()` of `recv`, in one `io_uring_enter`. `results[j]` gets the length
+/// received from `fds[j]`, or a negative errno (-EAGAIN when nothing was waiting: the
+/// sockets are non-blocking, so io_uring does not wait for data).
+pub(crate) fn recv_round(
+    ring: &mut io_uring::IoUring,
+    recv: &mut RecvBatch,
+    fds: &[RawFd],
+    results: &mut [i32],
+) -> io::Result<()> {
+    let n = fds.len().min(BATCH).min(results.len());
+    for (j, &fd) in fds.iter().take(n).enumerate() {
+        let hdr = recv.prepare_slot(j);
+        // MSG_DONTWAIT makes io_uring complete with -EAGAIN instead of waiting for data.
+        let sqe = io_uring::opcode::RecvMsg::new(io_uring::types::Fd(fd), hdr)
+            .flags(libc::MSG_DONTWAIT as u32)
+            .build()
+            .user_data(j as u64);
+        // SAFETY: slot j's msghdr, address and buffer belong to `recv`, which is
+        // exclusively borrowed until every completion is reaped below; the ring has
+        // room for BATCH entries (checked at creation).
+        unsafe { ring.submission().push(&sqe) }
+            .map_err(|_| io::Error::other("io_uring submission queue full"))?;
+    }
+    submit_and_reap(ring, n, |j, res| {
+        if let Some(r) = results.get_mut(j as usize) {
+            *r = res;
+        }
+    })
+}
+
 /// Receive buffers for one `recvmmsg` call.
 pub struct RecvBatch {
     bufs: Box<[u8]>,
@@ -160,6 +215,26 @@ impl RecvBatch {
         }
         self.count = n as usize;
         Ok(self.count)
+    }
+
+    /// Prepares slot `i` for a single-datagram receive (io_uring) and returns its
+    /// `msghdr`, which stays valid as long as the batch lives and is not used otherwise.
+    pub(crate) fn prepare_slot(&mut self, i: usize) -> *mut libc::msghdr {
+        let h = &mut self.hdrs[i % BATCH];
+        h.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        h.msg_len = 0;
+        &mut h.msg_hdr
+    }
+
+    /// Slot `i` after a single-datagram receive of `len` bytes.
+    pub(crate) fn slot_mut(&mut self, i: usize, len: usize) -> Option<(&mut [u8], SocketAddr)> {
+        let i = i % BATCH;
+        let len = len.min(MAX_DATAGRAM);
+        let src = to_socket_addr(&self.addrs[i])?;
+        Some((
+            &mut self.bufs[i * MAX_DATAGRAM..i * MAX_DATAGRAM + len],
+            src,
+        ))
     }
 
     /// Datagram `i` of the last receive: its bytes (mutable, for in-place rewriting)
@@ -257,6 +332,37 @@ impl SendBatch {
         self.fds[i] = fd;
         self.count += 1;
         true
+    }
+
+    /// Sends everything queued through `ring`: one `io_uring_enter` for all datagrams,
+    /// whatever their sockets.
+    pub(crate) fn flush_uring(&mut self, ring: &mut io_uring::IoUring) -> io::Result<()> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        for i in 0..self.count {
+            let sqe = io_uring::opcode::SendMsg::new(
+                io_uring::types::Fd(self.fds[i]),
+                &self.hdrs[i].msg_hdr,
+            )
+            .flags(libc::MSG_DONTWAIT as u32)
+            .build()
+            .user_data(i as u64);
+            // SAFETY: the msghdr and everything it points to (address, iovec, buffer)
+            // belong to this batch and are not touched until the completions below are
+            // reaped; the ring has room for BATCH entries (checked at creation).
+            unsafe { ring.submission().push(&sqe) }
+                .map_err(|_| io::Error::other("io_uring submission queue full"))?;
+        }
+        let n = self.count;
+        self.count = 0;
+        let failed = submit_and_reap(ring, n, |_, res| {
+            if res < 0 {
+                self.failed += 1;
+            }
+        });
+        self.syscalls += 1;
+        failed
     }
 
     /// Sends everything queued: one `sendmmsg` per run of datagrams on the same socket.

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::batch::{BATCH, RecvBatch, SendBatch};
+use super::batch::{BATCH, RecvBatch, SendBatch, recv_round};
 use super::ports::PortAllocator;
 use crate::relay::{Leg, LegMedia, Relay, RelayConfig, RelayOutcome};
 use crate::stream::StreamEvent;
@@ -42,6 +42,11 @@ pub struct EngineConfig {
     pub relay: RelayConfig,
     /// How often to send RTCP reports on legs with rtcp-mux (`None`: never).
     pub rtcp_interval: Option<Duration>,
+    /// Receive from all ready sockets and send all datagrams of a wake-up with one
+    /// `io_uring_enter` each, instead of one `recvmmsg` per ready socket and one
+    /// `sendmmsg` per destination socket. Falls back to those when io_uring is not
+    /// available (old kernel, disabled by sysctl or seccomp).
+    pub io_uring: bool,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +58,7 @@ impl Default for EngineConfig {
             batch_window: Duration::from_millis(1),
             relay: RelayConfig::default(),
             rtcp_interval: Some(Duration::from_secs(5)),
+            io_uring: true,
         }
     }
 }
@@ -107,6 +113,12 @@ pub struct RelayEngine {
     next_timeout_check: Option<Instant>,
     next_rtcp: Option<Instant>,
     events_out: Vec<(RelayId, Leg, StreamEvent)>,
+    ring: Option<io_uring::IoUring>,
+    /// Sockets with data waiting (socket index, fd), for io_uring receive rounds.
+    ready: Vec<(usize, std::os::fd::RawFd)>,
+    ready_next: Vec<(usize, std::os::fd::RawFd)>,
+    fds: Vec<std::os::fd::RawFd>,
+    results: Vec<i32>,
 }
 
 impl RelayEngine {
@@ -125,6 +137,16 @@ impl RelayEngine {
             next_timeout_check: None,
             next_rtcp: None,
             events_out: Vec::new(),
+            ring: if config.io_uring {
+                // Room for a full batch in flight; without io_uring, the mmsg calls.
+                io_uring::IoUring::new(2 * BATCH as u32).ok()
+            } else {
+                None
+            },
+            ready: Vec::with_capacity(4096),
+            ready_next: Vec::with_capacity(4096),
+            fds: Vec::with_capacity(BATCH),
+            results: vec![0; BATCH],
             config,
         })
     }
@@ -255,53 +277,159 @@ impl RelayEngine {
         let now = Instant::now();
         self.last_wake = Some(now);
         self.stats.wakeups += 1;
+        let received = if self.ring.is_some() {
+            self.receive_uring(now)?
+        } else {
+            self.receive_mmsg(now)?
+        };
+        self.flush_sends();
+        self.stats.received += received as u64;
+        self.check_timeouts(now);
+        self.send_rtcp(now);
+        Ok(received)
+    }
+
+    fn flush_sends(&mut self) {
+        if let Some(ring) = &mut self.ring {
+            if self.send.flush_uring(ring).is_err() {
+                // The ring is unusable; carry on with sendmmsg.
+                self.ring = None;
+            }
+        } else {
+            self.send.flush();
+        }
+    }
+
+    /// Drains every ready socket with `recvmmsg`.
+    fn receive_mmsg(&mut self, now: Instant) -> io::Result<usize> {
         let mut received = 0;
         for ev in self.events.iter() {
             let idx = ev.token().0;
-            let Some(slot) = self.sockets.get(idx).and_then(Option::as_ref) else {
-                continue;
-            };
-            let fd = slot.socket.as_raw_fd();
-            let (ri, leg) = (slot.relay, slot.leg);
-            loop {
-                let n = self.recv.recv(fd)?;
+            while let Some(slot) = self.sockets.get(idx).and_then(Option::as_ref) {
+                let n = self.recv.recv(slot.socket.as_raw_fd())?;
                 self.stats.recv_calls += 1;
                 received += n;
-                let Some(entry) = self.relays.get_mut(ri).and_then(Option::as_mut) else {
-                    break;
-                };
-                let out_fd = self.sockets[entry.sockets[leg.other() as usize]]
-                    .as_ref()
-                    .map(|s| s.socket.as_raw_fd());
                 for i in 0..n {
                     let Some((buf, src)) = self.recv.get_mut(i) else {
                         continue;
                     };
-                    match entry.relay.handle_packet(now, leg, src, buf) {
-                        RelayOutcome::Forward { to, len } => {
-                            let Some(out_fd) = out_fd else { continue };
-                            if self.send.is_full() {
-                                self.send.flush();
-                            }
-                            self.send.push(out_fd, to, &buf[..len]);
-                            self.stats.forwarded += 1;
-                        }
-                        RelayOutcome::Drop(_) => self.stats.dropped += 1,
-                    }
-                }
-                while let Some((leg, ev)) = entry.relay.poll_event() {
-                    self.events_out.push((RelayId(ri), leg, ev));
+                    Self::dispatch(
+                        now,
+                        idx,
+                        buf,
+                        src,
+                        &self.sockets,
+                        &mut self.relays,
+                        &mut self.send,
+                        &mut self.ring,
+                        &mut self.stats,
+                        &mut self.events_out,
+                    );
                 }
                 if n < BATCH {
                     break;
                 }
             }
         }
-        self.send.flush();
-        self.stats.received += received as u64;
-        self.check_timeouts(now);
-        self.send_rtcp(now);
         Ok(received)
+    }
+
+    /// Receives from every ready socket in rounds of one `io_uring_enter`, each taking
+    /// one datagram per socket, until every socket answered EAGAIN.
+    fn receive_uring(&mut self, now: Instant) -> io::Result<usize> {
+        let mut received = 0;
+        self.ready.clear();
+        for ev in self.events.iter() {
+            let idx = ev.token().0;
+            if let Some(slot) = self.sockets.get(idx).and_then(Option::as_ref) {
+                self.ready.push((idx, slot.socket.as_raw_fd()));
+            }
+        }
+        while !self.ready.is_empty() {
+            self.ready_next.clear();
+            for chunk in self.ready.chunks(BATCH) {
+                self.fds.clear();
+                self.fds.extend(chunk.iter().map(|c| c.1));
+                let Some(ring) = self.ring.as_mut() else {
+                    break;
+                };
+                recv_round(ring, &mut self.recv, &self.fds, &mut self.results)?;
+                self.stats.recv_calls += 1;
+                for (j, &(idx, fd)) in chunk.iter().enumerate() {
+                    let res = self.results[j];
+                    if res < 0 {
+                        continue;
+                    }
+                    received += 1;
+                    // It may hold more: ask again next round.
+                    self.ready_next.push((idx, fd));
+                    let Some((buf, src)) = self.recv.slot_mut(j, res as usize) else {
+                        continue;
+                    };
+                    Self::dispatch(
+                        now,
+                        idx,
+                        buf,
+                        src,
+                        &self.sockets,
+                        &mut self.relays,
+                        &mut self.send,
+                        &mut self.ring,
+                        &mut self.stats,
+                        &mut self.events_out,
+                    );
+                }
+            }
+            std::mem::swap(&mut self.ready, &mut self.ready_next);
+        }
+        Ok(received)
+    }
+
+    /// Relays one datagram received on socket `idx` and queues what it produces.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn dispatch(
+        now: Instant,
+        idx: usize,
+        buf: &mut [u8],
+        src: SocketAddr,
+        sockets: &[Option<SocketSlot>],
+        relays: &mut [Option<Entry>],
+        send: &mut SendBatch,
+        ring: &mut Option<io_uring::IoUring>,
+        stats: &mut EngineStats,
+        events_out: &mut Vec<(RelayId, Leg, StreamEvent)>,
+    ) {
+        let Some(slot) = sockets.get(idx).and_then(Option::as_ref) else {
+            return;
+        };
+        let (ri, leg) = (slot.relay, slot.leg);
+        let Some(entry) = relays.get_mut(ri).and_then(Option::as_mut) else {
+            return;
+        };
+        match entry.relay.handle_packet(now, leg, src, buf) {
+            RelayOutcome::Forward { to, len } => {
+                let Some(out) = sockets[entry.sockets[leg.other() as usize]].as_ref() else {
+                    return;
+                };
+                if send.is_full() {
+                    match ring.as_mut() {
+                        Some(r) => {
+                            if send.flush_uring(r).is_err() {
+                                *ring = None;
+                            }
+                        }
+                        None => send.flush(),
+                    }
+                }
+                send.push(out.socket.as_raw_fd(), to, &buf[..len]);
+                stats.forwarded += 1;
+            }
+            RelayOutcome::Drop(_) => stats.dropped += 1,
+        }
+        while let Some((leg, ev)) = entry.relay.poll_event() {
+            events_out.push((RelayId(ri), leg, ev));
+        }
     }
 
     fn send_rtcp(&mut self, now: Instant) {
