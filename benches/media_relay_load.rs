@@ -294,7 +294,12 @@ impl Load {
                 send.flush();
                 continue;
             }
-            poll.poll(&mut events, Some(next - now)).expect("poll");
+            // Sleep to the next tick, then drain without waiting: the relays' sends then
+            // find no sleeper to wake on our sockets (the same for both relays), as a
+            // media server's own batched loop would behave, rather than a wake-up per
+            // packet.
+            std::thread::sleep(next - now);
+            poll.poll(&mut events, Some(Duration::ZERO)).expect("poll");
             for ev in events.iter() {
                 let fd = self.endpoints[ev.token().0].sock.as_raw_fd();
                 loop {
