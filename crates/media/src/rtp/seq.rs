@@ -118,8 +118,13 @@ impl ReceptionStats {
     }
 
     fn arrival_units(&self, now: Instant) -> u32 {
+        // u64 arithmetic (a u128 division costs tens of ns on the per-packet path);
+        // wrapping is fine: only differences of transit times are used.
         let d = now.saturating_duration_since(self.epoch);
-        (d.as_nanos() * u128::from(self.clock_rate) / 1_000_000_000) as u32
+        let rate = u64::from(self.clock_rate);
+        d.as_secs()
+            .wrapping_mul(rate)
+            .wrapping_add(u64::from(d.subsec_nanos()) * rate / 1_000_000_000) as u32
     }
 
     fn update_jitter(&mut self, timestamp: u32, now: Instant) {
