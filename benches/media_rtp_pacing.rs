@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use switchyard_media::net::{Pacer, RecvBatch, SendBatch};
+use switchyard_media::net::{Pacer, RecvBatch, SendBatch, Uring};
 use switchyard_media::rtp::write_header;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -77,6 +77,24 @@ fn main() {
     }
     let mut seq = vec![0u16; streams];
     let mut send = SendBatch::new();
+    // One io_uring_enter per batch of 64 frames instead of one sendmmsg per socket
+    // (`PACING_IO=mmsg` to compare).
+    let mut ring = match std::env::var("PACING_IO").as_deref() {
+        Ok("mmsg") => None,
+        _ => Uring::new().ok(),
+    };
+    println!(
+        "sending with {}",
+        if ring.is_some() {
+            "io_uring"
+        } else {
+            "sendmmsg"
+        }
+    );
+    let mut flush = |send: &mut SendBatch| match ring.as_mut() {
+        Some(r) => send.flush_via(r).expect("io_uring send"),
+        None => send.flush(),
+    };
     let mut due = Vec::new();
     let mut pkt = vec![0xffu8; 172];
     let mut lateness: Vec<u32> = Vec::with_capacity(streams * 50 * seconds as usize);
@@ -104,11 +122,11 @@ fn main() {
             .expect("12");
             seq[i] = seq[i].wrapping_add(1);
             if send.is_full() {
-                send.flush();
+                flush(&mut send);
             }
             send.push(sockets[i].as_raw_fd(), sink_addr, &pkt);
         }
-        send.flush();
+        flush(&mut send);
         // Every frame of this tick left by now; its ideal time was `tick`.
         let late = Instant::now().saturating_duration_since(tick).as_micros() as u32;
         lateness.extend(std::iter::repeat_n(late, due.len()));

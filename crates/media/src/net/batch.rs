@@ -138,6 +138,18 @@ pub(crate) fn recv_round(
     })
 }
 
+/// An io_uring instance for batching sends across sockets ([`SendBatch::flush_via`]).
+pub struct Uring(pub(crate) io_uring::IoUring);
+
+impl Uring {
+    /// Creates a ring with room for a full batch; fails where io_uring is unavailable
+    /// (old kernel, `kernel.io_uring_disabled`, seccomp), and the caller then uses
+    /// [`SendBatch::flush`].
+    pub fn new() -> io::Result<Self> {
+        io_uring::IoUring::new(2 * BATCH as u32).map(Uring)
+    }
+}
+
 /// Receive buffers for one `recvmmsg` call.
 pub struct RecvBatch {
     bufs: Box<[u8]>,
@@ -363,6 +375,12 @@ impl SendBatch {
         });
         self.syscalls += 1;
         failed
+    }
+
+    /// Sends everything queued with one `io_uring_enter`, whatever the sockets: the way
+    /// to send one frame for each of many streams (each on its own socket) per tick.
+    pub fn flush_via(&mut self, ring: &mut Uring) -> io::Result<()> {
+        self.flush_uring(&mut ring.0)
     }
 
     /// Sends everything queued: one `sendmmsg` per run of datagrams on the same socket.

@@ -49,7 +49,7 @@ mod engine;
 mod pacer;
 mod ports;
 
-pub use batch::{BATCH, MAX_DATAGRAM, RecvBatch, SendBatch};
+pub use batch::{BATCH, MAX_DATAGRAM, RecvBatch, SendBatch, Uring};
 pub use engine::{EngineConfig, EngineStats, RelayEngine, RelayId};
 pub use pacer::{PacedId, Pacer};
 pub use ports::PortAllocator;
