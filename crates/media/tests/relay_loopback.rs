@@ -342,3 +342,39 @@ fn ipv6_legs_relay_and_receive_rtcp_reports() {
     assert_eq!(reports[0].cumulative_lost, 0);
     assert!(matches!(report[1], RtcpPacket::SourceDescription(_)));
 }
+
+#[test]
+fn rtcp_port_without_mux_learns_the_peers_rtcp_address() {
+    let s = setup(44400, CodecDescriptor::PCMU, Duration::from_secs(60));
+    send_tone(&s.ep_a, s.relay_a, CodecKind::Pcmu, 0, 1000.0, 10);
+    assert_eq!(collect(&s.ep_b, 7).len(), 7);
+    // The peer's RTCP socket (any port on the learned host) reports to our RTP port + 1.
+    let ep_a_rtcp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ep_a_rtcp
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut rr = Vec::new();
+    RtcpPacket::ReceiverReport {
+        ssrc: 0xa0a0,
+        reports: vec![],
+    }
+    .write(&mut rr);
+    let relay_rtcp = SocketAddr::new(s.relay_a.ip(), s.relay_a.port() + 1);
+    let mut buf = [0u8; 2048];
+    let mut report = None;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while report.is_none() && Instant::now() < deadline {
+        ep_a_rtcp.send_to(&rr, relay_rtcp).unwrap();
+        if let Ok((n, src)) = ep_a_rtcp.recv_from(&mut buf) {
+            assert_eq!(src, relay_rtcp);
+            report = Some(parse_compound(&buf[..n]).unwrap());
+        }
+    }
+    let (stats, _) = s.running.finish();
+    assert!(stats.rtcp_received >= 1, "{stats:?}");
+    let report = report.expect("an RTCP report on the peer's RTCP socket within 5 s");
+    let RtcpPacket::ReceiverReport { reports, .. } = &report[0] else {
+        panic!("expected an RR first: {report:?}");
+    };
+    assert_eq!(reports[0].ssrc, 0xa0a0);
+}

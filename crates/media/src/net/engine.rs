@@ -72,8 +72,14 @@ struct Entry {
     sockets: [usize; 2],
 }
 
+/// Token bit marking a leg's RTCP socket (the RTP port + 1); the rest is the slot index.
+const RTCP_TOKEN: usize = 1 << (usize::BITS - 1);
+
 struct SocketSlot {
     socket: UdpSocket,
+    /// The RTCP socket on the next port up, for peers without rtcp-mux (`None` if that
+    /// port could not be bound).
+    rtcp: Option<UdpSocket>,
     port: u16,
     relay: usize,
     leg: Leg,
@@ -96,6 +102,8 @@ pub struct EngineStats {
     pub send_calls: u64,
     /// Datagrams the kernel refused to send.
     pub send_failed: u64,
+    /// RTCP datagrams received on RTCP ports.
+    pub rtcp_received: u64,
 }
 
 /// The relay socket loop.
@@ -173,8 +181,10 @@ impl RelayEngine {
                         Interest::READABLE,
                     )?;
                     let addr = socket.local_addr()?;
+                    let rtcp = self.bind_rtcp(port, idx);
                     self.sockets[idx] = Some(SocketSlot {
                         socket,
+                        rtcp,
                         port,
                         relay,
                         leg,
@@ -188,8 +198,25 @@ impl RelayEngine {
         Err(last_err)
     }
 
-    /// Creates a relay between two legs with the given media, binding one socket per
-    /// leg. Returns its id and the local RTP addresses of leg A and leg B (to put in
+    /// Binds and registers the RTCP socket next to RTP port `port` (reserved for it by
+    /// the allocator). Without it, peers that do not multiplex simply get no RTCP.
+    fn bind_rtcp(&mut self, port: u16, idx: usize) -> Option<UdpSocket> {
+        let socket =
+            UdpSocket::bind(SocketAddr::new(self.config.bind, port.checked_add(1)?)).ok()?;
+        socket.set_nonblocking(true).ok()?;
+        self.poll
+            .registry()
+            .register(
+                &mut SourceFd(&socket.as_raw_fd()),
+                Token(idx | RTCP_TOKEN),
+                Interest::READABLE,
+            )
+            .ok()?;
+        Some(socket)
+    }
+
+    /// Creates a relay between two legs with the given media, binding an RTP socket
+    /// (and an RTCP socket on the next port) per leg. Returns its id and the local RTP addresses of leg A and leg B (to put in
     /// the SDP sent to each peer).
     pub fn add_relay(
         &mut self,
@@ -225,6 +252,12 @@ impl RelayEngine {
                 .poll
                 .registry()
                 .deregister(&mut SourceFd(&slot.socket.as_raw_fd()));
+            if let Some(r) = &slot.rtcp {
+                let _ = self
+                    .poll
+                    .registry()
+                    .deregister(&mut SourceFd(&r.as_raw_fd()));
+            }
             self.ports.release(slot.port);
         }
     }
@@ -304,9 +337,21 @@ impl RelayEngine {
     fn receive_mmsg(&mut self, now: Instant) -> io::Result<usize> {
         let mut received = 0;
         for ev in self.events.iter() {
-            let idx = ev.token().0;
-            while let Some(slot) = self.sockets.get(idx).and_then(Option::as_ref) {
-                let n = self.recv.recv(slot.socket.as_raw_fd())?;
+            let token = ev.token().0;
+            let idx = token & !RTCP_TOKEN;
+            while let Some(fd) = self
+                .sockets
+                .get(idx)
+                .and_then(Option::as_ref)
+                .and_then(|s| {
+                    if token & RTCP_TOKEN != 0 {
+                        s.rtcp.as_ref().map(AsRawFd::as_raw_fd)
+                    } else {
+                        Some(s.socket.as_raw_fd())
+                    }
+                })
+            {
+                let n = self.recv.recv(fd)?;
                 self.stats.recv_calls += 1;
                 received += n;
                 for i in 0..n {
@@ -315,7 +360,7 @@ impl RelayEngine {
                     };
                     Self::dispatch(
                         now,
-                        idx,
+                        token,
                         buf,
                         src,
                         &self.sockets,
@@ -340,9 +385,21 @@ impl RelayEngine {
         let mut received = 0;
         self.ready.clear();
         for ev in self.events.iter() {
-            let idx = ev.token().0;
-            if let Some(slot) = self.sockets.get(idx).and_then(Option::as_ref) {
-                self.ready.push((idx, slot.socket.as_raw_fd()));
+            let token = ev.token().0;
+            let Some(slot) = self
+                .sockets
+                .get(token & !RTCP_TOKEN)
+                .and_then(Option::as_ref)
+            else {
+                continue;
+            };
+            let fd = if token & RTCP_TOKEN != 0 {
+                slot.rtcp.as_ref().map(AsRawFd::as_raw_fd)
+            } else {
+                Some(slot.socket.as_raw_fd())
+            };
+            if let Some(fd) = fd {
+                self.ready.push((token, fd));
             }
         }
         while !self.ready.is_empty() {
@@ -355,20 +412,20 @@ impl RelayEngine {
                 };
                 recv_round(ring, &mut self.recv, &self.fds, &mut self.results)?;
                 self.stats.recv_calls += 1;
-                for (j, &(idx, fd)) in chunk.iter().enumerate() {
+                for (j, &(token, fd)) in chunk.iter().enumerate() {
                     let res = self.results[j];
                     if res < 0 {
                         continue;
                     }
                     received += 1;
                     // It may hold more: ask again next round.
-                    self.ready_next.push((idx, fd));
+                    self.ready_next.push((token, fd));
                     let Some((buf, src)) = self.recv.slot_mut(j, res as usize) else {
                         continue;
                     };
                     Self::dispatch(
                         now,
-                        idx,
+                        token,
                         buf,
                         src,
                         &self.sockets,
@@ -385,12 +442,13 @@ impl RelayEngine {
         Ok(received)
     }
 
-    /// Relays one datagram received on socket `idx` and queues what it produces.
+    /// Relays one datagram received on the socket of `token` and queues what it
+    /// produces.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn dispatch(
         now: Instant,
-        idx: usize,
+        token: usize,
         buf: &mut [u8],
         src: SocketAddr,
         sockets: &[Option<SocketSlot>],
@@ -400,13 +458,18 @@ impl RelayEngine {
         stats: &mut EngineStats,
         events_out: &mut Vec<(RelayId, Leg, StreamEvent)>,
     ) {
-        let Some(slot) = sockets.get(idx).and_then(Option::as_ref) else {
+        let Some(slot) = sockets.get(token & !RTCP_TOKEN).and_then(Option::as_ref) else {
             return;
         };
         let (ri, leg) = (slot.relay, slot.leg);
         let Some(entry) = relays.get_mut(ri).and_then(Option::as_mut) else {
             return;
         };
+        if token & RTCP_TOKEN != 0 {
+            entry.relay.handle_rtcp(now, leg, src, buf);
+            stats.rtcp_received += 1;
+            return;
+        }
         match entry.relay.handle_packet(now, leg, src, buf) {
             RelayOutcome::Forward { to, len } => {
                 let Some(out) = sockets[entry.sockets[leg.other() as usize]].as_ref() else {
@@ -452,11 +515,19 @@ impl RelayEngine {
                 let Some((to, bytes)) = e.relay.build_rtcp(now, leg, wallclock) else {
                     continue;
                 };
-                if let Some(slot) = &self.sockets[e.sockets[leg as usize]] {
-                    // One report per leg every few seconds: not worth batching.
-                    if slot.socket.send_to(&bytes, to).is_err() {
-                        self.stats.send_failed += 1;
-                    }
+                let Some(slot) = &self.sockets[e.sockets[leg as usize]] else {
+                    continue;
+                };
+                let socket = if e.relay.media(leg).rtcp_mux {
+                    &slot.socket
+                } else if let Some(r) = &slot.rtcp {
+                    r
+                } else {
+                    continue;
+                };
+                // One report per leg every few seconds: not worth batching.
+                if socket.send_to(&bytes, to).is_err() {
+                    self.stats.send_failed += 1;
                 }
             }
         }

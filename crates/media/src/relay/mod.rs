@@ -89,7 +89,7 @@ pub struct LegMedia {
     pub ptime_ms: u32,
     /// Whether we may send media to this peer (direction allows it).
     pub sending: bool,
-    /// RTCP shares the RTP port (RFC 5761); reports are only sent on such legs.
+    /// RTCP shares the RTP port (RFC 5761); otherwise it uses the next port up.
     pub rtcp_mux: bool,
 }
 
@@ -205,6 +205,8 @@ struct LegState {
     transcode: Transcode,
     /// Reception statistics of the peer's current source (SSRC, stats).
     rx: Option<(u32, ReceptionStats)>,
+    /// Where the peer's RTCP comes from on a separate port (symmetric RTCP).
+    rtcp_peer: Option<SocketAddr>,
     forwarded: u64,
     dropped: u64,
 }
@@ -234,6 +236,7 @@ impl Relay {
             out: OutboundRewriter::new(ssrc, seq, ts, m.codec.clock_rate, m.ptime_ms),
             transcode: transcode_for(&m.codec, &other.codec),
             rx: None,
+            rtcp_peer: None,
             forwarded: 0,
             dropped: 0,
         };
@@ -312,7 +315,7 @@ impl Relay {
         match classify(buf) {
             PacketKind::Rtp => {}
             PacketKind::Rtcp => {
-                self.on_rtcp(now, leg, src, buf);
+                self.handle_rtcp(now, leg, src, buf);
                 return RelayOutcome::Drop(RelayDrop::Rtcp);
             }
             _ => return RelayOutcome::Drop(RelayDrop::NotRtp),
@@ -369,18 +372,26 @@ impl Relay {
         RelayOutcome::Forward { to, len: buf.len() }
     }
 
-    /// RTCP from a leg's peer: sender reports feed the LSR/DLSR of our reports. Only
-    /// from the learned address (strict source); parsing allocates, but RTCP comes
-    /// every few seconds, not per frame.
+    /// RTCP from a leg's peer, on the RTP port (rtcp-mux, routed here by
+    /// [`handle_packet`](Self::handle_packet)) or on the RTCP port: sender reports feed
+    /// the LSR/DLSR of our reports. Accepted only from the learned RTP source's address
+    /// (its IP, on a separate RTCP port, which is then where our reports go); parsing
+    /// allocates, but RTCP comes every few seconds, not per frame.
     #[cold]
-    fn on_rtcp(&mut self, now: Instant, leg: Leg, src: SocketAddr, buf: &[u8]) {
+    pub fn handle_rtcp(&mut self, now: Instant, leg: Leg, src: SocketAddr, buf: &[u8]) {
         let l = &mut self.legs[leg.index()];
-        if l.stream.learned().is_some_and(|a| a != src) {
+        let Some(learned) = l.stream.learned() else {
+            return;
+        };
+        if learned.ip() != src.ip() || (l.media.rtcp_mux && learned != src) {
             return;
         }
         let Ok(pkts) = parse_compound(buf) else {
             return;
         };
+        if !l.media.rtcp_mux {
+            l.rtcp_peer = Some(src);
+        }
         for p in pkts {
             if let RtcpPacket::SenderReport { ssrc, info, .. } = p
                 && let Some((rx_ssrc, st)) = &mut l.rx
@@ -393,7 +404,9 @@ impl Relay {
 
     /// Builds the compound RTCP report (SR, or RR before anything was sent, with a
     /// report block on the peer's source, plus SDES CNAME) for `leg` and where to send
-    /// it, or `None` when the leg has no RTCP-mux destination. `wallclock` is the time
+    /// it: the RTP destination with rtcp-mux (send from the RTP socket), else where the
+    /// peer's RTCP came from, else the RTP destination's port + 1 (send from the RTCP
+    /// socket). `None` when the leg has no destination. `wallclock` is the time
     /// since the Unix epoch (for the NTP timestamp); call it every few seconds
     /// (RFC 3550 §6.2: 5 s minimum on average).
     pub fn build_rtcp(
@@ -403,10 +416,16 @@ impl Relay {
         wallclock: Duration,
     ) -> Option<(SocketAddr, Vec<u8>)> {
         let l = &mut self.legs[leg.index()];
-        if !l.media.rtcp_mux || !l.media.sending {
+        if !l.media.sending {
             return None;
         }
-        let to = l.stream.send_target()?;
+        let rtp = l.stream.send_target()?;
+        let to = if l.media.rtcp_mux {
+            rtp
+        } else {
+            l.rtcp_peer
+                .unwrap_or_else(|| SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)))
+        };
         let ssrc = l.out.ssrc();
         let reports: Vec<_> =
             l.rx.as_mut()

@@ -275,10 +275,32 @@ fn rtcp_reports_describe_both_directions() {
     assert_eq!(rb.last_sr, 0x1234_5678);
     assert_eq!(rb.delay_since_last_sr, 65536 / 4);
     assert!(matches!(&pkts[1], RtcpPacket::SourceDescription(c) if c[0].ssrc == *ssrc));
-    // A leg without rtcp-mux gets no report from the relay.
-    let (mut plain, t0) = relay(
+}
+
+#[test]
+fn rtcp_without_mux_goes_to_the_next_port_or_where_the_peers_rtcp_came_from() {
+    let (mut r, t0) = relay(
         LegMedia::g711(CodecDescriptor::PCMU, None),
         LegMedia::g711(CodecDescriptor::PCMU, None),
     );
-    assert!(plain.build_rtcp(t0, Leg::A, Duration::ZERO).is_none());
+    learn(&mut r, t0);
+    let (to, _) = r.build_rtcp(t0, Leg::A, Duration::ZERO).unwrap();
+    assert_eq!(to, addr(PEER_A + 1));
+    let mut rr = Vec::new();
+    RtcpPacket::ReceiverReport {
+        ssrc: 0xa,
+        reports: vec![],
+    }
+    .write(&mut rr);
+    // From another host: ignored. From the learned host on another port: adopted.
+    r.handle_rtcp(t0, Leg::A, SocketAddr::from(([192, 0, 2, 99], 7001)), &rr);
+    assert_eq!(
+        r.build_rtcp(t0, Leg::A, Duration::ZERO).unwrap().0,
+        addr(PEER_A + 1)
+    );
+    r.handle_rtcp(t0, Leg::A, addr(7001), &rr);
+    assert_eq!(
+        r.build_rtcp(t0, Leg::A, Duration::ZERO).unwrap().0,
+        addr(7001)
+    );
 }
