@@ -75,10 +75,10 @@ fn all_sixteen_digits_in_noise_through_ulaw() {
 }
 
 #[test]
-fn repeated_digit_needs_a_pause_and_gets_one_digit_each() {
+fn repeated_digit_separated_by_a_forty_ms_pause() {
     let mut s = silence(50);
     for _ in 0..3 {
-        s.extend(digit_burst('5', 50, 45));
+        s.extend(digit_burst('5', 50, 40));
     }
     assert_eq!(detect(&s), "555");
 }
@@ -226,12 +226,13 @@ fn no_talk_off_on_music_on_hold() {
 
 #[test]
 fn no_talk_off_on_shipped_prompts() {
-    // The project's shipped prompts (prompts/ at the repository root), when present at
-    // 8 kHz; other rates are covered once the player resamples them.
+    // The project's shipped prompts (prompts/ at the repository root, any format the
+    // player reads), decoded to 8 kHz as a call would hear them.
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../prompts");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return; // no prompts shipped yet: the generated speech above stands in
     };
+    let mut cache = switchyard_media::player::PromptCache::new();
     let mut stack: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     while let Some(p) = stack.pop() {
         if p.is_dir() {
@@ -244,13 +245,15 @@ fn no_talk_off_on_shipped_prompts() {
             );
             continue;
         }
-        if p.extension().is_some_and(|e| e == "wav")
-            && let Ok(r) = hound::WavReader::open(&p)
-            && r.spec().sample_rate == RATE
-            && r.spec().bits_per_sample == 16
+        let audio = ["wav", "mp3", "flac", "ogg"];
+        if p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| audio.contains(&e))
         {
-            let s = read_wav(&p);
-            assert_eq!(detect(&s), "", "talk-off in {}", p.display());
+            let prompt = cache
+                .load(&p, RATE)
+                .unwrap_or_else(|e| panic!("shipped prompt does not load: {e}"));
+            assert_eq!(detect(prompt.samples()), "", "talk-off in {}", p.display());
         }
     }
 }
@@ -267,4 +270,81 @@ fn digits_survive_speech_in_the_background() {
         *x = x.saturating_add(v / 4);
     }
     assert_eq!(detect(&s), "2580");
+}
+
+#[test]
+fn wideband_legs_detect_at_16_khz() {
+    let rate = 16_000;
+    let mut s = vec![0i16; 1600];
+    for c in "147*".chars() {
+        let mut g = DtmfGenerator::new(DtmfDigit::from_char(c).unwrap(), rate, 1280, 1280, 5000);
+        let mut b = vec![0i16; 2560];
+        g.fill(&mut b);
+        s.extend(b);
+    }
+    add_noise(&mut s, 1000, 5);
+    let mut det = DtmfDetector::new(DetectorConfig {
+        sample_rate: rate,
+        ..DetectorConfig::default()
+    });
+    let mut got = String::new();
+    for f in s.chunks(320) {
+        det.feed(f);
+        while let Some(d) = det.poll_digit() {
+            got.push(d.to_char());
+        }
+    }
+    assert_eq!(got, "147*");
+}
+
+#[test]
+fn no_talk_off_on_loud_speech_and_music_through_alaw() {
+    // Prompts mastered hot: +6 dB (clipping where it must), then an A-law trunk.
+    for name in ["speech_en.wav", "speech_zh.wav", "music_moh.wav"] {
+        let mut s = read_wav(&data_dir().join(name));
+        for x in &mut s {
+            *x = x.saturating_mul(2);
+            *x = g711::alaw_to_linear(g711::linear_to_alaw(*x));
+        }
+        assert_eq!(detect(&s), "", "{name}");
+    }
+}
+
+#[test]
+fn fastest_dialling_forty_on_forty_off() {
+    let keys = "0123456789*#";
+    let mut s = silence(50);
+    for c in keys.chars() {
+        s.extend(digit_burst(c, 40, 40));
+    }
+    s.extend(silence(100));
+    add_noise(&mut s, 800, 21);
+    assert_eq!(detect(&s), keys);
+}
+
+#[test]
+fn a_ten_ms_dropout_does_not_split_a_digit() {
+    let mut s = silence(50);
+    s.extend(digit_burst('8', 100, 10)); // 10 ms gap inside the press
+    s.extend(digit_burst('8', 100, 100));
+    assert_eq!(detect(&s), "8");
+}
+
+#[test]
+fn in_tone_flags_the_frames_to_mute() {
+    let mut det = DtmfDetector::new(DetectorConfig::default());
+    let mut s = silence(100);
+    s.extend(digit_burst('6', 200, 200));
+    let flags: Vec<bool> = s
+        .chunks(160)
+        .map(|f| {
+            det.feed(f);
+            det.in_tone()
+        })
+        .collect();
+    // Frames 0-4 silence, 5-14 tone, 15-24 silence (20 ms each).
+    assert!(flags[..5].iter().all(|f| !f));
+    assert!(flags[7..15].iter().all(|f| *f), "{flags:?}");
+    assert!(flags[18..].iter().all(|f| !f), "{flags:?}");
+    assert_eq!(det.poll_digit().map(|d| d.to_char()), Some('6'));
 }

@@ -251,3 +251,40 @@ fn generator_output_matches_nominal_frequencies() {
     assert!(tone_amplitude(&s, 941.0, 16_000) < 500.0);
     assert!(g.is_done());
 }
+
+#[test]
+fn long_event_segments_stay_one_digit() {
+    // An 8.5 s press at 8000 Hz: the first segment saturates at 65535 ticks, the second
+    // starts at ts + 65535 (RFC 4733 §2.5.1.3).
+    let mut rx = TelephoneEventReceiver::new();
+    let ts = 10_000u32;
+    for d in (160..=65_440u32).step_by(160) {
+        rx.handle_packet(&pkt(0, false, d as u16), ts, d == 160)
+            .unwrap();
+    }
+    rx.handle_packet(&pkt(0, false, 65_535), ts, false).unwrap();
+    let ts2 = ts + 65_535;
+    rx.handle_packet(&pkt(0, false, 160), ts2, false).unwrap();
+    for _ in 0..3 {
+        rx.handle_packet(&pkt(0, true, 2465), ts2, false).unwrap();
+    }
+    let events: Vec<_> = std::iter::from_fn(|| rx.poll_event()).collect();
+    assert_eq!(
+        events,
+        [
+            DtmfEvent::Begin {
+                digit: d('0'),
+                timestamp: ts
+            },
+            DtmfEvent::End {
+                digit: d('0'),
+                duration: 68_000,
+                volume: 10
+            },
+        ]
+    );
+    // A short press of the same digit right after is a new digit.
+    rx.handle_packet(&pkt(0, true, 800), ts2 + 4000, true)
+        .unwrap();
+    assert_eq!(digits(&mut rx), "0");
+}

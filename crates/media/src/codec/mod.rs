@@ -22,8 +22,25 @@
 //! ```
 
 pub mod g711;
+pub mod resample;
 
 use std::time::Duration;
+
+/// Errors from the codec layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// The codec is negotiated but not decoded or encoded here yet.
+    #[error("{0:?} is not transcoded by this engine yet")]
+    Unsupported(CodecKind),
+    /// A frame resampler cannot be built for these rates and frame length.
+    #[error("cannot resample frames from {from} Hz to {to} Hz")]
+    BadResampleRates {
+        /// Input rate.
+        from: u32,
+        /// Output rate.
+        to: u32,
+    },
+}
 
 /// Which codec a stream carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +72,46 @@ pub struct CodecDescriptor {
     pub channels: u8,
     /// The static RTP payload type (RFC 3551), if the codec has one.
     pub static_payload_type: Option<u8>,
+}
+
+impl CodecKind {
+    /// Decode one payload into `out`; returns the samples written (`min` of the lengths;
+    /// G.711 is one sample per byte).
+    pub fn decode(self, payload: &[u8], out: &mut [i16]) -> Result<usize, CodecError> {
+        match self {
+            CodecKind::Pcmu => Ok(g711::decode_ulaw(payload, out)),
+            CodecKind::Pcma => Ok(g711::decode_alaw(payload, out)),
+            other => Err(CodecError::Unsupported(other)),
+        }
+    }
+
+    /// Encode samples into `out`; returns the bytes written.
+    pub fn encode(self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
+        match self {
+            CodecKind::Pcmu => Ok(g711::encode_ulaw(pcm, out)),
+            CodecKind::Pcma => Ok(g711::encode_alaw(pcm, out)),
+            other => Err(CodecError::Unsupported(other)),
+        }
+    }
+
+    /// Transcode a payload from `self` to `to` in place when both are G.711 (one table
+    /// lookup per byte, no PCM in between). Same codec: nothing to do.
+    pub fn transcode_in_place(self, to: CodecKind, payload: &mut [u8]) -> Result<(), CodecError> {
+        match (self, to) {
+            (a, b) if a == b => Ok(()),
+            (CodecKind::Pcmu, CodecKind::Pcma) => {
+                g711::ulaw_to_alaw_in_place(payload);
+                Ok(())
+            }
+            (CodecKind::Pcma, CodecKind::Pcmu) => {
+                g711::alaw_to_ulaw_in_place(payload);
+                Ok(())
+            }
+            (CodecKind::Pcmu | CodecKind::Pcma, other) | (other, _) => {
+                Err(CodecError::Unsupported(other))
+            }
+        }
+    }
 }
 
 impl CodecDescriptor {
@@ -155,6 +212,34 @@ mod tests {
         assert_eq!(CodecDescriptor::OPUS.timestamp_per_frame(ptime), 960);
         assert_eq!(CodecDescriptor::PCMU.samples_per_frame(ptime), 160);
         assert_eq!(CodecDescriptor::G722.timestamp_to_samples(160), 320);
+    }
+
+    #[test]
+    fn kind_level_decode_encode_and_transcode() {
+        let pcm = [0i16, 1000, -1000, 32000];
+        let mut u = [0u8; 4];
+        assert_eq!(CodecKind::Pcmu.encode(&pcm, &mut u), Ok(4));
+        let mut a = u;
+        CodecKind::Pcmu
+            .transcode_in_place(CodecKind::Pcma, &mut a)
+            .unwrap();
+        let mut back = [0i16; 4];
+        CodecKind::Pcma.decode(&a, &mut back).unwrap();
+        for (x, y) in pcm.iter().zip(back) {
+            assert!((x - y).abs() <= 1100, "{x} {y}");
+        }
+        assert_eq!(
+            CodecKind::G722.decode(&a, &mut back),
+            Err(CodecError::Unsupported(CodecKind::G722))
+        );
+        assert_eq!(
+            CodecKind::Pcmu.transcode_in_place(CodecKind::Opus, &mut a),
+            Err(CodecError::Unsupported(CodecKind::Opus))
+        );
+        assert_eq!(
+            CodecKind::Opus.transcode_in_place(CodecKind::Opus, &mut a),
+            Ok(())
+        );
     }
 
     #[test]

@@ -67,12 +67,14 @@ const MIN_FREQ_RATIO: f32 = 0.55;
 const MIN_TONE_SHARE: f32 = 0.6;
 /// Each candidate must beat the rest of its group by this power ratio (6 dB).
 const MIN_GROUP_MARGIN: f32 = 4.0;
+/// Hop blocks whose energies the quiet gate sums.
+const GATE_BLOCKS: usize = 16;
 /// Second-harmonic power must stay below this fraction of the fundamental's (−10 dB).
 const MAX_HARMONIC: f32 = 0.1;
 
 #[derive(Debug, Clone, Copy)]
 struct Filter {
-    long: Goertzel,
+    freq: f32,
     n_long: usize,
     short: Goertzel,
     n_short: usize,
@@ -83,6 +85,11 @@ struct Filter {
 #[derive(Debug, Clone)]
 pub struct DtmfDetector {
     filters: [Filter; 8],
+    /// The eight long-window filters run together over the longest window (so the CPU can
+    /// overlap them): their coefficients and the index at which each window starts.
+    coeffs: [f32; 8],
+    starts: [usize; 8],
+    longest: usize,
     /// Samples written twice (at `i` and `i + cap`) so the newest `n` are one slice.
     ring: Vec<f32>,
     cap: usize,
@@ -90,6 +97,11 @@ pub struct DtmfDetector {
     filled: usize,
     hop: usize,
     since_hop: usize,
+    /// Energy of the current hop block, and of the last few blocks (enough to cover the
+    /// longest window): a cheap gate that skips the filters on quiet audio.
+    hop_energy: f32,
+    block_energy: [f32; GATE_BLOCKS],
+    block_pos: usize,
     min_level2: f32,
     normal_twist: f32,
     reverse_twist: f32,
@@ -109,7 +121,7 @@ impl DtmfDetector {
         let mk = |f: f32| {
             let n_long = ((WINDOW_K * rate as f32 / f).round() as usize).max(8);
             Filter {
-                long: Goertzel::new(f, rate),
+                freq: f,
                 n_long,
                 short: Goertzel::new(f, rate),
                 n_short: (n_long / 3).max(4),
@@ -135,14 +147,23 @@ impl DtmfDetector {
         // (its windows must be mostly filled); require that many consecutive hops.
         let longest_ms = longest as f32 / per_ms;
         let on_ms = (config.min_tone.as_secs_f32() * 1000.0 - longest_ms * 0.5).max(hop_ms);
+        let coeffs =
+            filters.map(|f| 2.0 * (2.0 * std::f32::consts::PI * f.freq / rate as f32).cos());
+        let starts = filters.map(|f| longest - f.n_long);
         Self {
             filters,
+            coeffs,
+            starts,
+            longest,
             ring: vec![0.0; 2 * cap],
             cap,
             write: 0,
             filled: 0,
             hop,
             since_hop: 0,
+            hop_energy: 0.0,
+            block_energy: [0.0; GATE_BLOCKS],
+            block_pos: 0,
             min_level2: config.min_amplitude * config.min_amplitude,
             normal_twist: 10f32.powf(config.normal_twist_db / 10.0),
             reverse_twist: 10f32.powf(config.reverse_twist_db / 10.0),
@@ -165,9 +186,13 @@ impl DtmfDetector {
             self.write = (self.write + 1) & (self.cap - 1);
             self.filled = (self.filled + 1).min(self.cap);
             self.since_hop += 1;
+            self.hop_energy += x * x;
             if self.since_hop >= self.hop {
                 self.since_hop = 0;
-                let hit = self.evaluate();
+                self.block_energy[self.block_pos] = self.hop_energy;
+                self.block_pos = (self.block_pos + 1) % GATE_BLOCKS;
+                self.hop_energy = 0.0;
+                let hit = if self.quiet() { None } else { self.evaluate() };
                 self.step(hit);
             }
         }
@@ -176,6 +201,13 @@ impl DtmfDetector {
     /// Next detected digit.
     pub fn poll_digit(&mut self) -> Option<DtmfDigit> {
         self.digits.pop_front()
+    }
+
+    /// Whether a DTMF tone is present or being confirmed right now. While it is, a leg that
+    /// relays this audio to a leg receiving the digit another way (RFC 4733, INFO) should
+    /// mute the audio, so the far end does not detect the digit twice.
+    pub fn in_tone(&self) -> bool {
+        self.candidate_hits > 0 || (self.reported.is_some() && self.misses == 0)
     }
 
     /// Forget any tone in progress (e.g. after the stream was replaced).
@@ -187,6 +219,20 @@ impl DtmfDetector {
         self.candidate_hits = 0;
         self.reported = None;
         self.misses = 0;
+        self.hop_energy = 0.0;
+        self.block_energy = [0.0; GATE_BLOCKS];
+    }
+
+    /// Whether the newest blocks covering the longest window hold less energy than two
+    /// tones at the minimum level would: then no digit can be present.
+    fn quiet(&self) -> bool {
+        let blocks = self.longest.div_ceil(self.hop).min(GATE_BLOCKS);
+        let e: f32 = (1..=blocks)
+            .map(|b| self.block_energy[(self.block_pos + GATE_BLOCKS - b) % GATE_BLOCKS])
+            .sum();
+        // Two tones of amplitude A carry A² per sample; the shortest window must see both.
+        let shortest = self.filters.iter().map(|f| f.n_long).min().unwrap_or(1);
+        e < self.min_level2 * shortest as f32
     }
 
     /// The newest `n` samples, oldest first.
@@ -202,16 +248,43 @@ impl DtmfDetector {
         if self.filled < self.cap {
             return None;
         }
-        // Long-window power, window energy and amplitude² for each frequency.
+        // Long-window power, window energy and amplitude² for each frequency: the eight
+        // Goertzel recurrences side by side over the longest window, each fed zeros
+        // before its own window starts (leading zeros do not change |X|).
+        let (mut s1, mut s2, mut e) = ([0f32; 8], [0f32; 8], [0f32; 8]);
+        let w = self.recent(self.longest);
+        // Windows start at different indices: between two starts the set of running
+        // filters is fixed, so each segment is a branch-free loop with a 0/1 gain per lane.
+        let mut bounds = self.starts;
+        bounds.sort_unstable();
+        let mut from = 0;
+        for to in bounds.into_iter().chain(std::iter::once(self.longest)) {
+            if to <= from {
+                continue;
+            }
+            let gain: [f32; 8] = std::array::from_fn(|k| f32::from(u8::from(self.starts[k] < to)));
+            for &x in &w[from..to] {
+                for k in 0..8 {
+                    let xm = x * gain[k];
+                    let s0 = xm + self.coeffs[k] * s1[k] - s2[k];
+                    s2[k] = s1[k];
+                    s1[k] = s0;
+                    e[k] += xm * xm;
+                }
+            }
+            from = to;
+        }
         let mut amp2 = [0f32; 8];
         let mut share = [0f32; 8];
-        for (k, f) in self.filters.iter().enumerate() {
-            let w = self.recent(f.n_long);
-            let p = f.long.power(w.iter().copied());
-            let e: f32 = w.iter().map(|x| x * x).sum();
-            let n = f.n_long as f32;
+        for k in 0..8 {
+            let p = s1[k] * s1[k] + s2[k] * s2[k] - self.coeffs[k] * s1[k] * s2[k];
+            let n = self.filters[k].n_long as f32;
             amp2[k] = 4.0 * p / (n * n);
-            share[k] = if e > 0.0 { 2.0 * p / (n * e) } else { 0.0 };
+            share[k] = if e[k] > 0.0 {
+                2.0 * p / (n * e[k])
+            } else {
+                0.0
+            };
         }
         let (r, c) = (argmax(&amp2[..4]), 4 + argmax(&amp2[4..]));
         let (ar, ac) = (amp2[r], amp2[c]);

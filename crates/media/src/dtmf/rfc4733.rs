@@ -70,17 +70,25 @@ pub enum DtmfEvent {
 struct Current {
     timestamp: u32,
     digit: DtmfDigit,
+    /// Duration of earlier segments of a long event (RFC 4733 §2.5.1.3).
+    earlier: u32,
     duration: u16,
     volume: u8,
     ended: bool,
 }
+
+/// A segment this long is near the 16-bit duration limit: the event may continue in a
+/// new segment with a new timestamp (RFC 4733 §2.5.1.3).
+const LONG_EVENT_SEGMENT: u16 = u16::MAX - 2 * 960;
 
 /// Receives telephone-event packets and reports each digit once.
 ///
 /// Rules: a new RTP timestamp is a new event (so "1 1" is two digits); the redundant end
 /// packets of an event are reported once; packets older than the current event are
 /// ignored; if a new event starts before the previous one's end packets arrived, the
-/// previous one is ended then (its end packets were lost).
+/// previous one is ended then (its end packets were lost); a long event split into
+/// segments (its duration near the 16-bit limit, then a new timestamp for the same digit)
+/// stays one digit.
 #[derive(Debug, Default)]
 pub struct TelephoneEventReceiver {
     current: Option<Current>,
@@ -117,7 +125,7 @@ impl TelephoneEventReceiver {
                     cur.ended = true;
                     let ev = DtmfEvent::End {
                         digit: cur.digit,
-                        duration: u32::from(cur.duration),
+                        duration: cur.earlier + u32::from(cur.duration),
                         volume: cur.volume,
                     };
                     self.events.push_back(ev);
@@ -126,11 +134,34 @@ impl TelephoneEventReceiver {
             Some(cur) if (timestamp.wrapping_sub(cur.timestamp) as i32) < 0 => {
                 // A packet of an earlier event, arriving late: already handled.
             }
+            Some(cur)
+                if !cur.ended
+                    && cur.digit == digit
+                    && cur.duration >= LONG_EVENT_SEGMENT
+                    && timestamp.wrapping_sub(cur.timestamp) <= u32::from(u16::MAX) + 1 =>
+            {
+                // The next segment of a long event: same digit, timestamp moved on by the
+                // previous segment's (saturated) duration. Not a new digit.
+                cur.earlier += u32::from(cur.duration);
+                cur.timestamp = timestamp;
+                cur.duration = p.duration;
+                cur.volume = p.volume;
+                if p.end {
+                    cur.ended = true;
+                    let ev = DtmfEvent::End {
+                        digit,
+                        duration: cur.earlier + u32::from(p.duration),
+                        volume: p.volume,
+                    };
+                    self.events.push_back(ev);
+                }
+            }
             _ => {
                 self.end_pending();
                 self.current = Some(Current {
                     timestamp,
                     digit,
+                    earlier: 0,
                     duration: p.duration,
                     volume: p.volume,
                     ended: p.end,
@@ -158,7 +189,7 @@ impl TelephoneEventReceiver {
             cur.ended = true;
             self.events.push_back(DtmfEvent::End {
                 digit: cur.digit,
-                duration: u32::from(cur.duration),
+                duration: cur.earlier + u32::from(cur.duration),
                 volume: cur.volume,
             });
         }
