@@ -8,7 +8,8 @@
 //! ```
 //! Environment: `CALLS` (500), `SECONDS` (10, per measurement window), `WARMUP` (3),
 //! `RTPENGINE` (path, default `rtpengine`; set to `none` to skip it),
-//! `BATCH_WINDOW_US` (1000, Switchyard's batching window).
+//! `BATCH_WINDOW_US` (1000, Switchyard's batching window), `RELAY_IO=mmsg` (use
+//! recvmmsg/sendmmsg instead of io_uring).
 //!
 //! Switchyard's relay runs in a child process (this binary re-executed with
 //! `relay-child`), so the figures are whole-process for both relays and exclude the
@@ -57,6 +58,9 @@ fn relay_child() {
         port_min: 20000,
         port_max: 29999,
         batch_window: window,
+        // rtpengine generates no RTCP of its own here either.
+        rtcp_interval: None,
+        io_uring: std::env::var("RELAY_IO").as_deref() != Ok("mmsg"),
         relay: RelayConfig {
             stream: StreamConfig {
                 probation: 4,
