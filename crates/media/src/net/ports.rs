@@ -8,10 +8,11 @@ use std::collections::BTreeSet;
 /// the old call would land in the new one).
 #[derive(Debug, Clone)]
 pub struct PortAllocator {
-    min: u16,
-    max: u16,
-    step: u16,
-    next: u16,
+    // u32 so that range ends near 65535 cannot overflow.
+    min: u32,
+    max: u32,
+    step: u32,
+    next: u32,
     used: BTreeSet<u16>,
 }
 
@@ -20,10 +21,11 @@ impl PortAllocator {
     /// reserves the next odd one.
     pub fn new(min: u16, max: u16, pairs: bool) -> Self {
         let step = if pairs { 2 } else { 1 };
+        let min = u32::from(min);
         let min = if pairs { min.next_multiple_of(2) } else { min };
         PortAllocator {
             min,
-            max,
+            max: u32::from(max),
             step,
             next: min,
             used: BTreeSet::new(),
@@ -35,9 +37,9 @@ impl PortAllocator {
         let total = if self.max < self.min + self.step - 1 {
             0
         } else {
-            usize::from((self.max - self.min + 1) / self.step)
+            ((self.max - self.min + 1) / self.step) as usize
         };
-        total - self.used.len()
+        total.saturating_sub(self.used.len())
     }
 
     /// The next free port, or `None` when the range is exhausted. The caller binds it;
@@ -47,12 +49,14 @@ impl PortAllocator {
         let slots = self.available() + self.used.len();
         for _ in 0..slots {
             let p = self.next;
-            let after = u32::from(p) + u32::from(self.step);
-            self.next = if after + u32::from(self.step) - 1 > u32::from(self.max) {
+            let after = p + self.step;
+            self.next = if after + self.step - 1 > self.max {
                 self.min
             } else {
-                after as u16
+                after
             };
+            // In range by construction: p <= max <= 65535.
+            let p = u16::try_from(p).ok()?;
             if self.used.insert(p) {
                 return Some(p);
             }
@@ -88,6 +92,18 @@ mod tests {
         let p = a.allocate().unwrap();
         a.release(p);
         assert_ne!(a.allocate(), Some(p));
+    }
+
+    #[test]
+    fn degenerate_ranges_do_not_panic() {
+        let mut a = PortAllocator::new(65535, 65535, true);
+        assert_eq!(a.available(), 0);
+        assert_eq!(a.allocate(), None);
+        let mut b = PortAllocator::new(5000, 4000, false);
+        assert_eq!(b.allocate(), None);
+        let mut c = PortAllocator::new(65535, 65535, false);
+        assert_eq!(c.allocate(), Some(65535));
+        assert_eq!(c.allocate(), None);
     }
 
     #[test]
