@@ -147,7 +147,13 @@ impl RelayEngine {
             events_out: Vec::new(),
             ring: if config.io_uring {
                 // Room for a full batch in flight; without io_uring, the mmsg calls.
-                io_uring::IoUring::new(2 * BATCH as u32).ok()
+                match io_uring::IoUring::new(2 * BATCH as u32) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::info!(error = %e, "io_uring unavailable, using recvmmsg/sendmmsg");
+                        None
+                    }
+                }
             } else {
                 None
             },
@@ -201,8 +207,14 @@ impl RelayEngine {
     /// Binds and registers the RTCP socket next to RTP port `port` (reserved for it by
     /// the allocator). Without it, peers that do not multiplex simply get no RTCP.
     fn bind_rtcp(&mut self, port: u16, idx: usize) -> Option<UdpSocket> {
-        let socket =
-            UdpSocket::bind(SocketAddr::new(self.config.bind, port.checked_add(1)?)).ok()?;
+        let addr = SocketAddr::new(self.config.bind, port.checked_add(1)?);
+        let socket = match UdpSocket::bind(addr) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(port = addr.port(), error = %e, "RTCP port not bound");
+                return None;
+            }
+        };
         socket.set_nonblocking(true).ok()?;
         self.poll
             .registry()
@@ -324,8 +336,8 @@ impl RelayEngine {
 
     fn flush_sends(&mut self) {
         if let Some(ring) = &mut self.ring {
-            if self.send.flush_uring(ring).is_err() {
-                // The ring is unusable; carry on with sendmmsg.
+            if let Err(e) = self.send.flush_uring(ring) {
+                tracing::warn!(error = %e, "io_uring failed, falling back to sendmmsg");
                 self.ring = None;
             }
         } else {
