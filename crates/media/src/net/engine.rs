@@ -563,3 +563,43 @@ impl RelayEngine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::CodecDescriptor;
+
+    fn engine(port_min: u16, port_max: u16) -> RelayEngine {
+        RelayEngine::new(EngineConfig {
+            port_min,
+            port_max,
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn relays_take_even_ports_with_rtcp_next_and_give_them_back() {
+        // Room for exactly two legs.
+        let mut e = engine(46000, 46003);
+        let pcmu = LegMedia::g711(CodecDescriptor::PCMU, None);
+        let now = Instant::now();
+        let (id, a, b) = e.add_relay(pcmu, pcmu, now).unwrap();
+        assert_eq!(a.port() % 2, 0);
+        assert_eq!(b.port() % 2, 0);
+        assert_ne!(a.port(), b.port());
+        // The RTCP ports are taken by the engine.
+        assert!(UdpSocket::bind(("127.0.0.1", a.port() + 1)).is_err());
+        // The range is full.
+        assert!(e.add_relay(pcmu, pcmu, now).is_err());
+        e.remove_relay(id);
+        assert!(e.relay_mut(id).is_none());
+        // Ports are free again, for the engine and for anyone.
+        let (_, a2, b2) = e.add_relay(pcmu, pcmu, now).unwrap();
+        let mut again = [a2.port(), b2.port()];
+        again.sort_unstable();
+        let mut before = [a.port(), b.port()];
+        before.sort_unstable();
+        assert_eq!(again, before);
+    }
+}
