@@ -118,11 +118,9 @@ impl Pacer {
             ticks += 1;
         }
         if self.next_tick <= now {
-            // Far behind (suspended process): skip ahead rather than burst.
-            let behind = now.duration_since(self.next_tick);
-            let skip = (behind.as_nanos() / self.tick.as_nanos().max(1)) as u32 + 1;
-            self.next_tick += self.tick * skip;
-            self.next_phase = (self.next_phase + skip as usize) % self.phases.len();
+            // Far behind (suspended process): skip ahead rather than burst; the phases
+            // keep their order, the schedule restarts from now.
+            self.next_tick = now + self.tick;
         }
     }
 

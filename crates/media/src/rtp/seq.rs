@@ -130,12 +130,12 @@ impl ReceptionStats {
     fn update_jitter(&mut self, timestamp: u32, now: Instant) {
         let transit = self.arrival_units(now).wrapping_sub(timestamp);
         if let Some(prev) = self.transit {
-            let d = (transit.wrapping_sub(prev) as i32).unsigned_abs();
-            // J += (|D| - J) / 16, kept scaled by 16.
-            self.jitter_q4 = self
-                .jitter_q4
-                .wrapping_add(d)
-                .wrapping_sub((self.jitter_q4 + 8) >> 4);
+            let d = u64::from((transit.wrapping_sub(prev) as i32).unsigned_abs());
+            // J += (|D| - J) / 16, kept scaled by 16; in u64 and saturated, since hostile
+            // timestamps can make |D| as large as 2^31.
+            let j = u64::from(self.jitter_q4);
+            let j = (j + d).saturating_sub((j + 8) >> 4);
+            self.jitter_q4 = j.min(u64::from(u32::MAX)) as u32;
         }
         self.transit = Some(transit);
     }
@@ -292,6 +292,17 @@ mod tests {
         }
         // J converges towards 80 timestamp units.
         assert!((70..=80).contains(&s.jitter()), "jitter {}", s.jitter());
+    }
+
+    #[test]
+    fn hostile_timestamps_saturate_jitter_without_overflow() {
+        let t0 = Instant::now();
+        let mut s = ReceptionStats::new(0, 8000, t0);
+        for i in 0..2000u16 {
+            let ts = if i % 2 == 0 { 0 } else { 0x7fff_ffff };
+            s.update(i, ts, t0);
+        }
+        assert!(s.jitter() > 0x0100_0000);
     }
 
     #[test]
