@@ -1,0 +1,459 @@
+//! Whole-process CPU per relayed packet, Switchyard's relay engine against rtpengine,
+//! in one run: 500 two-way G.711 calls (1,000 streams of 50 packets/s = 50,000
+//! packets/s) from a paced load generator, through each relay in turn, reading the
+//! relay process's utime + stime from /proc/PID/stat over the measurement window.
+//!
+//! ```text
+//! cargo bench -p switchyard-benches --bench media_relay_load
+//! ```
+//! Environment: `CALLS` (500), `SECONDS` (10, per measurement window), `WARMUP` (3),
+//! `RTPENGINE` (path, default `rtpengine`; set to `none` to skip it),
+//! `BATCH_WINDOW_US` (1000, Switchyard's batching window), `RELAY_IO=mmsg` (use
+//! recvmmsg/sendmmsg instead of io_uring).
+//!
+//! Switchyard's relay runs in a child process (this binary re-executed with
+//! `relay-child`), so the figures are whole-process for both relays and exclude the
+//! load generator.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use switchyard_media::codec::CodecDescriptor;
+use switchyard_media::net::{EngineConfig, Pacer, RecvBatch, RelayEngine, SendBatch};
+use switchyard_media::relay::{Leg, LegMedia, RelayConfig};
+use switchyard_media::rtp::write_header;
+use switchyard_media::sdp::SessionDescription;
+use switchyard_media::stream::StreamConfig;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// utime + stime of a process, from /proc/PID/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
+    // Fields after the parenthesised command name; utime and stime are fields 14, 15.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = rest.split_ascii_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime");
+    // Linux reports these in USER_HZ, which is 100 on every supported architecture.
+    Duration::from_millis(ticks * 10)
+}
+
+// ---------------------------------------------------------------- Switchyard child
+
+fn relay_child() {
+    let window = Duration::from_micros(env_or("BATCH_WINDOW_US", 1000));
+    let mut engine = RelayEngine::new(EngineConfig {
+        port_min: 20000,
+        port_max: 29999,
+        batch_window: window,
+        // rtpengine generates no RTCP of its own here either.
+        rtcp_interval: None,
+        io_uring: std::env::var("RELAY_IO").as_deref() != Ok("mmsg"),
+        relay: RelayConfig {
+            stream: StreamConfig {
+                probation: 4,
+                inactivity: None,
+            },
+            ..RelayConfig::default()
+        },
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout();
+    let now = Instant::now();
+    for line in stdin.lock().lines() {
+        let line = line.expect("stdin");
+        if line.is_empty() {
+            break;
+        }
+        let mut it = line.split(' ');
+        let a: SocketAddr = it.next().and_then(|s| s.parse().ok()).expect("peer a");
+        let b: SocketAddr = it.next().and_then(|s| s.parse().ok()).expect("peer b");
+        let pcmu = LegMedia::g711(CodecDescriptor::PCMU, Some(101));
+        let (id, la, lb) = engine.add_relay(pcmu, pcmu, now).expect("add relay");
+        let r = engine.relay_mut(id).expect("relay");
+        r.on_sdp(Leg::A, now, Some(a), true);
+        r.on_sdp(Leg::B, now, Some(b), true);
+        writeln!(out, "{} {}", la.port(), lb.port()).expect("stdout");
+    }
+    writeln!(out).expect("stdout");
+    out.flush().expect("flush");
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        // Runs until the parent closes stdin.
+        let mut sink = String::new();
+        while std::io::stdin()
+            .read_line(&mut sink)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {}
+        flag.store(true, Ordering::Relaxed);
+    });
+    while !stop.load(Ordering::Relaxed) {
+        engine
+            .run_once(Some(Duration::from_millis(50)))
+            .expect("run");
+    }
+    let s = engine.stats();
+    eprintln!(
+        "switchyard relay: received {} forwarded {} dropped {} wakeups {} recv calls {} send calls {} send failures {}",
+        s.received, s.forwarded, s.dropped, s.wakeups, s.recv_calls, s.send_calls, s.send_failed
+    );
+}
+
+// ---------------------------------------------------------------- rtpengine ng client
+
+fn bencode_str(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(format!("{}:", s.len()).as_bytes());
+    out.extend_from_slice(s);
+}
+
+/// Encodes a flat dictionary of strings (keys sorted, as bencode requires).
+fn bencode_dict(pairs: &mut [(&str, String)]) -> Vec<u8> {
+    pairs.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = b"d".to_vec();
+    for (k, v) in pairs.iter() {
+        bencode_str(&mut out, k.as_bytes());
+        bencode_str(&mut out, v.as_bytes());
+    }
+    out.push(b'e');
+    out
+}
+
+/// Finds the string value of `key` in a bencoded reply (enough for `result` and `sdp`).
+fn bencode_get(reply: &[u8], key: &str) -> Option<String> {
+    let pat = format!("{}:{}", key.len(), key);
+    let at = reply.windows(pat.len()).position(|w| w == pat.as_bytes())? + pat.len();
+    let colon = at + reply[at..].iter().position(|&c| c == b':')?;
+    let len: usize = std::str::from_utf8(&reply[at..colon]).ok()?.parse().ok()?;
+    Some(String::from_utf8_lossy(reply.get(colon + 1..colon + 1 + len)?).into_owned())
+}
+
+struct Ng {
+    sock: UdpSocket,
+    server: SocketAddr,
+    n: u64,
+}
+
+impl Ng {
+    fn call(&mut self, pairs: &mut [(&str, String)]) -> String {
+        self.n += 1;
+        let cookie = format!("{:x}_{}", std::process::id(), self.n);
+        let mut msg = format!("{cookie} ").into_bytes();
+        msg.extend(bencode_dict(pairs));
+        let mut buf = vec![0u8; 65536];
+        for _ in 0..20 {
+            self.sock.send_to(&msg, self.server).expect("ng send");
+            if let Ok(n) = self.sock.recv(&mut buf) {
+                let reply = &buf[..n];
+                if let Some(body) = reply.strip_prefix(format!("{cookie} ").as_bytes()) {
+                    assert_eq!(
+                        bencode_get(body, "result").as_deref(),
+                        Some("ok"),
+                        "rtpengine: {}",
+                        String::from_utf8_lossy(body)
+                    );
+                    return bencode_get(body, "sdp").expect("sdp in reply");
+                }
+            }
+        }
+        panic!("rtpengine did not answer on {}", self.server);
+    }
+}
+
+fn sdp_for(port: u16, session: u64) -> String {
+    format!(
+        "v=0\r\no=- {session} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+         a=sendrecv\r\n"
+    )
+}
+
+fn media_port(sdp: &str) -> u16 {
+    let s = SessionDescription::parse(sdp).expect("rtpengine SDP parses");
+    s.media[0].port
+}
+
+fn start_rtpengine(bin: &str) -> (Child, Vec<(u16, u16)>, Ng) {
+    let child = Command::new(bin)
+        .args([
+            "--foreground",
+            "--table=-1",
+            "--interface=127.0.0.1",
+            "--listen-ng=127.0.0.1:2223",
+            "--port-min=30000",
+            "--port-max=40000",
+            "--num-threads=1",
+            "--log-level=3",
+            "--log-stderr",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rtpengine");
+    std::thread::sleep(Duration::from_millis(1500));
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("ng socket");
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let ng = Ng {
+        sock,
+        server: "127.0.0.1:2223".parse().expect("addr"),
+        n: 0,
+    };
+    (child, Vec::new(), ng)
+}
+
+// ---------------------------------------------------------------- load generator
+
+struct Endpoint {
+    sock: UdpSocket,
+    to: SocketAddr,
+    seq: u16,
+    ts: u32,
+    ssrc: u32,
+}
+
+struct Load {
+    endpoints: Vec<Endpoint>,
+}
+
+impl Load {
+    fn new(calls: usize) -> Self {
+        let endpoints = (0..calls * 2)
+            .map(|i| {
+                let sock = UdpSocket::bind("127.0.0.1:0").expect("bind endpoint");
+                sock.set_nonblocking(true).expect("nonblocking");
+                Endpoint {
+                    sock,
+                    to: "127.0.0.1:9".parse().expect("addr"),
+                    seq: 0,
+                    ts: 0,
+                    ssrc: 0x1000 + i as u32,
+                }
+            })
+            .collect();
+        Load { endpoints }
+    }
+
+    fn port(&self, i: usize) -> u16 {
+        self.endpoints[i].sock.local_addr().expect("addr").port()
+    }
+
+    /// Sends every stream's 20 ms frame on time and drains what comes back, for
+    /// `duration`. Returns the datagrams received.
+    fn run(&mut self, duration: Duration) -> u64 {
+        let start = Instant::now();
+        let mut pacer = Pacer::new(Duration::from_millis(20), 20, start);
+        let ids: Vec<_> = self.endpoints.iter().map(|_| pacer.add(start)).collect();
+        debug_assert!(ids.iter().enumerate().all(|(i, id)| id.0 as usize == i));
+        let mut poll = Poll::new().expect("poll");
+        for (i, e) in self.endpoints.iter().enumerate() {
+            poll.registry()
+                .register(
+                    &mut SourceFd(&e.sock.as_raw_fd()),
+                    Token(i),
+                    Interest::READABLE,
+                )
+                .expect("register");
+        }
+        let mut events = Events::with_capacity(4096);
+        let mut recv = RecvBatch::new();
+        let mut send = SendBatch::new();
+        let mut due = Vec::new();
+        let mut pkt = vec![0xffu8; 12 + 160];
+        let mut received = 0u64;
+        let end = start + duration;
+        loop {
+            let now = Instant::now();
+            if now >= end {
+                break;
+            }
+            let next = pacer.poll_timeout().expect("streams").min(end);
+            if next <= now {
+                pacer.due(now, &mut due);
+                for id in &due {
+                    let e = &mut self.endpoints[id.0 as usize];
+                    write_header(&mut pkt, false, 0, e.seq, e.ts, e.ssrc).expect("12");
+                    e.seq = e.seq.wrapping_add(1);
+                    e.ts = e.ts.wrapping_add(160);
+                    if send.is_full() {
+                        send.flush();
+                    }
+                    send.push(e.sock.as_raw_fd(), e.to, &pkt);
+                }
+                send.flush();
+                continue;
+            }
+            // Sleep to the next tick, then drain without waiting: the relays' sends then
+            // find no sleeper to wake on our sockets (the same for both relays), as a
+            // media server's own batched loop would behave, rather than a wake-up per
+            // packet.
+            std::thread::sleep(next - now);
+            poll.poll(&mut events, Some(Duration::ZERO)).expect("poll");
+            for ev in events.iter() {
+                let fd = self.endpoints[ev.token().0].sock.as_raw_fd();
+                loop {
+                    let n = recv.recv(fd).expect("recv");
+                    received += n as u64;
+                    if n < switchyard_media::net::BATCH {
+                        break;
+                    }
+                }
+            }
+        }
+        for e in &self.endpoints {
+            let _ = poll
+                .registry()
+                .deregister(&mut SourceFd(&e.sock.as_raw_fd()));
+        }
+        received
+    }
+
+    /// Warm up, then measure `pid`'s CPU over a window. Returns (CPU, packets relayed).
+    fn measure(&mut self, pid: u32, warmup: Duration, window: Duration) -> (Duration, u64) {
+        for e in &mut self.endpoints {
+            e.seq = 0;
+            e.ts = 0;
+            e.ssrc = e.ssrc.wrapping_add(0x10000);
+        }
+        self.run(warmup);
+        let cpu0 = cpu_time(pid);
+        let t0 = Instant::now();
+        let packets = self.run(window);
+        let cpu = cpu_time(pid) - cpu0;
+        let wall = t0.elapsed();
+        eprintln!(
+            "  window {:.1} s: {} packets relayed ({:.0}/s), relay CPU {:.2} s ({:.0}% of a core)",
+            wall.as_secs_f64(),
+            packets,
+            packets as f64 / wall.as_secs_f64(),
+            cpu.as_secs_f64(),
+            100.0 * cpu.as_secs_f64() / wall.as_secs_f64()
+        );
+        (cpu, packets)
+    }
+}
+
+fn per_packet(cpu: Duration, packets: u64) -> f64 {
+    cpu.as_secs_f64() * 1e6 / packets.max(1) as f64
+}
+
+fn run_switchyard(load: &mut Load, calls: usize, warmup: Duration, window: Duration) -> f64 {
+    let exe = std::env::current_exe().expect("own path");
+    let mut child = Command::new(exe)
+        .arg("relay-child")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn relay child");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    for c in 0..calls {
+        writeln!(
+            stdin,
+            "127.0.0.1:{} 127.0.0.1:{}",
+            load.port(2 * c),
+            load.port(2 * c + 1)
+        )
+        .expect("write");
+    }
+    writeln!(stdin).expect("write");
+    stdin.flush().expect("flush");
+    for c in 0..calls {
+        let line = lines.next().expect("line").expect("read");
+        let mut it = line.split(' ');
+        let pa: u16 = it.next().and_then(|s| s.parse().ok()).expect("port a");
+        let pb: u16 = it.next().and_then(|s| s.parse().ok()).expect("port b");
+        load.endpoints[2 * c].to = SocketAddr::from(([127, 0, 0, 1], pa));
+        load.endpoints[2 * c + 1].to = SocketAddr::from(([127, 0, 0, 1], pb));
+    }
+    let _ = lines.next();
+    eprintln!("switchyard: {calls} relays set up");
+    let (cpu, packets) = load.measure(child.id(), warmup, window);
+    drop(stdin);
+    let _ = child.wait();
+    per_packet(cpu, packets)
+}
+
+fn run_rtpengine(
+    bin: &str,
+    load: &mut Load,
+    calls: usize,
+    warmup: Duration,
+    window: Duration,
+) -> f64 {
+    let (mut child, _, mut ng) = start_rtpengine(bin);
+    for c in 0..calls {
+        let call_id = format!("bench-{c}-{}", std::process::id());
+        let offer = ng.call(&mut [
+            ("command", "offer".into()),
+            ("call-id", call_id.clone()),
+            ("from-tag", "a".into()),
+            ("sdp", sdp_for(load.port(2 * c), c as u64)),
+        ]);
+        let answer = ng.call(&mut [
+            ("command", "answer".into()),
+            ("call-id", call_id),
+            ("from-tag", "a".into()),
+            ("to-tag", "b".into()),
+            ("sdp", sdp_for(load.port(2 * c + 1), c as u64)),
+        ]);
+        // The offer's SDP goes to B: B sends to its port; the answer's goes to A.
+        load.endpoints[2 * c + 1].to = SocketAddr::from(([127, 0, 0, 1], media_port(&offer)));
+        load.endpoints[2 * c].to = SocketAddr::from(([127, 0, 0, 1], media_port(&answer)));
+    }
+    eprintln!("rtpengine: {calls} calls set up");
+    let (cpu, packets) = load.measure(child.id(), warmup, window);
+    let _ = child.kill();
+    let _ = child.wait();
+    per_packet(cpu, packets)
+}
+
+fn main() {
+    if std::env::args().nth(1).as_deref() == Some("relay-child") {
+        relay_child();
+        return;
+    }
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing useful:
+    // only run the load when benchmarking.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let calls: usize = env_or("CALLS", 500);
+    let window = Duration::from_secs(env_or("SECONDS", 10));
+    let warmup = Duration::from_secs(env_or("WARMUP", 3));
+    let rtpengine: String = env_or("RTPENGINE", "rtpengine".to_string());
+    let mut load = Load::new(calls);
+    eprintln!(
+        "{calls} calls, {} packets/s offered, {} s windows after {} s warm-up",
+        calls * 2 * 50,
+        window.as_secs(),
+        warmup.as_secs()
+    );
+    // Switchyard, rtpengine, Switchyard again: the machine's load drifts, so the ratio
+    // uses the mean of the two Switchyard windows around rtpengine's.
+    let sy1 = run_switchyard(&mut load, calls, warmup, window);
+    println!("switchyard relay: {sy1:.2} µs CPU per relayed packet");
+    if rtpengine == "none" {
+        return;
+    }
+    let re = run_rtpengine(&rtpengine, &mut load, calls, warmup, window);
+    println!("rtpengine:        {re:.2} µs CPU per relayed packet");
+    let sy2 = run_switchyard(&mut load, calls, warmup, window);
+    println!("switchyard relay: {sy2:.2} µs CPU per relayed packet");
+    println!("ratio switchyard/rtpengine: {:.2}", (sy1 + sy2) / 2.0 / re);
+}

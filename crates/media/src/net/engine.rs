@@ -1,0 +1,605 @@
+//! The relay's socket loop: one thread, one `epoll` instance (through mio) over every
+//! leg's socket, `recvmmsg` to read each ready socket, the sans-IO [`Relay`] to rewrite
+//! packets in place, and `sendmmsg` to send what a wake-up produced.
+//!
+//! Why std + mio and not tokio: the per-packet path must not cross a task, a waker, a
+//! channel or a lock, and a relay thread does nothing but this loop; mio gives the
+//! portable readiness API and leaves the system calls to us. The daemon runs one engine
+//! per core on its own thread and talks to it between batches.
+//!
+//! Batching window: rtpengine pays for one wake-up, two `recvfrom` (the second returns
+//! EAGAIN) and one `sendto` per packet. Here each wake-up is followed by a short sleep
+//! (`batch_window`, 1 ms by default: a fraction of a 20 ms frame and far below jitter
+//! buffer depths) so the next wake-up finds many sockets ready; with edge-triggered
+//! readiness a `recvmmsg` that returns fewer datagrams than asked for has drained the
+//! socket, so no call is wasted on EAGAIN.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
+use super::batch::{BATCH, RecvBatch, SendBatch, recv_round};
+use super::ports::PortAllocator;
+use crate::relay::{Leg, LegMedia, Relay, RelayConfig, RelayOutcome};
+use crate::stream::StreamEvent;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Address to bind RTP sockets on.
+    pub bind: IpAddr,
+    /// RTP port range (inclusive).
+    pub port_min: u16,
+    /// RTP port range end (inclusive).
+    pub port_max: u16,
+    /// Minimum time between two wake-ups, to batch packets (zero: wake per packet).
+    pub batch_window: Duration,
+    /// Relay policy for new relays.
+    pub relay: RelayConfig,
+    /// How often to send RTCP reports on legs with rtcp-mux (`None`: never).
+    pub rtcp_interval: Option<Duration>,
+    /// Receive from all ready sockets and send all datagrams of a wake-up with one
+    /// `io_uring_enter` each, instead of one `recvmmsg` per ready socket and one
+    /// `sendmmsg` per destination socket. Falls back to those when io_uring is not
+    /// available (old kernel, disabled by sysctl or seccomp).
+    pub io_uring: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port_min: 30000,
+            port_max: 40000,
+            batch_window: Duration::from_millis(1),
+            relay: RelayConfig::default(),
+            rtcp_interval: Some(Duration::from_secs(5)),
+            io_uring: true,
+        }
+    }
+}
+
+/// A relay in the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RelayId(pub usize);
+
+struct Entry {
+    relay: Relay,
+    sockets: [usize; 2],
+}
+
+/// Token bit marking a leg's RTCP socket (the RTP port + 1); the rest is the slot index.
+const RTCP_TOKEN: usize = 1 << (usize::BITS - 1);
+
+struct SocketSlot {
+    socket: UdpSocket,
+    /// The RTCP socket on the next port up, for peers without rtcp-mux (`None` if that
+    /// port could not be bound).
+    rtcp: Option<UdpSocket>,
+    port: u16,
+    relay: usize,
+    leg: Leg,
+}
+
+/// Counters for the whole engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Datagrams received.
+    pub received: u64,
+    /// Datagrams forwarded.
+    pub forwarded: u64,
+    /// Datagrams dropped by the relays.
+    pub dropped: u64,
+    /// Wake-ups of the loop.
+    pub wakeups: u64,
+    /// Receive system calls.
+    pub recv_calls: u64,
+    /// Send system calls.
+    pub send_calls: u64,
+    /// Datagrams the kernel refused to send.
+    pub send_failed: u64,
+    /// RTCP datagrams received on RTCP ports.
+    pub rtcp_received: u64,
+}
+
+/// The relay socket loop.
+pub struct RelayEngine {
+    config: EngineConfig,
+    poll: Poll,
+    events: Events,
+    sockets: Vec<Option<SocketSlot>>,
+    relays: Vec<Option<Entry>>,
+    ports: PortAllocator,
+    recv: RecvBatch,
+    send: SendBatch,
+    stats: EngineStats,
+    last_wake: Option<Instant>,
+    next_timeout_check: Option<Instant>,
+    next_rtcp: Option<Instant>,
+    events_out: Vec<(RelayId, Leg, StreamEvent)>,
+    ring: Option<io_uring::IoUring>,
+    /// Sockets with data waiting (socket index, fd), for io_uring receive rounds.
+    ready: Vec<(usize, std::os::fd::RawFd)>,
+    ready_next: Vec<(usize, std::os::fd::RawFd)>,
+    fds: Vec<std::os::fd::RawFd>,
+    results: Vec<i32>,
+}
+
+impl RelayEngine {
+    /// An engine with no relays.
+    pub fn new(config: EngineConfig) -> io::Result<Self> {
+        Ok(RelayEngine {
+            poll: Poll::new()?,
+            events: Events::with_capacity(4096),
+            sockets: Vec::new(),
+            relays: Vec::new(),
+            ports: PortAllocator::new(config.port_min, config.port_max, true),
+            recv: RecvBatch::new(),
+            send: SendBatch::new(),
+            stats: EngineStats::default(),
+            last_wake: None,
+            next_timeout_check: None,
+            next_rtcp: None,
+            events_out: Vec::new(),
+            ring: if config.io_uring {
+                // Room for a full batch in flight; without io_uring, the mmsg calls.
+                match io_uring::IoUring::new(2 * BATCH as u32) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::info!(error = %e, "io_uring unavailable, using recvmmsg/sendmmsg");
+                        None
+                    }
+                }
+            } else {
+                None
+            },
+            ready: Vec::with_capacity(4096),
+            ready_next: Vec::with_capacity(4096),
+            fds: Vec::with_capacity(BATCH),
+            results: vec![0; BATCH],
+            config,
+        })
+    }
+
+    fn bind_socket(&mut self, relay: usize, leg: Leg) -> io::Result<(usize, SocketAddr)> {
+        let mut last_err = io::Error::new(io::ErrorKind::AddrInUse, "RTP port range exhausted");
+        for _ in 0..self.ports.available() {
+            let Some(port) = self.ports.allocate() else {
+                break;
+            };
+            match UdpSocket::bind(SocketAddr::new(self.config.bind, port)) {
+                Ok(socket) => {
+                    socket.set_nonblocking(true)?;
+                    let idx = match self.sockets.iter().position(Option::is_none) {
+                        Some(i) => i,
+                        None => {
+                            self.sockets.push(None);
+                            self.sockets.len() - 1
+                        }
+                    };
+                    self.poll.registry().register(
+                        &mut SourceFd(&socket.as_raw_fd()),
+                        Token(idx),
+                        Interest::READABLE,
+                    )?;
+                    let addr = socket.local_addr()?;
+                    let rtcp = self.bind_rtcp(port, idx);
+                    self.sockets[idx] = Some(SocketSlot {
+                        socket,
+                        rtcp,
+                        port,
+                        relay,
+                        leg,
+                    });
+                    return Ok((idx, addr));
+                }
+                // Held by another program: keep it allocated and try the next one.
+                Err(e) => last_err = e,
+            }
+        }
+        Err(last_err)
+    }
+
+    /// Binds and registers the RTCP socket next to RTP port `port` (reserved for it by
+    /// the allocator). Without it, peers that do not multiplex simply get no RTCP.
+    fn bind_rtcp(&mut self, port: u16, idx: usize) -> Option<UdpSocket> {
+        let addr = SocketAddr::new(self.config.bind, port.checked_add(1)?);
+        let socket = match UdpSocket::bind(addr) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(port = addr.port(), error = %e, "RTCP port not bound");
+                return None;
+            }
+        };
+        socket.set_nonblocking(true).ok()?;
+        self.poll
+            .registry()
+            .register(
+                &mut SourceFd(&socket.as_raw_fd()),
+                Token(idx | RTCP_TOKEN),
+                Interest::READABLE,
+            )
+            .ok()?;
+        Some(socket)
+    }
+
+    /// Creates a relay between two legs with the given media, binding an RTP socket
+    /// (and an RTCP socket on the next port) per leg. Returns its id and the local RTP addresses of leg A and leg B (to put in
+    /// the SDP sent to each peer).
+    pub fn add_relay(
+        &mut self,
+        a: LegMedia,
+        b: LegMedia,
+        now: Instant,
+    ) -> io::Result<(RelayId, SocketAddr, SocketAddr)> {
+        let id = match self.relays.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.relays.push(None);
+                self.relays.len() - 1
+            }
+        };
+        let (sa, addr_a) = self.bind_socket(id, Leg::A)?;
+        let (sb, addr_b) = match self.bind_socket(id, Leg::B) {
+            Ok(x) => x,
+            Err(e) => {
+                self.close_socket(sa);
+                return Err(e);
+            }
+        };
+        self.relays[id] = Some(Entry {
+            relay: Relay::new(a, b, self.config.relay, now),
+            sockets: [sa, sb],
+        });
+        Ok((RelayId(id), addr_a, addr_b))
+    }
+
+    fn close_socket(&mut self, idx: usize) {
+        if let Some(slot) = self.sockets.get_mut(idx).and_then(Option::take) {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&slot.socket.as_raw_fd()));
+            if let Some(r) = &slot.rtcp {
+                let _ = self
+                    .poll
+                    .registry()
+                    .deregister(&mut SourceFd(&r.as_raw_fd()));
+            }
+            self.ports.release(slot.port);
+        }
+    }
+
+    /// Removes a relay and closes its sockets.
+    pub fn remove_relay(&mut self, id: RelayId) {
+        if let Some(e) = self.relays.get_mut(id.0).and_then(Option::take) {
+            for s in e.sockets {
+                self.close_socket(s);
+            }
+        }
+    }
+
+    /// The relay, to apply SDP changes (`on_sdp`, `set_media`) or inject packets.
+    pub fn relay_mut(&mut self, id: RelayId) -> Option<&mut Relay> {
+        self.relays
+            .get_mut(id.0)
+            .and_then(Option::as_mut)
+            .map(|e| &mut e.relay)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            send_calls: self.send.syscalls,
+            send_failed: self.send.failed + self.stats.send_failed,
+            ..self.stats
+        }
+    }
+
+    /// Stream events (source learned, inactivity) since the last call.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, (RelayId, Leg, StreamEvent)> {
+        self.events_out.drain(..)
+    }
+
+    /// Waits up to `timeout` for packets and relays them. Returns the number of
+    /// datagrams received. Call it in a loop on the engine's thread.
+    pub fn run_once(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        if let Some(last) = self.last_wake {
+            let since = last.elapsed();
+            if since < self.config.batch_window {
+                std::thread::sleep(self.config.batch_window - since);
+            }
+        }
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
+            Err(e) => return Err(e),
+        }
+        let now = Instant::now();
+        self.last_wake = Some(now);
+        self.stats.wakeups += 1;
+        let received = if self.ring.is_some() {
+            self.receive_uring(now)?
+        } else {
+            self.receive_mmsg(now)?
+        };
+        self.flush_sends();
+        self.stats.received += received as u64;
+        self.check_timeouts(now);
+        self.send_rtcp(now);
+        Ok(received)
+    }
+
+    fn flush_sends(&mut self) {
+        if let Some(ring) = &mut self.ring {
+            if let Err(e) = self.send.flush_uring(ring) {
+                tracing::warn!(error = %e, "io_uring failed, falling back to sendmmsg");
+                self.ring = None;
+            }
+        } else {
+            self.send.flush();
+        }
+    }
+
+    /// Drains every ready socket with `recvmmsg`.
+    fn receive_mmsg(&mut self, now: Instant) -> io::Result<usize> {
+        let mut received = 0;
+        for ev in self.events.iter() {
+            let token = ev.token().0;
+            let idx = token & !RTCP_TOKEN;
+            while let Some(fd) = self
+                .sockets
+                .get(idx)
+                .and_then(Option::as_ref)
+                .and_then(|s| {
+                    if token & RTCP_TOKEN != 0 {
+                        s.rtcp.as_ref().map(AsRawFd::as_raw_fd)
+                    } else {
+                        Some(s.socket.as_raw_fd())
+                    }
+                })
+            {
+                let n = self.recv.recv(fd)?;
+                self.stats.recv_calls += 1;
+                received += n;
+                for i in 0..n {
+                    let Some((buf, src)) = self.recv.get_mut(i) else {
+                        continue;
+                    };
+                    Self::dispatch(
+                        now,
+                        token,
+                        buf,
+                        src,
+                        &self.sockets,
+                        &mut self.relays,
+                        &mut self.send,
+                        &mut self.ring,
+                        &mut self.stats,
+                        &mut self.events_out,
+                    );
+                }
+                if n < BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(received)
+    }
+
+    /// Receives from every ready socket in rounds of one `io_uring_enter`, each taking
+    /// one datagram per socket, until every socket answered EAGAIN.
+    fn receive_uring(&mut self, now: Instant) -> io::Result<usize> {
+        let mut received = 0;
+        self.ready.clear();
+        for ev in self.events.iter() {
+            let token = ev.token().0;
+            let Some(slot) = self
+                .sockets
+                .get(token & !RTCP_TOKEN)
+                .and_then(Option::as_ref)
+            else {
+                continue;
+            };
+            let fd = if token & RTCP_TOKEN != 0 {
+                slot.rtcp.as_ref().map(AsRawFd::as_raw_fd)
+            } else {
+                Some(slot.socket.as_raw_fd())
+            };
+            if let Some(fd) = fd {
+                self.ready.push((token, fd));
+            }
+        }
+        while !self.ready.is_empty() {
+            self.ready_next.clear();
+            for chunk in self.ready.chunks(BATCH) {
+                self.fds.clear();
+                self.fds.extend(chunk.iter().map(|c| c.1));
+                let Some(ring) = self.ring.as_mut() else {
+                    break;
+                };
+                recv_round(ring, &mut self.recv, &self.fds, &mut self.results)?;
+                self.stats.recv_calls += 1;
+                for (j, &(token, fd)) in chunk.iter().enumerate() {
+                    let res = self.results[j];
+                    if res < 0 {
+                        continue;
+                    }
+                    received += 1;
+                    // It may hold more: ask again next round.
+                    self.ready_next.push((token, fd));
+                    let Some((buf, src)) = self.recv.slot_mut(j, res as usize) else {
+                        continue;
+                    };
+                    Self::dispatch(
+                        now,
+                        token,
+                        buf,
+                        src,
+                        &self.sockets,
+                        &mut self.relays,
+                        &mut self.send,
+                        &mut self.ring,
+                        &mut self.stats,
+                        &mut self.events_out,
+                    );
+                }
+            }
+            std::mem::swap(&mut self.ready, &mut self.ready_next);
+        }
+        Ok(received)
+    }
+
+    /// Relays one datagram received on the socket of `token` and queues what it
+    /// produces.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn dispatch(
+        now: Instant,
+        token: usize,
+        buf: &mut [u8],
+        src: SocketAddr,
+        sockets: &[Option<SocketSlot>],
+        relays: &mut [Option<Entry>],
+        send: &mut SendBatch,
+        ring: &mut Option<io_uring::IoUring>,
+        stats: &mut EngineStats,
+        events_out: &mut Vec<(RelayId, Leg, StreamEvent)>,
+    ) {
+        let Some(slot) = sockets.get(token & !RTCP_TOKEN).and_then(Option::as_ref) else {
+            return;
+        };
+        let (ri, leg) = (slot.relay, slot.leg);
+        let Some(entry) = relays.get_mut(ri).and_then(Option::as_mut) else {
+            return;
+        };
+        if token & RTCP_TOKEN != 0 {
+            entry.relay.handle_rtcp(now, leg, src, buf);
+            stats.rtcp_received += 1;
+            return;
+        }
+        match entry.relay.handle_packet(now, leg, src, buf) {
+            RelayOutcome::Forward { to, len } => {
+                let Some(out) = sockets[entry.sockets[leg.other() as usize]].as_ref() else {
+                    return;
+                };
+                if send.is_full() {
+                    match ring.as_mut() {
+                        Some(r) => {
+                            if send.flush_uring(r).is_err() {
+                                *ring = None;
+                            }
+                        }
+                        None => send.flush(),
+                    }
+                }
+                send.push(out.socket.as_raw_fd(), to, &buf[..len]);
+                stats.forwarded += 1;
+            }
+            RelayOutcome::Drop(_) => stats.dropped += 1,
+        }
+        while let Some((leg, ev)) = entry.relay.poll_event() {
+            events_out.push((RelayId(ri), leg, ev));
+        }
+    }
+
+    fn send_rtcp(&mut self, now: Instant) {
+        let Some(interval) = self.config.rtcp_interval else {
+            return;
+        };
+        match self.next_rtcp {
+            None => {
+                self.next_rtcp = Some(now + interval);
+                return;
+            }
+            Some(t) if now < t => return,
+            Some(_) => self.next_rtcp = Some(now + interval),
+        }
+        let wallclock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        for e in self.relays.iter_mut().flatten() {
+            for leg in [Leg::A, Leg::B] {
+                let Some((to, bytes)) = e.relay.build_rtcp(now, leg, wallclock) else {
+                    continue;
+                };
+                let Some(slot) = &self.sockets[e.sockets[leg as usize]] else {
+                    continue;
+                };
+                let socket = if e.relay.media(leg).rtcp_mux {
+                    &slot.socket
+                } else if let Some(r) = &slot.rtcp {
+                    r
+                } else {
+                    continue;
+                };
+                // One report per leg every few seconds: not worth batching.
+                if socket.send_to(&bytes, to).is_err() {
+                    self.stats.send_failed += 1;
+                }
+            }
+        }
+    }
+
+    fn check_timeouts(&mut self, now: Instant) {
+        // Inactivity is measured in seconds: scanning every relay ten times a second
+        // keeps the per-packet path free of timer bookkeeping.
+        if self.next_timeout_check.is_some_and(|t| now < t) {
+            return;
+        }
+        self.next_timeout_check = Some(now + Duration::from_millis(100));
+        for (i, e) in self.relays.iter_mut().enumerate() {
+            let Some(e) = e else { continue };
+            if e.relay.poll_timeout().is_some_and(|t| t <= now) {
+                e.relay.handle_timeout(now);
+            }
+            while let Some((leg, ev)) = e.relay.poll_event() {
+                self.events_out.push((RelayId(i), leg, ev));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::CodecDescriptor;
+
+    fn engine(port_min: u16, port_max: u16) -> RelayEngine {
+        RelayEngine::new(EngineConfig {
+            port_min,
+            port_max,
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn relays_take_even_ports_with_rtcp_next_and_give_them_back() {
+        // Room for exactly two legs.
+        let mut e = engine(46000, 46003);
+        let pcmu = LegMedia::g711(CodecDescriptor::PCMU, None);
+        let now = Instant::now();
+        let (id, a, b) = e.add_relay(pcmu, pcmu, now).unwrap();
+        assert_eq!(a.port() % 2, 0);
+        assert_eq!(b.port() % 2, 0);
+        assert_ne!(a.port(), b.port());
+        // The RTCP ports are taken by the engine.
+        assert!(UdpSocket::bind(("127.0.0.1", a.port() + 1)).is_err());
+        // The range is full.
+        assert!(e.add_relay(pcmu, pcmu, now).is_err());
+        e.remove_relay(id);
+        assert!(e.relay_mut(id).is_none());
+        // Ports are free again, for the engine and for anyone.
+        let (_, a2, b2) = e.add_relay(pcmu, pcmu, now).unwrap();
+        let mut again = [a2.port(), b2.port()];
+        again.sort_unstable();
+        let mut before = [a.port(), b.port()];
+        before.sort_unstable();
+        assert_eq!(again, before);
+    }
+}
