@@ -129,6 +129,10 @@ impl DigestServer {
     }
 
     /// Checks credentials sent with a request of `method`. `password` looks a user up.
+    ///
+    /// The credentials' `uri` is not compared with the Request-URI (RFC 7616 §3.4.6
+    /// suggests it): SIPp 3.6 answers with `sip:HOST:PORT` whatever the Request-URI, and
+    /// the nonce counts already stop a captured answer from being replayed.
     pub fn verify<'p>(
         &mut self,
         now: Instant,
