@@ -289,7 +289,7 @@ impl Bindings {
                 check_order(
                     bindings
                         .iter()
-                        .filter(|b| contacts.iter().any(|c| c.uri == b.contact)),
+                        .filter(|b| contacts.iter().any(|c| same_uri(&c.uri, &b.contact))),
                     &update,
                 )?;
                 self.apply(now, &update, contacts, &granted);
@@ -314,7 +314,7 @@ impl Bindings {
         let first_probe = self.config.qualify_interval.map(|_| now);
         let mut list = self.aors.remove(update.aor).unwrap_or_default();
         for (c, &secs) in contacts.iter().zip(granted) {
-            let existing = list.iter().position(|b| b.contact == c.uri);
+            let existing = list.iter().position(|b| same_uri(&b.contact, &c.uri));
             if secs == 0 {
                 if let Some(i) = existing {
                     let b = list.remove(i);
@@ -583,7 +583,8 @@ impl Bindings {
                 continue;
             }
             let list = self.aors.entry(s.aor.clone()).or_default();
-            if list.iter().any(|b| b.contact == s.contact) || list.len() >= self.config.max_contacts
+            if list.iter().any(|b| same_uri(&b.contact, &s.contact))
+                || list.len() >= self.config.max_contacts
             {
                 continue;
             }
@@ -664,6 +665,50 @@ pub struct SavedBinding {
     pub transport: Transport,
     pub remote: SocketAddr,
     pub local: SocketAddr,
+}
+
+/// Whether two Contact URIs name the same binding, by RFC 3261 §19.1.4 URI comparison
+/// (§10.3 step 7): same scheme, user, password and port; the host compared without case;
+/// the `user`, `ttl`, `method`, `maddr` and `transport` parameters equal where either URI
+/// has them, any other parameter equal where both have it; the same headers. Values are
+/// compared without case; escapes are compared as written.
+pub(crate) fn same_uri(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let (Ok(x), Ok(y)) = (crate::Uri::parse(a), crate::Uri::parse(b)) else {
+        return false;
+    };
+    let host_eq = match (x.host_str(), y.host_str()) {
+        (Some(h), Some(k)) => h.eq_ignore_ascii_case(k),
+        (h, k) => h == k,
+    };
+    if x.scheme() != y.scheme()
+        || x.user() != y.user()
+        || x.password() != y.password()
+        || x.port() != y.port()
+        || !host_eq
+        || x.headers() != y.headers()
+    {
+        return false;
+    }
+    fn find<'u>(u: &'u crate::Uri, name: &str) -> Option<&'u str> {
+        u.params()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.unwrap_or(""))
+    }
+    let value_eq = |p: &str, q: &str| p.eq_ignore_ascii_case(q);
+    for (name, _) in x.params().chain(y.params()) {
+        let must_match = ["user", "ttl", "method", "maddr", "transport"]
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(name));
+        match (find(&x, name), find(&y, name)) {
+            (Some(p), Some(q)) if !value_eq(p, q) => return false,
+            (Some(_), None) | (None, Some(_)) if must_match => return false,
+            _ => {}
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -428,3 +428,76 @@ fn snapshot_restores_with_elapsed_time() {
         .unwrap_err();
     assert_eq!(err, UpdateError::OutOfOrder { cseq: 7 });
 }
+
+#[test]
+fn contacts_compare_as_uris_not_as_text() {
+    // RFC 3261 §19.1.4 examples and the cases a phone produces on re-registration.
+    assert!(same_uri(
+        "sip:1001@PBX.example;transport=UDP",
+        "sip:1001@pbx.example;transport=udp"
+    ));
+    assert!(same_uri(
+        "sip:1001@10.0.0.1:5070;ob",
+        "sip:1001@10.0.0.1:5070"
+    ));
+    assert!(!same_uri("sip:1001@10.0.0.1", "sip:1001@10.0.0.1:5060"));
+    assert!(!same_uri(
+        "sip:1001@10.0.0.1;transport=tcp",
+        "sip:1001@10.0.0.1"
+    ));
+    assert!(!same_uri("sip:ALICE@10.0.0.1", "sip:alice@10.0.0.1"));
+    assert!(!same_uri(
+        "sip:1001@10.0.0.1;foo=a",
+        "sip:1001@10.0.0.1;foo=b"
+    ));
+    assert!(!same_uri("sips:1001@10.0.0.1", "sip:1001@10.0.0.1"));
+}
+
+#[test]
+fn a_refresh_written_differently_updates_the_same_binding() {
+    let t0 = Instant::now();
+    let mut b = Bindings::new(config());
+    let one = |uri: &str| ContactSet::List(vec![contact(uri, None, None)]);
+    b.update(
+        t0,
+        reg(
+            "1001",
+            "c1",
+            1,
+            Some(120),
+            one("sip:1001@Phone.example;transport=UDP"),
+        ),
+    )
+    .expect("first registration");
+    let got = b
+        .update(
+            t0,
+            reg(
+                "1001",
+                "c1",
+                2,
+                Some(120),
+                one("sip:1001@phone.example;transport=udp"),
+            ),
+        )
+        .expect("refresh");
+    assert_eq!(
+        got.len(),
+        1,
+        "the refresh must not add a second binding: {got:?}"
+    );
+    // Unregistering in yet another spelling removes it.
+    let left = b
+        .update(
+            t0,
+            reg(
+                "1001",
+                "c1",
+                3,
+                Some(0),
+                one("sip:1001@PHONE.EXAMPLE;transport=Udp"),
+            ),
+        )
+        .expect("unregister");
+    assert!(left.is_empty(), "{left:?}");
+}
