@@ -83,12 +83,13 @@ impl Via {
             while e < s.len() && s[e].is_ascii_digit() {
                 e += 1;
             }
-            let digits = std::str::from_utf8(&s[c..e]).expect("ASCII digits");
-            let p = (e - c <= 5)
-                .then(|| digits.parse::<u16>().ok())
-                .flatten()
-                .ok_or(Fail::new(c, "a port number"))?;
-            port = Some(p);
+            let value = s[c..e]
+                .iter()
+                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+            if e == c || e - c > 5 || value > u32::from(u16::MAX) {
+                return Err(Fail::new(c, "a port number"));
+            }
+            port = Some(value as u16);
             after = e;
         }
         let mut params = Params::new();
