@@ -161,10 +161,38 @@ pub(crate) type Params = SmallVec<[Param; 4]>;
 
 /// Looks up a parameter by name (case-insensitive): `Some(value)` with `""` for a flag.
 pub(crate) fn find_param<'a>(text: &'a str, params: &[Param], name: &str) -> Option<&'a str> {
+    // Names compared as bytes: no character-boundary checks until the one match.
+    let b = text.as_bytes();
+    let name = name.as_bytes();
     params
         .iter()
-        .find(|p| p.name.of(text).eq_ignore_ascii_case(name))
+        .find(|p| {
+            usize::from(p.name.end - p.name.start) == name.len()
+                && b.get(p.name.start as usize..p.name.end as usize)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
         .map(|p| p.value.map_or("", |v| v.of(text)))
+}
+
+/// A decimal number as `str::parse` reads an unsigned integer (an optional `+`, then
+/// digits, leading zeros allowed), if it is at most `max`.
+pub(crate) fn parse_dec(s: &[u8], max: u32) -> Option<u32> {
+    let digits = s.strip_prefix(b"+").unwrap_or(s);
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u32::from(d);
+        if v > max {
+            return None;
+        }
+    }
+    Some(v)
 }
 
 /// Parses `*( SEMI generic-param )` from `i` (RFC 3261: `SEMI = SWS ";" SWS`,

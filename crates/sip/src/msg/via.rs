@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use super::error::{Fail, PResult, ParseError};
-use super::scan::{Params, find_param, generic_params, is_ws, skip_token, skip_ws, with_param};
+use super::scan::{
+    Params, find_param, generic_params, is_ws, parse_dec, skip_token, skip_ws, with_param,
+};
 use super::text::{MAX_TYPED_LEN, Span, Text};
 use super::uri::{Host, HostKind, parse_host};
 
@@ -115,23 +117,25 @@ impl Via {
     /// `received` must be an address, `ttl` 0–255, `rport` a port or empty.
     fn check_params(&self) -> PResult<()> {
         let t = self.text.as_str();
+        let b = t.as_bytes();
         for p in &self.params {
-            let name = p.name.of(t);
+            let name = &b[p.name.start as usize..p.name.end as usize];
             let at = p.name.start as usize;
-            let value = p.value.map(|v| v.of(t));
+            let value = p.value.map(|v| &b[v.start as usize..v.end as usize]);
             let bad = match name.len() {
-                8 if name.eq_ignore_ascii_case("received") => value
-                    .and_then(parse_addr)
+                8 if name.eq_ignore_ascii_case(b"received") => p
+                    .value
+                    .and_then(|v| parse_addr(v.of(t)))
                     .is_none()
                     .then_some("an IP address in received"),
-                5 if name.eq_ignore_ascii_case("rport") => value
-                    .is_some_and(|v| v.parse::<u16>().is_err())
+                5 if name.eq_ignore_ascii_case(b"rport") => value
+                    .is_some_and(|v| parse_dec(v, u32::from(u16::MAX)).is_none())
                     .then_some("a port number in rport"),
-                3 if name.eq_ignore_ascii_case("ttl") => value
-                    .and_then(|v| v.parse::<u8>().ok())
+                3 if name.eq_ignore_ascii_case(b"ttl") => value
+                    .and_then(|v| parse_dec(v, u32::from(u8::MAX)))
                     .is_none()
                     .then_some("a ttl of 0-255"),
-                6 if name.eq_ignore_ascii_case("branch") => {
+                6 if name.eq_ignore_ascii_case(b"branch") => {
                     value.is_none().then_some("a branch value")
                 }
                 _ => None,
