@@ -269,10 +269,18 @@ pub(crate) fn with_param(
 
 /// Parses a decimal number of at most `max`, all of `s`.
 pub(crate) fn parse_u64(s: &str, max: u64) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > 20 {
         return None;
     }
-    s.parse::<u64>().ok().filter(|&v| v <= max)
+    let mut v: u64 = 0;
+    for &c in s.as_bytes() {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    (v <= max).then_some(v)
 }
 
 /// Removes one level of quoting from a quoted-string (with quoted pairs), or returns the
