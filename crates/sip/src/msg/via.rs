@@ -6,7 +6,8 @@ use std::str::FromStr;
 
 use super::error::{Fail, PResult, ParseError};
 use super::scan::{
-    Params, find_param, generic_params, is_ws, parse_dec, skip_token, skip_ws, with_param,
+    Params, eq_nocase, find_param, generic_params, is_ws, parse_dec, skip_token, skip_ws,
+    with_param,
 };
 use super::text::{MAX_TYPED_LEN, Span, Text};
 use super::uri::{Host, HostKind, parse_host};
@@ -123,21 +124,19 @@ impl Via {
             let at = p.name.start as usize;
             let value = p.value.map(|v| &b[v.start as usize..v.end as usize]);
             let bad = match name.len() {
-                8 if name.eq_ignore_ascii_case(b"received") => p
+                8 if eq_nocase(name, b"received") => p
                     .value
                     .and_then(|v| parse_addr(v.of(t)))
                     .is_none()
                     .then_some("an IP address in received"),
-                5 if name.eq_ignore_ascii_case(b"rport") => value
+                5 if eq_nocase(name, b"rport") => value
                     .is_some_and(|v| parse_dec(v, u32::from(u16::MAX)).is_none())
                     .then_some("a port number in rport"),
-                3 if name.eq_ignore_ascii_case(b"ttl") => value
+                3 if eq_nocase(name, b"ttl") => value
                     .and_then(|v| parse_dec(v, u32::from(u8::MAX)))
                     .is_none()
                     .then_some("a ttl of 0-255"),
-                6 if name.eq_ignore_ascii_case(b"branch") => {
-                    value.is_none().then_some("a branch value")
-                }
+                6 if eq_nocase(name, b"branch") => value.is_none().then_some("a branch value"),
                 _ => None,
             };
             if let Some(expected) = bad {
