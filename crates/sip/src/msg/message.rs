@@ -407,7 +407,7 @@ fn add_header(
     headers: &mut Headers,
 ) -> PResult<()> {
     let h = buf.as_bytes();
-    let name = match Known::lookup(&buf[i..name_end]) {
+    let name = match Known::lookup_bytes(&h[i..name_end]) {
         Some(k) => Name::Known(k),
         None => Name::Other(Val::at(i, name_end)),
     };
