@@ -351,12 +351,15 @@ fn parse_request_line(buf: &Arc<str>, end: usize) -> PResult<(Method, Uri)> {
         return Err(Fail::new(end, "SP SIP-Version after the Request-URI"));
     }
     let method = Method::parse(&line[..sp1])?;
-    let uri_text = &line[sp1 + 1..sp2];
-    if let Some(bad) = uri_text.bytes().position(is_ws) {
-        return Err(Fail::new(sp1 + 1 + bad, "a Request-URI without whitespace"));
-    }
-    check_version(&line[sp2 + 1..], sp2 + 1)?;
-    let uri = Uri::parse_text(Text::slice(buf, sp1 + 1, sp2)).map_err(|f| f.shift(sp1 + 1))?;
+    // Whitespace inside the Request-URI is reported before any other fault of the line.
+    // No URI parses with whitespace in it, so it is looked for only when something failed.
+    let whitespace = |other: Fail| match b[sp1 + 1..sp2].iter().position(|&c| is_ws(c)) {
+        Some(bad) => Fail::new(sp1 + 1 + bad, "a Request-URI without whitespace"),
+        None => other,
+    };
+    check_version(&line[sp2 + 1..], sp2 + 1).map_err(whitespace)?;
+    let uri = Uri::parse_text(Text::slice(buf, sp1 + 1, sp2))
+        .map_err(|f| whitespace(f.shift(sp1 + 1)))?;
     if uri.headers().is_some() {
         return Err(Fail::new(sp1 + 1, "a Request-URI without headers"));
     }
