@@ -64,9 +64,13 @@ pub(crate) fn is_ws(b: u8) -> bool {
 
 #[inline]
 pub(crate) fn skip_ws(s: &[u8], i: usize) -> usize {
-    match s.get(i..) {
-        Some(rest) => i + rest.iter().position(|&b| !is_ws(b)).unwrap_or(rest.len()),
-        None => i,
+    // Usually there is none: one comparison decides.
+    match s.get(i) {
+        Some(&b) if is_ws(b) => {
+            let rest = &s[i + 1..];
+            i + 1 + rest.iter().position(|&b| !is_ws(b)).unwrap_or(rest.len())
+        }
+        _ => i,
     }
 }
 
