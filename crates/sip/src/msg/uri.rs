@@ -376,14 +376,22 @@ impl Uri {
         }
         let s = text.as_str().as_bytes();
         let mut i = 0;
-        while i < s.len() && (s[i].is_ascii_alphanumeric() || matches!(s[i], b'+' | b'-' | b'.')) {
+        // `sip:` (any case) is nearly every URI: decided without the scheme scan.
+        let sip = s.len() > 3 && s[3] == b':' && s[..3].eq_ignore_ascii_case(b"sip");
+        if sip {
+            i = 3;
+        }
+        while !sip
+            && i < s.len()
+            && (s[i].is_ascii_alphanumeric() || matches!(s[i], b'+' | b'-' | b'.'))
+        {
             i += 1;
         }
         if i == 0 || !s[0].is_ascii_alphabetic() || s.get(i) != Some(&b':') {
             return Err(Fail::new(i, "a URI scheme followed by ':'"));
         }
         let name = &text.as_str()[..i];
-        let scheme = if name.eq_ignore_ascii_case("sip") {
+        let scheme = if sip || name.eq_ignore_ascii_case("sip") {
             Scheme::Sip
         } else if name.eq_ignore_ascii_case("sips") {
             Scheme::Sips
