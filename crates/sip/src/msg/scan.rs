@@ -202,7 +202,7 @@ pub(crate) fn parse_dec(s: &[u8], max: u32) -> Option<u32> {
         if d > 9 {
             return None;
         }
-        v = v * 10 + u32::from(d);
+        v = v.checked_mul(10)?.checked_add(u32::from(d))?;
         if v > max {
             return None;
         }

@@ -86,13 +86,16 @@ impl Via {
             while e < s.len() && s[e].is_ascii_digit() {
                 e += 1;
             }
-            let value = s[c..e]
-                .iter()
-                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
-            if e == c || e - c > 5 || value > u32::from(u16::MAX) {
-                return Err(Fail::new(c, "a port number"));
-            }
-            port = Some(value as u16);
+            // At most five digits, checked before they are added up.
+            let value = (e > c && e - c <= 5)
+                .then(|| {
+                    s[c..e]
+                        .iter()
+                        .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+                })
+                .and_then(|v| u16::try_from(v).ok())
+                .ok_or(Fail::new(c, "a port number"))?;
+            port = Some(value);
             after = e;
         }
         let mut params = Params::new();
@@ -281,6 +284,12 @@ mod tests {
         assert!(Via::parse("SIP/2.0/UDP").is_err());
         assert!(Via::parse("SIP/2.0/UDP h;received=example.com").is_err());
         assert!(Via::parse("SIP/2.0/UDP h:99999").is_err());
+        assert!(Via::parse("SIP/2.0/UDP h:10000000000000000").is_err());
+        assert!(Via::parse("SIP/2.0/UDP h:").is_err());
+        assert_eq!(
+            Via::parse("SIP/2.0/UDP h:65535").unwrap().port(),
+            Some(65535)
+        );
     }
 
     #[test]
