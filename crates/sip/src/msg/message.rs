@@ -3,6 +3,7 @@
 use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::error::{Fail, PResult, ParseError};
 use super::headers::{Headers, Name, Val};
@@ -220,8 +221,38 @@ fn header_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
     }
 }
 
+/// Line ends (the index of each CR) of a header section whose lines all end in CRLF and
+/// none is folded, and the index of the empty line that ends it. `None` for anything else
+/// (bare LF, lone CR, folding, no empty line): the general path handles those, so both
+/// paths accept and reject the same messages.
+fn crlf_lines(d: &[u8]) -> Option<(SmallVec<[u32; 32]>, usize)> {
+    let mut ends = SmallVec::new();
+    let mut line = 0;
+    loop {
+        let k = line + memchr::memchr2(b'\r', b'\n', d.get(line..)?)?;
+        if d[k] != b'\r' || d.get(k + 1) != Some(&b'\n') {
+            return None;
+        }
+        if k == line {
+            return Some((ends, k));
+        }
+        if d.get(k + 2).copied().is_some_and(is_ws) {
+            return None;
+        }
+        ends.push(u32::try_from(k).ok()?);
+        line = k + 2;
+    }
+}
+
 fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
-    let Some((head_end, body_start)) = header_end(datagram, start) else {
+    // The common case in one scan: line ends found once, used for the header end and
+    // again for each header line.
+    let lines = crlf_lines(&datagram[start..]);
+    let bounds = match &lines {
+        Some((_, k)) => Some((start + k, start + k + 2)),
+        None => header_end(datagram, start),
+    };
+    let Some((head_end, body_start)) = bounds else {
         return Err(Fail::new(
             datagram.len(),
             "an empty line ending the headers",
@@ -233,11 +264,17 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
     let h = buf.as_bytes();
     // Offsets below are relative to `buf`; errors are shifted by `start`.
     let parse = || -> PResult<Message> {
-        let line_end = memchr::memchr(b'\n', h).expect("the header section ends with a line");
-        let first_end = if line_end > 0 && h[line_end - 1] == b'\r' {
-            line_end - 1
-        } else {
-            line_end
+        let (first_end, line_end) = match &lines {
+            Some((ends, _)) => (ends[0] as usize, ends[0] as usize + 1),
+            None => {
+                let line_end =
+                    memchr::memchr(b'\n', h).expect("the header section ends with a line");
+                if line_end > 0 && h[line_end - 1] == b'\r' {
+                    (line_end - 1, line_end)
+                } else {
+                    (line_end, line_end)
+                }
+            }
         };
         let first = &buf[..first_end];
         let is_response = first.as_bytes()[..4.min(first.len())].eq_ignore_ascii_case(b"SIP/");
@@ -261,7 +298,10 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
             })
         };
         let headers = msg.headers_mut();
-        parse_headers(&buf, line_end + 1, headers)?;
+        match &lines {
+            Some((ends, _)) => parse_crlf_headers(&buf, line_end + 1, &ends[1..], headers)?,
+            None => parse_headers(&buf, line_end + 1, headers)?,
+        }
         let missing = [
             (headers.vias().is_empty(), "a Via header"),
             (headers.from().is_none(), "a From header"),
@@ -311,12 +351,15 @@ fn parse_request_line(buf: &Arc<str>, end: usize) -> PResult<(Method, Uri)> {
         return Err(Fail::new(end, "SP SIP-Version after the Request-URI"));
     }
     let method = Method::parse(&line[..sp1])?;
-    let uri_text = &line[sp1 + 1..sp2];
-    if let Some(bad) = uri_text.bytes().position(is_ws) {
-        return Err(Fail::new(sp1 + 1 + bad, "a Request-URI without whitespace"));
-    }
-    check_version(&line[sp2 + 1..], sp2 + 1)?;
-    let uri = Uri::parse_text(Text::slice(buf, sp1 + 1, sp2)).map_err(|f| f.shift(sp1 + 1))?;
+    // Whitespace inside the Request-URI is reported before any other fault of the line.
+    // No URI parses with whitespace in it, so it is looked for only when something failed.
+    let whitespace = |other: Fail| match b[sp1 + 1..sp2].iter().position(|&c| is_ws(c)) {
+        Some(bad) => Fail::new(sp1 + 1 + bad, "a Request-URI without whitespace"),
+        None => other,
+    };
+    check_version(&line[sp2 + 1..], sp2 + 1).map_err(whitespace)?;
+    let uri = Uri::parse_text(Text::slice(buf, sp1 + 1, sp2))
+        .map_err(|f| whitespace(f.shift(sp1 + 1)))?;
     if uri.headers().is_some() {
         return Err(Fail::new(sp1 + 1, "a Request-URI without headers"));
     }
@@ -345,19 +388,79 @@ fn parse_status_line(line: &str) -> PResult<(u16, String)> {
     Ok((status, reason.to_owned()))
 }
 
+/// `token *WS ":"` at `i`: the end of the name and the index of the colon.
+fn header_name(h: &[u8], i: usize) -> PResult<(usize, usize)> {
+    let name_end = skip_token(h, i);
+    if name_end == i {
+        return Err(Fail::new(i, "a header name token"));
+    }
+    let colon = skip_ws(h, name_end);
+    if h.get(colon) != Some(&b':') {
+        return Err(Fail::new(colon, "':' after a header name"));
+    }
+    Ok((name_end, colon))
+}
+
+/// Adds the header whose name is `i..name_end` and whose value runs from after the colon
+/// to `line_end` (`folded` when that range holds line folds).
+fn add_header(
+    buf: &Arc<str>,
+    (i, name_end, colon, line_end): (usize, usize, usize, usize),
+    folded: bool,
+    headers: &mut Headers,
+) -> PResult<()> {
+    let h = buf.as_bytes();
+    let name = match Known::lookup_bytes(&h[i..name_end]) {
+        Some(k) => Name::Known(k),
+        None => Name::Other(Val::at(i, name_end)),
+    };
+    let mut v0 = colon + 1;
+    let value = if folded {
+        let unfolded = unfold(&buf[v0..line_end]);
+        Val::Own(unfolded.trim_matches([' ', '\t']).into())
+    } else {
+        let mut v1 = line_end;
+        while v0 < v1 && is_ws(h[v0]) {
+            v0 += 1;
+        }
+        while v1 > v0 && is_ws(h[v1 - 1]) {
+            v1 -= 1;
+        }
+        Val::at(v0, v1)
+    };
+    if folded {
+        while v0 < line_end && matches!(h[v0], b' ' | b'\t' | b'\r' | b'\n') {
+            v0 += 1;
+        }
+    }
+    headers.add_parsed(name, value).map_err(|f| {
+        Fail::new(v0 + if folded { 0 } else { f.at }, f.expected).with_status(f.status)
+    })
+}
+
+/// Parses header lines from `i` whose line ends (CRLF, no folding) are already known.
+fn parse_crlf_headers(
+    buf: &Arc<str>,
+    mut i: usize,
+    ends: &[u32],
+    headers: &mut Headers,
+) -> PResult<()> {
+    let h = buf.as_bytes();
+    for &end in ends {
+        let end = end as usize;
+        let (name_end, colon) = header_name(h, i)?;
+        add_header(buf, (i, name_end, colon, end), false, headers)?;
+        i = end + 2;
+    }
+    Ok(())
+}
+
 /// Parses the header lines from `i` to the end of `buf` (which ends with the last line's
 /// line end), unfolding continuation lines.
 fn parse_headers(buf: &Arc<str>, mut i: usize, headers: &mut Headers) -> PResult<()> {
     let h = buf.as_bytes();
     while i < h.len() {
-        let name_end = skip_token(h, i);
-        if name_end == i {
-            return Err(Fail::new(i, "a header name token"));
-        }
-        let colon = skip_ws(h, name_end);
-        if h.get(colon) != Some(&b':') {
-            return Err(Fail::new(colon, "':' after a header name"));
-        }
+        let (name_end, colon) = header_name(h, i)?;
         // One logical line: physical lines joined while the next starts with SP/HTAB.
         // A CR is only ever part of a line end.
         let mut end = colon + 1;
@@ -377,33 +480,7 @@ fn parse_headers(buf: &Arc<str>, mut i: usize, headers: &mut Headers) -> PResult
             }
             break (k, after);
         };
-        let name_str = &buf[i..name_end];
-        let name = match Known::lookup(name_str) {
-            Some(k) => Name::Known(k),
-            None => Name::Other(Val::at(i, name_end)),
-        };
-        let mut v0 = colon + 1;
-        let value = if folded {
-            let unfolded = unfold(&buf[v0..line_end]);
-            Val::Own(unfolded.trim_matches([' ', '\t']).into())
-        } else {
-            let mut v1 = line_end;
-            while v0 < v1 && is_ws(h[v0]) {
-                v0 += 1;
-            }
-            while v1 > v0 && is_ws(h[v1 - 1]) {
-                v1 -= 1;
-            }
-            Val::at(v0, v1)
-        };
-        if folded {
-            while v0 < line_end && matches!(h[v0], b' ' | b'\t' | b'\r' | b'\n') {
-                v0 += 1;
-            }
-        }
-        headers.add_parsed(name, value).map_err(|f| {
-            Fail::new(v0 + if folded { 0 } else { f.at }, f.expected).with_status(f.status)
-        })?;
+        add_header(buf, (i, name_end, colon, line_end), folded, headers)?;
         i = next;
     }
     Ok(())

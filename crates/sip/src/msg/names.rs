@@ -99,8 +99,13 @@ impl Known {
 
     /// Looks a name up, case-insensitively, compact forms included.
     pub(crate) fn lookup(name: &str) -> Option<Known> {
+        Known::lookup_bytes(name.as_bytes())
+    }
+
+    /// [`Known::lookup`] on the bytes of a name.
+    pub(crate) fn lookup_bytes(name: &[u8]) -> Option<Known> {
         if name.len() == 1 {
-            let full = match name.as_bytes()[0].to_ascii_lowercase() {
+            let full = match name[0].to_ascii_lowercase() {
                 b'a' => "Accept-Contact",
                 b'b' => "Referred-By",
                 b'c' => "Content-Type",
@@ -125,7 +130,7 @@ impl Known {
             };
             return Known::lookup(full);
         }
-        let b = name.as_bytes();
+        let b = name;
         // Fast path for the headers on every message, spelled as usual.
         let quick = match (b.len(), b.first()?) {
             (3, b'V') if b == b"Via" => Some(Known::VIA),
@@ -155,7 +160,7 @@ impl Known {
             .position(|k| {
                 k.len() == name.len()
                     && k.as_bytes()[0].to_ascii_lowercase() == first
-                    && k.eq_ignore_ascii_case(name)
+                    && k.as_bytes().eq_ignore_ascii_case(name)
             })
             .map(|i| Known(i as u8))
     }

@@ -64,9 +64,13 @@ pub(crate) fn is_ws(b: u8) -> bool {
 
 #[inline]
 pub(crate) fn skip_ws(s: &[u8], i: usize) -> usize {
-    match s.get(i..) {
-        Some(rest) => i + rest.iter().position(|&b| !is_ws(b)).unwrap_or(rest.len()),
-        None => i,
+    // Usually there is none: one comparison decides.
+    match s.get(i) {
+        Some(&b) if is_ws(b) => {
+            let rest = &s[i + 1..];
+            i + 1 + rest.iter().position(|&b| !is_ws(b)).unwrap_or(rest.len())
+        }
+        _ => i,
     }
 }
 
@@ -161,10 +165,49 @@ pub(crate) type Params = SmallVec<[Param; 4]>;
 
 /// Looks up a parameter by name (case-insensitive): `Some(value)` with `""` for a flag.
 pub(crate) fn find_param<'a>(text: &'a str, params: &[Param], name: &str) -> Option<&'a str> {
+    // Names compared as bytes: no character-boundary checks until the one match.
+    let b = text.as_bytes();
+    let name = name.as_bytes();
     params
         .iter()
-        .find(|p| p.name.of(text).eq_ignore_ascii_case(name))
+        .find(|p| {
+            usize::from(p.name.end - p.name.start) == name.len()
+                && b.get(p.name.start as usize..p.name.end as usize)
+                    .is_some_and(|n| eq_nocase(n, name))
+        })
         .map(|p| p.value.map_or("", |v| v.of(text)))
+}
+
+/// `a.eq_ignore_ascii_case(b)`, quicker when the bytes are equal as written (names
+/// usually are): only differing bytes are folded.
+#[inline]
+pub(crate) fn eq_nocase(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(&x, &y)| {
+            // Bytes that differ match only as the two cases of one letter.
+            x == y || ((x | 0x20) == (y | 0x20) && (x | 0x20).is_ascii_lowercase())
+        })
+}
+
+/// A decimal number as `str::parse` reads an unsigned integer (an optional `+`, then
+/// digits, leading zeros allowed), if it is at most `max`.
+pub(crate) fn parse_dec(s: &[u8], max: u32) -> Option<u32> {
+    let digits = s.strip_prefix(b"+").unwrap_or(s);
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u32::from(d))?;
+        if v > max {
+            return None;
+        }
+    }
+    Some(v)
 }
 
 /// Parses `*( SEMI generic-param )` from `i` (RFC 3261: `SEMI = SWS ";" SWS`,
@@ -241,10 +284,18 @@ pub(crate) fn with_param(
 
 /// Parses a decimal number of at most `max`, all of `s`.
 pub(crate) fn parse_u64(s: &str, max: u64) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > 20 {
         return None;
     }
-    s.parse::<u64>().ok().filter(|&v| v <= max)
+    let mut v: u64 = 0;
+    for &c in s.as_bytes() {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    (v <= max).then_some(v)
 }
 
 /// Removes one level of quoting from a quoted-string (with quoted pairs), or returns the
@@ -285,6 +336,22 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert_eq!(&s[parts[1].0..parts[1].1], b"<sip:z>");
         assert!(split_commas(br#""open, <sip:x>"#).is_err());
+    }
+
+    #[test]
+    fn nocase_matches_std() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        for &x in &bytes {
+            for &y in &bytes {
+                assert_eq!(
+                    eq_nocase(&[x], &[y]),
+                    [x].eq_ignore_ascii_case(&[y]),
+                    "{x} {y}"
+                );
+            }
+        }
+        assert!(eq_nocase(b"BRANCH", b"branch"));
+        assert!(!eq_nocase(b"branch", b"branc"));
     }
 
     #[test]

@@ -31,11 +31,13 @@ impl CSeq {
         if i == 0 || i > 10 {
             return Err(Fail::new(0, "a CSeq number below 2^31"));
         }
-        let seq: u32 = s[..i]
-            .parse()
-            .ok()
-            .filter(|&n| n < 1 << 31)
-            .ok_or(Fail::new(0, "a CSeq number below 2^31"))?;
+        let seq = b[..i]
+            .iter()
+            .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+        if seq >= 1 << 31 {
+            return Err(Fail::new(0, "a CSeq number below 2^31"));
+        }
+        let seq = seq as u32;
         let j = super::scan::skip_ws(b, i);
         if j == i {
             return Err(Fail::new(i, "whitespace before the CSeq method"));

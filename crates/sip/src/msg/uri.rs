@@ -100,13 +100,25 @@ impl HostKind {
     }
 }
 
-/// Host name characters (alphanum, `-`, `.`, and `_` seen in the wild).
-static HOST: [bool; 256] = {
-    let mut t = [false; 256];
+/// Host name character classes, one lookup per byte: a host character is `HOST_DIGIT`
+/// (a digit), `HOST_DOT` or `HOST_OTHER` (a letter, `-` or `_` seen in the wild).
+const HOST_DIGIT: u8 = 1;
+const HOST_DOT: u8 = 2;
+const HOST_OTHER: u8 = 4;
+static HOST: [u8; 256] = {
+    let mut t = [0; 256];
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_';
+        t[i] = if b.is_ascii_digit() {
+            HOST_DIGIT
+        } else if b == b'.' {
+            HOST_DOT
+        } else if b.is_ascii_alphabetic() || b == b'-' || b == b'_' {
+            HOST_OTHER
+        } else {
+            0
+        };
         i += 1;
     }
     t
@@ -115,48 +127,53 @@ static HOST: [bool; 256] = {
 /// Parses `host` at the start of `s` (hostname / IPv4address / IPv6reference); returns
 /// the kind and the end index. Stops at the first character that cannot be in a host.
 pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
-    if s.get(i) == Some(&b'[') {
-        let Some(len) = memchr::memchr(b']', &s[i..]) else {
+    let rest = s.get(i..).unwrap_or_default();
+    if rest.first() == Some(&b'[') {
+        let Some(len) = memchr::memchr(b']', rest) else {
             return Err(Fail::new(i, "a closing ']' of an IPv6 reference"));
         };
-        let inner = &s[i + 1..i + len];
-        let addr = std::str::from_utf8(inner)
+        let addr = std::str::from_utf8(&rest[1..len])
             .ok()
             .and_then(|t| t.parse::<Ipv6Addr>().ok())
             .ok_or(Fail::new(i + 1, "an IPv6 address"))?;
         return Ok((HostKind::V6(addr), i + len + 1));
     }
-    // One pass: the extent, whether it is all digits and dots, and no empty label.
-    let mut j = i;
-    let mut numeric = true;
-    let mut prev_dot = true;
-    while let Some(&c) = s.get(j) {
-        if !HOST[c as usize] {
+    // One pass: the extent, the classes seen, and whether a dot follows a dot (or starts
+    // the host), which is an empty label.
+    let mut len = rest.len();
+    let mut seen = 0;
+    let mut prev = HOST_DOT;
+    let mut empty_label = 0;
+    for (k, &c) in rest.iter().enumerate() {
+        let class = HOST[c as usize];
+        if class == 0 {
+            len = k;
             break;
         }
-        if c == b'.' {
-            if prev_dot {
-                return Err(Fail::new(j, "a host name without empty labels"));
-            }
-            prev_dot = true;
-        } else {
-            prev_dot = false;
-            numeric &= c.is_ascii_digit();
-        }
-        j += 1;
+        empty_label |= class & prev;
+        seen |= class;
+        prev = class;
     }
-    if j == i {
+    let text = &rest[..len];
+    if empty_label & HOST_DOT != 0 {
+        let at = text
+            .iter()
+            .enumerate()
+            .position(|(k, &c)| c == b'.' && (k == 0 || text[k - 1] == b'.'))
+            .expect("an empty label was seen");
+        return Err(Fail::new(i + at, "a host name without empty labels"));
+    }
+    if len == 0 {
         return Err(Fail::new(i, "a host"));
     }
-    let text = &s[i..j];
-    if numeric {
+    if seen & HOST_OTHER == 0 {
         let addr = parse_ipv4(text).ok_or(Fail::new(i, "an IPv4 address"))?;
-        return Ok((HostKind::V4(addr), j));
+        return Ok((HostKind::V4(addr), i + len));
     }
     if text[0] == b'-' {
         return Err(Fail::new(i, "a host name"));
     }
-    Ok((HostKind::Domain, j))
+    Ok((HostKind::Domain, i + len))
 }
 
 /// Dotted-quad IPv4 (no leading zeros beyond a single `0`), as `Ipv4Addr::from_str`
@@ -164,28 +181,32 @@ pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
 pub(crate) fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
     let mut n = 0;
-    let mut i = 0;
-    while n < 4 {
-        let start = i;
-        let mut v: u32 = 0;
-        while i < s.len() && s[i].is_ascii_digit() && i - start < 3 {
-            v = v * 10 + u32::from(s[i] - b'0');
-            i += 1;
-        }
-        let len = i - start;
-        if len == 0 || v > 255 || (len > 1 && s[start] == b'0') {
-            return None;
-        }
-        octets[n] = v as u8;
-        n += 1;
-        if n < 4 {
-            if s.get(i) != Some(&b'.') {
+    let mut v: u32 = 0;
+    let mut digits = 0;
+    for &c in s {
+        if c == b'.' {
+            if digits == 0 || v > 255 || n == 3 {
                 return None;
             }
-            i += 1;
+            octets[n] = v as u8;
+            n += 1;
+            v = 0;
+            digits = 0;
+        } else {
+            let d = c.wrapping_sub(b'0');
+            // At most three digits, and no leading zero before another digit.
+            if d > 9 || digits == 3 || (digits == 1 && v == 0) {
+                return None;
+            }
+            v = v * 10 + u32::from(d);
+            digits += 1;
         }
     }
-    (i == s.len()).then_some(Ipv4Addr::from(octets))
+    if n != 3 || digits == 0 || v > 255 {
+        return None;
+    }
+    octets[3] = v as u8;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// Parses `":" port` at `i` if present; returns the port and the end index.
@@ -355,14 +376,22 @@ impl Uri {
         }
         let s = text.as_str().as_bytes();
         let mut i = 0;
-        while i < s.len() && (s[i].is_ascii_alphanumeric() || matches!(s[i], b'+' | b'-' | b'.')) {
+        // `sip:` (any case) is nearly every URI: decided without the scheme scan.
+        let sip = s.len() > 3 && s[3] == b':' && s[..3].eq_ignore_ascii_case(b"sip");
+        if sip {
+            i = 3;
+        }
+        while !sip
+            && i < s.len()
+            && (s[i].is_ascii_alphanumeric() || matches!(s[i], b'+' | b'-' | b'.'))
+        {
             i += 1;
         }
         if i == 0 || !s[0].is_ascii_alphabetic() || s.get(i) != Some(&b':') {
             return Err(Fail::new(i, "a URI scheme followed by ':'"));
         }
         let name = &text.as_str()[..i];
-        let scheme = if name.eq_ignore_ascii_case("sip") {
+        let scheme = if sip || name.eq_ignore_ascii_case("sip") {
             Scheme::Sip
         } else if name.eq_ignore_ascii_case("sips") {
             Scheme::Sips

@@ -5,7 +5,10 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use super::error::{Fail, PResult, ParseError};
-use super::scan::{Params, find_param, generic_params, is_ws, skip_token, skip_ws, with_param};
+use super::scan::{
+    Params, eq_nocase, find_param, generic_params, is_ws, parse_dec, skip_token, skip_ws,
+    with_param,
+};
 use super::text::{MAX_TYPED_LEN, Span, Text};
 use super::uri::{Host, HostKind, parse_host};
 
@@ -83,12 +86,16 @@ impl Via {
             while e < s.len() && s[e].is_ascii_digit() {
                 e += 1;
             }
-            let digits = std::str::from_utf8(&s[c..e]).expect("ASCII digits");
-            let p = (e - c <= 5)
-                .then(|| digits.parse::<u16>().ok())
-                .flatten()
+            // At most five digits, checked before they are added up.
+            let value = (e > c && e - c <= 5)
+                .then(|| {
+                    s[c..e]
+                        .iter()
+                        .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+                })
+                .and_then(|v| u16::try_from(v).ok())
                 .ok_or(Fail::new(c, "a port number"))?;
-            port = Some(p);
+            port = Some(value);
             after = e;
         }
         let mut params = Params::new();
@@ -114,25 +121,25 @@ impl Via {
     /// `received` must be an address, `ttl` 0–255, `rport` a port or empty.
     fn check_params(&self) -> PResult<()> {
         let t = self.text.as_str();
+        let b = t.as_bytes();
         for p in &self.params {
-            let name = p.name.of(t);
+            let name = &b[p.name.start as usize..p.name.end as usize];
             let at = p.name.start as usize;
-            let value = p.value.map(|v| v.of(t));
+            let value = p.value.map(|v| &b[v.start as usize..v.end as usize]);
             let bad = match name.len() {
-                8 if name.eq_ignore_ascii_case("received") => value
-                    .and_then(parse_addr)
+                8 if eq_nocase(name, b"received") => p
+                    .value
+                    .and_then(|v| parse_addr(v.of(t)))
                     .is_none()
                     .then_some("an IP address in received"),
-                5 if name.eq_ignore_ascii_case("rport") => value
-                    .is_some_and(|v| v.parse::<u16>().is_err())
+                5 if eq_nocase(name, b"rport") => value
+                    .is_some_and(|v| parse_dec(v, u32::from(u16::MAX)).is_none())
                     .then_some("a port number in rport"),
-                3 if name.eq_ignore_ascii_case("ttl") => value
-                    .and_then(|v| v.parse::<u8>().ok())
+                3 if eq_nocase(name, b"ttl") => value
+                    .and_then(|v| parse_dec(v, u32::from(u8::MAX)))
                     .is_none()
                     .then_some("a ttl of 0-255"),
-                6 if name.eq_ignore_ascii_case("branch") => {
-                    value.is_none().then_some("a branch value")
-                }
+                6 if eq_nocase(name, b"branch") => value.is_none().then_some("a branch value"),
                 _ => None,
             };
             if let Some(expected) = bad {
@@ -277,6 +284,12 @@ mod tests {
         assert!(Via::parse("SIP/2.0/UDP").is_err());
         assert!(Via::parse("SIP/2.0/UDP h;received=example.com").is_err());
         assert!(Via::parse("SIP/2.0/UDP h:99999").is_err());
+        assert!(Via::parse("SIP/2.0/UDP h:10000000000000000").is_err());
+        assert!(Via::parse("SIP/2.0/UDP h:").is_err());
+        assert_eq!(
+            Via::parse("SIP/2.0/UDP h:65535").unwrap().port(),
+            Some(65535)
+        );
     }
 
     #[test]
