@@ -90,6 +90,26 @@ pub(crate) struct MenuOp {
     pub(crate) after: u32,
 }
 
+impl Default for MenuOp {
+    /// A menu as written with no settings: 5 s to the first key, 3 s between keys, one
+    /// digit, no terminator, 3 tries.
+    fn default() -> MenuOp {
+        MenuOp {
+            greeting: Box::new([]),
+            short: Box::new([]),
+            invalid: Box::new([]),
+            no_input: Box::new([]),
+            timeout: Duration::from_secs(5),
+            between: Duration::from_secs(3),
+            digits: 1,
+            terminator: None,
+            tries: 3,
+            keys: Box::new([]),
+            after: 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct CollectOp {
     pub(crate) var: u16,

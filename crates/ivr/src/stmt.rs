@@ -645,32 +645,8 @@ impl Compiler<'_, '_> {
             );
         }
         self.expect_end(s, "`menu:`");
-        let at = self.push(Op::Menu(Box::new(MenuOp {
-            greeting: Box::new([]),
-            short: Box::new([]),
-            invalid: Box::new([]),
-            no_input: Box::new([]),
-            timeout: Duration::from_secs(5),
-            between: Duration::from_secs(3),
-            digits: 1,
-            terminator: None,
-            tries: 3,
-            keys: Box::new([]),
-            after: 0,
-        })));
-        let mut m = MenuOp {
-            greeting: Box::new([]),
-            short: Box::new([]),
-            invalid: Box::new([]),
-            no_input: Box::new([]),
-            timeout: Duration::from_secs(5),
-            between: Duration::from_secs(3),
-            digits: 1,
-            terminator: None,
-            tries: 3,
-            keys: Box::new([]),
-            after: 0,
-        };
+        let at = self.push(Op::Menu(Box::default()));
+        let mut m = MenuOp::default();
         let mut keys: Vec<(Box<str>, u32, Span)> = Vec::new();
         let mut after = None;
         let mut jumps = Vec::new();
