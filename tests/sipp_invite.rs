@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
-use common::{Daemon, PASSWORD, find_program, free_udp_port, scratch_dir};
+use common::{Daemon, PASSWORD, free_udp_port, scratch_dir};
 
 fn invite(cseq: u32, auth: &str) -> String {
     format!(
@@ -78,32 +76,6 @@ fn scenario(password: &str, final_status: u16) -> String {
     )
 }
 
-fn run_sipp(daemon: &Daemon, dir: &std::path::Path, name: &str, xml: &str) -> (bool, String) {
-    let sipp = find_program("sipp").expect("install SIPp (apt-get install sip-tester)");
-    let file = dir.join(format!("{name}.xml"));
-    std::fs::write(&file, xml).expect("writing the scenario");
-    let out = Command::new(sipp)
-        .arg("-sf")
-        .arg(&file)
-        .args(["-m", "1", "-i", "127.0.0.1", "-t", "u1", "-nostdin"])
-        .args(["-p", &free_udp_port().to_string()])
-        .args(["-mp", &free_udp_port().to_string()])
-        .args(["-timeout", "15s", "-timeout_error", "-recv_timeout", "5000"])
-        .args(["-trace_msg", "-message_file"])
-        .arg(dir.join(format!("{name}-messages.log")))
-        .arg(daemon.addr.to_string())
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running sipp");
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 #[test]
 fn sipp_invite_is_challenged_then_answered() {
     let dir = scratch_dir("sipp-invite");
@@ -126,4 +98,16 @@ fn sipp_invite_with_a_wrong_password_is_challenged_again() {
     let (ok, out) = run_sipp(&daemon, &dir, "invite-wrong", &scenario("wrong", 401));
     assert!(ok, "SIPp scenario failed:\n{out}");
     assert!(daemon.stop().success());
+}
+
+/// Runs a scenario with its own media port, keeping SIPp's message trace beside it.
+fn run_sipp(daemon: &Daemon, dir: &std::path::Path, name: &str, xml: &str) -> (bool, String) {
+    let extra = [
+        "-mp".into(),
+        free_udp_port().to_string().into(),
+        "-trace_msg".into(),
+        "-message_file".into(),
+        dir.join(format!("{name}-messages.log")).into_os_string(),
+    ];
+    common::run_sipp(dir, daemon, name, xml, &extra)
 }

@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Daemon, PASSWORD, find_program, free_udp_port, scratch_dir};
+use common::{Daemon, PASSWORD, scratch_dir};
 
 fn register(cseq: u32, auth: &str) -> String {
     format!(
@@ -52,30 +50,6 @@ fn scenario(password: &str, final_status: u16) -> String {
     )
 }
 
-/// Runs one SIPp scenario against the daemon; returns whether it passed, and its output.
-fn run_sipp(dir: &Path, daemon: &Daemon, name: &str, xml: &str) -> (bool, String) {
-    let sipp = find_program("sipp").expect("install SIPp (apt-get install sip-tester)");
-    let file = dir.join(format!("{name}.xml"));
-    std::fs::write(&file, xml).expect("writing the scenario");
-    let out = Command::new(sipp)
-        .arg("-sf")
-        .arg(&file)
-        .args(["-m", "1", "-i", "127.0.0.1", "-t", "u1", "-nostdin"])
-        .args(["-p", &free_udp_port().to_string()])
-        .args(["-timeout", "15s", "-timeout_error", "-recv_timeout", "5000"])
-        .arg(daemon.addr.to_string())
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running sipp");
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 fn saved_file_has(daemon: &Daemon, aor: &str) -> bool {
     std::fs::read_to_string(daemon.data_dir.join("bindings.json"))
         .is_ok_and(|t| t.contains(&format!("\"aor\": \"{aor}\"")))
@@ -94,7 +68,7 @@ fn bindings_of(daemon: &Daemon, aor: &str) -> usize {
 fn sipp_registers_with_the_right_password() {
     let dir = scratch_dir("sipp-ok");
     let mut daemon = Daemon::start(&dir, &["--qualify-interval", "0"]);
-    let (ok, out) = run_sipp(&dir, &daemon, "register-ok", &scenario(PASSWORD, 200));
+    let (ok, out) = common::run_sipp(&dir, &daemon, "register-ok", &scenario(PASSWORD, 200), &[]);
     assert!(ok, "SIPp scenario failed:\n{out}");
     assert!(
         daemon
@@ -141,11 +115,12 @@ fn sipp_registers_with_the_right_password() {
 fn sipp_with_a_wrong_password_gets_401_and_no_binding() {
     let dir = scratch_dir("sipp-wrong");
     let mut daemon = Daemon::start(&dir, &["--qualify-interval", "0"]);
-    let (ok, out) = run_sipp(
+    let (ok, out) = common::run_sipp(
         &dir,
         &daemon,
         "register-wrong",
         &scenario("not-the-password", 401),
+        &[],
     );
     assert!(ok, "SIPp scenario failed:\n{out}");
     assert!(!daemon.logged(&["registered"]));

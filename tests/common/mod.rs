@@ -235,3 +235,35 @@ pub(crate) fn free_udp_port() -> u16 {
         .expect("binding port 0")
         .port()
 }
+
+/// Runs one SIPp scenario (`xml`, written to `dir/NAME.xml`) once against the daemon over
+/// UDP, with `extra` arguments; returns whether it passed, and what SIPp printed.
+pub(crate) fn run_sipp(
+    dir: &Path,
+    daemon: &Daemon,
+    name: &str,
+    xml: &str,
+    extra: &[std::ffi::OsString],
+) -> (bool, String) {
+    let sipp = find_program("sipp").expect("install SIPp (apt-get install sip-tester)");
+    let file = dir.join(format!("{name}.xml"));
+    std::fs::write(&file, xml).expect("writing the scenario");
+    let out = Command::new(sipp)
+        .arg("-sf")
+        .arg(&file)
+        .args(["-m", "1", "-i", "127.0.0.1", "-t", "u1", "-nostdin"])
+        .args(["-p", &free_udp_port().to_string()])
+        .args(["-timeout", "15s", "-timeout_error", "-recv_timeout", "5000"])
+        .args(extra)
+        .arg(daemon.addr.to_string())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running sipp");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
