@@ -208,3 +208,28 @@ fn options_over_udp_on_ipv6_loopback() {
     assert!(String::from_utf8_lossy(&resp).contains("received="));
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_busy_listen_address_is_refused_with_a_hint() {
+    let dir = scratch_dir("busy-port");
+    let mut first = Daemon::start(&dir.join("first"), &["--qualify-interval", "0"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["run", "--qualify-interval", "0", "--sip-listen"])
+        .arg(first.addr.to_string())
+        .arg("--data-dir")
+        .arg(dir.join("second"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running a second switchyard");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a second daemon on a busy port must not start"
+    );
+    assert!(
+        stderr.contains(&format!("another program is listening on {}", first.addr))
+            && stderr.contains("--sip-listen"),
+        "the error should say what is wrong and what to do: {stderr}"
+    );
+    assert!(first.stop().success());
+}

@@ -91,7 +91,10 @@ pub(crate) async fn bind(addrs: &[(SocketAddr, bool)]) -> anyhow::Result<Bound> 
         tcp: Vec::new(),
     };
     for &(addr, optional) in addrs {
-        match bind_pair(addr).await {
+        match bind_pair(addr)
+            .await
+            .map_err(|err| with_bind_hint(err, addr))
+        {
             Ok((udp, tcp)) => {
                 bound.udp.push(Arc::new(udp));
                 bound.tcp.push(tcp);
@@ -107,6 +110,30 @@ pub(crate) async fn bind(addrs: &[(SocketAddr, bool)]) -> anyhow::Result<Bound> 
         "no SIP listen address could be bound"
     );
     Ok(bound)
+}
+
+/// Adds what to do to a failed bind: the usual causes are another SIP server on the port
+/// or an address this host does not have.
+fn with_bind_hint(err: anyhow::Error, addr: SocketAddr) -> anyhow::Error {
+    let kind = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind);
+    match kind {
+        Some(std::io::ErrorKind::AddrInUse) => err.context(format!(
+            "another program is listening on {addr} (another SIP server?): stop it, or give \
+             another address with --sip-listen, e.g. --sip-listen 127.0.0.1:5070"
+        )),
+        Some(std::io::ErrorKind::AddrNotAvailable) => err.context(format!(
+            "{} is not an address of this host: give one it has with --sip-listen",
+            addr.ip()
+        )),
+        Some(std::io::ErrorKind::PermissionDenied) => err.context(format!(
+            "not allowed to bind port {}: use a port above 1023 with --sip-listen",
+            addr.port()
+        )),
+        _ => err,
+    }
 }
 
 async fn bind_pair(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)> {
