@@ -7,9 +7,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod api;
+mod config;
 mod dialplan;
+mod media;
 mod run;
 mod staffing;
+mod store;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -1,0 +1,206 @@
+//! The HTTP API (axum): REST for agents, queues, calls, CDRs and voicemail, and a
+//! WebSocket event stream. Every request carries the configured API key.
+//!
+//! The API never touches call state itself: it asks the call control loop through
+//! [`ApiRequest`]s (each with a reply channel) and relays the loop's [`ApiEvent`]s to
+//! WebSocket clients. CDR and voicemail queries read the database directly.
+#![allow(dead_code)] // Skeleton: filled in by the API work.
+
+use std::net::SocketAddr;
+
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// An answer from call control: the JSON to return, or an error with its HTTP status.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct ApiError {
+    /// HTTP status (404 unknown agent/queue/call, 409 not possible in this state, 400 bad
+    /// input).
+    #[serde(skip)]
+    pub(crate) status: u16,
+    pub(crate) error: String,
+}
+
+/// What the API asks of call control.
+#[derive(Debug)]
+pub(crate) enum ApiRequest {
+    ListAgents(Reply<Vec<AgentView>>),
+    Agent(String, Reply<AgentView>),
+    /// Log the agent in on a device (extension); `None`: the agent's configured device.
+    AgentLogin {
+        agent: String,
+        device: Option<String>,
+        reply: Reply<AgentView>,
+    },
+    AgentLogout {
+        agent: String,
+        reply: Reply<AgentView>,
+    },
+    AgentPause {
+        agent: String,
+        reason: String,
+        reply: Reply<AgentView>,
+    },
+    AgentUnpause {
+        agent: String,
+        reply: Reply<AgentView>,
+    },
+    ListQueues(Reply<Vec<QueueView>>),
+    Queue(String, Reply<QueueView>),
+    ListCalls(Reply<Vec<CallView>>),
+    HangupCall {
+        call: String,
+        reply: Reply<CallView>,
+    },
+    /// Reload the configuration's dialplans (as SIGHUP does).
+    Reload(Reply<ReloadView>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct AgentView {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    /// `logged_out`, `available`, `ringing`, `on_call`, `wrap_up`, `paused`.
+    pub(crate) state: String,
+    pub(crate) pause_reason: Option<String>,
+    /// The device (extension) the agent is logged in on.
+    pub(crate) device: Option<String>,
+    /// Whether that device is registered now.
+    pub(crate) device_registered: bool,
+    pub(crate) skills: Vec<SkillLevel>,
+    /// The call the agent is ringing for or talking on.
+    pub(crate) call: Option<String>,
+    pub(crate) calls_answered: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct SkillLevel {
+    pub(crate) skill: String,
+    pub(crate) level: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct QueueView {
+    pub(crate) name: String,
+    pub(crate) waiting: Vec<WaitingCall>,
+    /// Agents able to take this queue's calls, by state.
+    pub(crate) agents: AgentCounts,
+    pub(crate) today: QueueToday,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct WaitingCall {
+    pub(crate) call: String,
+    pub(crate) caller: String,
+    pub(crate) position: u32,
+    pub(crate) waited_s: f64,
+    pub(crate) priority: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct AgentCounts {
+    pub(crate) available: u32,
+    pub(crate) ringing: u32,
+    pub(crate) on_call: u32,
+    pub(crate) wrap_up: u32,
+    pub(crate) paused: u32,
+    pub(crate) logged_out: u32,
+}
+
+/// Since local midnight.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub(crate) struct QueueToday {
+    pub(crate) offered: u64,
+    pub(crate) answered: u64,
+    pub(crate) abandoned: u64,
+    /// Answered within the threshold / (offered − short abandons), 0–1; `None` before any call.
+    pub(crate) service_level: Option<f64>,
+    pub(crate) sl_threshold_s: f64,
+    pub(crate) average_speed_of_answer_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct CallView {
+    pub(crate) id: String,
+    pub(crate) caller: String,
+    pub(crate) did: String,
+    pub(crate) trunk: String,
+    /// `ivr`, `queued`, `ringing`, `connected`, `voicemail`, `ending`.
+    pub(crate) state: String,
+    pub(crate) queue: Option<String>,
+    pub(crate) agent: Option<String>,
+    /// Unix milliseconds.
+    pub(crate) start_ms: i64,
+    pub(crate) answer_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct ReloadView {
+    pub(crate) dialplans: Vec<String>,
+}
+
+/// What WebSocket clients receive, as JSON with a `type` field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum ApiEvent {
+    CallStarted {
+        call: String,
+        caller: String,
+        did: String,
+        trunk: String,
+    },
+    /// Screen pop: the call rings this agent.
+    CallOffered {
+        call: String,
+        agent: String,
+        device: String,
+        caller: String,
+        caller_name: String,
+        did: String,
+        queue: String,
+        waited_s: f64,
+        /// What the IVR collected (customer name, account, language, ...).
+        variables: serde_json::Map<String, serde_json::Value>,
+    },
+    CallConnected {
+        call: String,
+        agent: String,
+        queue: String,
+    },
+    CallEnded {
+        call: String,
+        disposition: String,
+        hangup_by: String,
+    },
+    AgentState {
+        agent: String,
+        state: String,
+        reason: Option<String>,
+    },
+    QueueChanged {
+        queue: String,
+        waiting: u32,
+    },
+}
+
+/// Everything the API serves from.
+pub(crate) struct ApiContext {
+    pub(crate) listen: SocketAddr,
+    pub(crate) api_key: String,
+    pub(crate) control: mpsc::Sender<ApiRequest>,
+    pub(crate) events: broadcast::Sender<ApiEvent>,
+    pub(crate) store: crate::store::Reader,
+}
+
+/// Binds the API's address (so startup can print it, or fail with a hint), spawns the
+/// server on the current runtime (serving until `shutdown` resolves) and returns the bound
+/// address.
+pub(crate) async fn serve(
+    ctx: ApiContext,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<SocketAddr> {
+    let _ = (ctx, shutdown);
+    anyhow::bail!("the API is not built yet")
+}
