@@ -1,6 +1,5 @@
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::os::unix::process::ExitStatusExt as _;
-use std::process::{Command, Stdio};
+// Imports used only by `#[test]` functions go inside them: `benches/store_cdr.rs` compiles
+// this module without the test harness when checked with `--all-targets`.
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::json;
@@ -419,6 +418,10 @@ const CHILD_CDRS: usize = 300;
 
 #[test]
 fn flushed_cdrs_survive_sigkill() {
+    use std::io::{BufRead as _, BufReader};
+    use std::os::unix::process::ExitStatusExt as _;
+    use std::process::{Command, Stdio};
+
     let dir = TempDir::new("sigkill");
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -454,6 +457,8 @@ fn flushed_cdrs_survive_sigkill() {
 /// CDRs, flushes, says so, and keeps writing until it is killed.
 #[test]
 fn sigkill_child() {
+    use std::io::Write as _;
+
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
         return;
     };
