@@ -168,6 +168,25 @@ pub(crate) struct CdrQuery {
     pub(crate) limit: Option<u32>,
 }
 
+/// A queue's calls over a period, counted from the CDRs (for service level figures: e.g.
+/// `answered_within / (answered + abandoned - abandoned_within)`, the usual definition that
+/// does not hold quick hang-ups against the queue).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct QueueStats {
+    /// Calls that waited in the queue (any disposition).
+    pub(crate) calls: u64,
+    /// Calls an agent answered.
+    pub(crate) answered: u64,
+    /// Of those, answered within the threshold.
+    pub(crate) answered_within: u64,
+    /// Calls whose caller hung up in queue or while an agent rang.
+    pub(crate) abandoned: u64,
+    /// Of those, abandoned within the threshold.
+    pub(crate) abandoned_within: u64,
+    /// Total wait of the answered calls (average speed of answer = this / `answered`).
+    pub(crate) answered_wait_ms: i64,
+}
+
 /// The registrar's last saved snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SavedRegistrations {
@@ -588,6 +607,39 @@ impl Reader {
         let mut stmt =
             conn.prepare_cached(&format!("SELECT {CDR_COLUMNS} FROM cdr WHERE id = ?"))?;
         Ok(stmt.query_row([id], cdr_from_row).optional()?)
+    }
+
+    /// Counts of the calls that waited in `queue` and started in `[since_ms, until_ms)`,
+    /// with `threshold_ms` the service level's answer time.
+    pub(crate) fn queue_stats(
+        &self,
+        queue: &str,
+        since_ms: i64,
+        until_ms: i64,
+        threshold_ms: i64,
+    ) -> anyhow::Result<QueueStats> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT count(*), \
+                coalesce(sum(disposition = 'answered'), 0), \
+                coalesce(sum(disposition = 'answered' AND coalesce(wait_ms, 0) <= ?4), 0), \
+                coalesce(sum(disposition = 'abandoned'), 0), \
+                coalesce(sum(disposition = 'abandoned' AND coalesce(wait_ms, 0) <= ?4), 0), \
+                coalesce(sum(CASE WHEN disposition = 'answered' THEN wait_ms END), 0) \
+             FROM cdr WHERE queue = ?1 AND start_ms >= ?2 AND start_ms < ?3",
+        )?;
+        Ok(
+            stmt.query_row(params![queue, since_ms, until_ms, threshold_ms], |row| {
+                Ok(QueueStats {
+                    calls: row.get(0)?,
+                    answered: row.get(1)?,
+                    answered_within: row.get(2)?,
+                    abandoned: row.get(3)?,
+                    abandoned_within: row.get(4)?,
+                    answered_wait_ms: row.get(5)?,
+                })
+            })?,
+        )
     }
 
     /// The last `limit` queue events (of one call, if given), oldest first. `limit` is

@@ -203,6 +203,48 @@ fn cdr_queries_filter_and_limit() {
 }
 
 #[test]
+fn queue_stats_count_the_queues_calls() {
+    let dir = TempDir::new("queue-stats");
+    let store = Store::open(dir.path()).unwrap();
+    // (queue, start, disposition, wait)
+    let calls = [
+        ("sales", 10_000, "answered", Some(5_000)),
+        ("sales", 11_000, "answered", Some(20_000)),
+        ("sales", 12_000, "answered", Some(25_000)),
+        ("sales", 13_000, "abandoned", Some(3_000)),
+        ("sales", 14_000, "abandoned", Some(40_000)),
+        ("sales", 15_000, "voicemail", Some(60_000)),
+        ("support", 16_000, "answered", Some(1_000)),
+        ("sales", 9_999, "answered", Some(1_000)), // before the period
+        ("sales", 20_000, "answered", Some(1_000)), // at its end
+    ];
+    for (i, (queue, start, disposition, wait)) in calls.into_iter().enumerate() {
+        let mut c = cdr(&format!("c{i}"), start);
+        c.queue = Some(queue.to_owned());
+        c.disposition = disposition.to_owned();
+        c.wait_ms = wait;
+        store.write(Record::Cdr(Box::new(c)));
+    }
+    store.flush().unwrap();
+    let reader = store.reader().unwrap();
+    assert_eq!(
+        reader.queue_stats("sales", 10_000, 20_000, 20_000).unwrap(),
+        QueueStats {
+            calls: 6,
+            answered: 3,
+            answered_within: 2,
+            abandoned: 2,
+            abandoned_within: 1,
+            answered_wait_ms: 50_000,
+        }
+    );
+    assert_eq!(
+        reader.queue_stats("billing", 0, i64::MAX, 20_000).unwrap(),
+        QueueStats::default()
+    );
+}
+
+#[test]
 fn queue_log_round_trips_oldest_first() {
     let dir = TempDir::new("queue-log");
     let store = Store::open(dir.path()).unwrap();
