@@ -32,6 +32,8 @@ pub(crate) use self::records::Records;
 
 /// How long a request waits for call control's answer before it gets 503.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Event stream clients served at once; more get 503 (each costs a task and a buffer).
+const MAX_STREAMS: usize = 1024;
 
 /// An answer from call control: the JSON to return, or an error with its HTTP status.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
@@ -276,6 +278,7 @@ pub(crate) async fn serve(
             events: ctx.events,
             records: Box::new(ctx.store),
             reply_timeout: REPLY_TIMEOUT,
+            max_streams: MAX_STREAMS,
         },
         shutdown,
     )
@@ -300,6 +303,7 @@ struct Server {
     events: broadcast::Sender<ApiEvent>,
     records: Box<dyn Records>,
     reply_timeout: Duration,
+    max_streams: usize,
 }
 
 /// The state every handler shares.
@@ -312,6 +316,8 @@ struct Shared {
     reply_timeout: Duration,
     /// Turns `true` when the server shuts down (WebSocket streams then close).
     stopping: watch::Receiver<bool>,
+    /// One permit per open event stream.
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// Spawns the server on `listener` and returns its address.
@@ -335,6 +341,7 @@ fn start(
         records: Arc::new(Mutex::new(server.records)),
         reply_timeout: server.reply_timeout,
         stopping,
+        streams: Arc::new(tokio::sync::Semaphore::new(server.max_streams)),
     });
     let app = routes::router(shared);
     let shutdown = async move {

@@ -25,6 +25,11 @@ pub(super) async fn require_key(
     match presented {
         Some(key) if same_key(key.as_bytes(), shared.api_key.as_bytes()) => next.run(request).await,
         presented => {
+            tracing::info!(
+                path = request.uri().path(),
+                key_given = presented.is_some(),
+                "API request refused: no valid key"
+            );
             let error = if presented.is_some() {
                 "wrong API key"
             } else {

@@ -40,9 +40,15 @@ pub(super) async fn upgrade(
         Ok(filter) => filter,
         Err(err) => return err.into_response(),
     };
+    let Ok(permit) = shared.streams.clone().try_acquire_owned() else {
+        return ApiError::unavailable("too many event stream clients").into_response();
+    };
     let events = shared.events.subscribe();
     let stopping = shared.stopping.clone();
-    ws.on_upgrade(move |socket| stream(socket, events, stopping, filter))
+    ws.on_upgrade(move |socket| async move {
+        stream(socket, events, stopping, filter).await;
+        drop(permit);
+    })
 }
 
 /// Which events a client wants.

@@ -255,6 +255,7 @@ impl Api {
 struct Setup {
     records: Stub,
     reply_timeout: Duration,
+    max_streams: usize,
     event_capacity: usize,
     /// The control loop; `None`: [`fake_control`].
     control: Option<Box<dyn FnOnce(mpsc::Receiver<ApiRequest>) + Send>>,
@@ -265,6 +266,7 @@ impl Default for Setup {
         Setup {
             records: Stub::default(),
             reply_timeout: REPLY_TIMEOUT,
+            max_streams: MAX_STREAMS,
             event_capacity: 64,
             control: None,
         }
@@ -290,6 +292,7 @@ async fn start_api(setup: Setup) -> Api {
             events: events.clone(),
             records: Box::new(setup.records),
             reply_timeout: setup.reply_timeout,
+            max_streams: setup.max_streams,
         },
         async move {
             let _ = stop_rx.await;
@@ -719,6 +722,24 @@ async fn the_event_stream_filters_by_agent_and_type() {
 }
 
 #[tokio::test]
+async fn event_streams_beyond_the_limit_get_503() {
+    let api = start_api(Setup {
+        max_streams: 1,
+        ..Setup::default()
+    })
+    .await;
+    let _first = connect_events(&api, "").await;
+    let url = format!("ws://{}/api/v1/events?api_key={KEY}", api.addr);
+    let second = tokio::task::spawn_blocking(move || tungstenite::connect(url).map(|_| ()))
+        .await
+        .unwrap();
+    match second {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
+        other => panic!("expected 503, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn stopping_the_server_closes_event_streams_and_the_listener() {
     let mut api = start_api(Setup::default()).await;
     let mut client = connect_events(&api, "").await;
@@ -877,6 +898,7 @@ async fn an_empty_key_is_refused() {
         events,
         records: Box::new(Stub::default()),
         reply_timeout: REPLY_TIMEOUT,
+        max_streams: 1,
     };
     assert!(start(listener, server, std::future::pending()).is_err());
 }
