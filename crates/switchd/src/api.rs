@@ -14,7 +14,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -276,7 +276,7 @@ pub(crate) async fn serve(
             api_key: ctx.api_key,
             control: ctx.control,
             events: ctx.events,
-            records: Box::new(ctx.store),
+            records: Arc::new(ctx.store),
             reply_timeout: REPLY_TIMEOUT,
             max_streams: MAX_STREAMS,
         },
@@ -301,7 +301,7 @@ struct Server {
     api_key: String,
     control: mpsc::Sender<ApiRequest>,
     events: broadcast::Sender<ApiEvent>,
-    records: Box<dyn Records>,
+    records: Arc<dyn Records>,
     reply_timeout: Duration,
     max_streams: usize,
 }
@@ -311,8 +311,8 @@ struct Shared {
     api_key: String,
     control: mpsc::Sender<ApiRequest>,
     events: broadcast::Sender<ApiEvent>,
-    /// One read connection; queries take turns (they run in `spawn_blocking`).
-    records: Arc<Mutex<Box<dyn Records>>>,
+    /// The database's read side (queries run in `spawn_blocking`).
+    records: Arc<dyn Records>,
     reply_timeout: Duration,
     /// Turns `true` when the server shuts down (WebSocket streams then close).
     stopping: watch::Receiver<bool>,
@@ -338,7 +338,7 @@ fn start(
         api_key: server.api_key,
         control: server.control,
         events: server.events,
-        records: Arc::new(Mutex::new(server.records)),
+        records: server.records,
         reply_timeout: server.reply_timeout,
         stopping,
         streams: Arc::new(tokio::sync::Semaphore::new(server.max_streams)),

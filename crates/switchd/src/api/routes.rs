@@ -35,6 +35,7 @@ pub(super) const ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/api/v1/calls"),
     (Method::DELETE, "/api/v1/calls/c1"),
     (Method::GET, "/api/v1/cdrs"),
+    (Method::GET, "/api/v1/cdrs/c1"),
     (Method::GET, "/api/v1/queue-log"),
     (Method::GET, "/api/v1/voicemail"),
     (Method::GET, "/api/v1/voicemail/vm1"),
@@ -48,8 +49,8 @@ const DEFAULT_CDR_LIMIT: u32 = 100;
 /// The most CDRs one query returns.
 const MAX_CDR_LIMIT: u32 = 1000;
 /// Queue log rows returned when the query gives no `limit`, and the most.
-const DEFAULT_LOG_LIMIT: u32 = 1000;
-const MAX_LOG_LIMIT: u32 = 10_000;
+const DEFAULT_LOG_LIMIT: u32 = 100;
+const MAX_LOG_LIMIT: u32 = 1000;
 
 /// The API's router, every route behind the key check (unknown paths too).
 pub(super) fn router(shared: Arc<Shared>) -> Router {
@@ -66,6 +67,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/calls", get(list_calls))
         .route("/api/v1/calls/{id}", delete(hang_up))
         .route("/api/v1/cdrs", get(cdrs))
+        .route("/api/v1/cdrs/{id}", get(cdr))
         .route("/api/v1/queue-log", get(queue_log))
         .route("/api/v1/voicemail", get(voicemails))
         .route("/api/v1/voicemail/{id}", get(voicemail))
@@ -242,14 +244,7 @@ async fn read<T: Send + 'static>(
     query: impl FnOnce(&dyn Records) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     let records = shared.records.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        // A query that panicked left nothing half-done in a read connection.
-        let records = records
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        query(records.as_ref())
-    })
-    .await;
+    let outcome = tokio::task::spawn_blocking(move || query(records.as_ref())).await;
     match outcome {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => {
@@ -309,6 +304,17 @@ async fn cdrs(
     read(&shared, move |records| records.cdrs(&filter))
         .await
         .map(Json)
+}
+
+async fn cdr(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> ApiResult<Cdr> {
+    let found = read(&shared, {
+        let id = id.clone();
+        move |records| records.cdr(&id)
+    })
+    .await?;
+    found
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no CDR for call {id}")))
 }
 
 /// A time in a query string: Unix milliseconds, an RFC 3339 time

@@ -30,6 +30,10 @@ impl Records for Stub {
         Ok(self.cdrs.clone())
     }
 
+    fn cdr(&self, id: &str) -> anyhow::Result<Option<Cdr>> {
+        Ok(self.cdrs.iter().find(|c| c.id == id).cloned())
+    }
+
     fn queue_log(&self, call: Option<&str>, limit: u32) -> anyhow::Result<Vec<QueueLogRow>> {
         let row = QueueLogRow {
             time_ms: 1,
@@ -290,7 +294,7 @@ async fn start_api(setup: Setup) -> Api {
             api_key: KEY.into(),
             control: control_tx,
             events: events.clone(),
-            records: Box::new(setup.records),
+            records: Arc::new(setup.records),
             reply_timeout: setup.reply_timeout,
             max_streams: setup.max_streams,
         },
@@ -856,7 +860,51 @@ async fn cdr_queries_pass_their_filters_to_the_store() {
     let (status, rows) = api.get("/api/v1/queue-log?call=c7").await;
     assert_eq!(status, 200);
     assert_eq!(rows[0]["call"], "c7");
-    assert_eq!(rows[0]["data"]["limit"], 1000);
+    assert_eq!(rows[0]["data"]["limit"], 100);
+}
+
+fn cdr(id: &str) -> Cdr {
+    Cdr {
+        id: id.into(),
+        sip_call_id: "a84b4c76e66710@127.0.0.2".into(),
+        caller: "+8613800000000".into(),
+        caller_name: "Li Lei".into(),
+        did: "+861058000000".into(),
+        trunk: "carrier".into(),
+        start_ms: 1_000,
+        answer_ms: Some(2_000),
+        end_ms: 9_000,
+        duration_ms: 8_000,
+        billable_ms: 7_000,
+        disposition: "answered".into(),
+        queue: Some("sales".into()),
+        agent: Some("1001".into()),
+        wait_ms: Some(1_000),
+        hangup_by: "caller".into(),
+        hangup_reason: "bye".into(),
+        recording: None,
+        variables: json!({ "account": "A-1001" }),
+    }
+}
+
+#[tokio::test]
+async fn cdrs_are_listed_and_found_by_call() {
+    let mut setup = Setup::default();
+    setup.records.cdrs = vec![cdr("c1"), cdr("c2")];
+    let api = start_api(setup).await;
+    let (status, list) = api.get("/api/v1/cdrs").await;
+    assert_eq!((status, list.as_array().unwrap().len()), (200, 2));
+    assert_eq!(list[1]["variables"]["account"], "A-1001");
+    let (status, one) = api.get("/api/v1/cdrs/c2").await;
+    assert_eq!(
+        (status, &one["id"], &one["billable_ms"]),
+        (200, &json!("c2"), &json!(7000))
+    );
+    let (status, body) = api.get("/api/v1/cdrs/c3").await;
+    assert_eq!(
+        (status, body),
+        (404, json!({ "error": "no CDR for call c3" }))
+    );
 }
 
 #[test]
@@ -896,7 +944,7 @@ async fn an_empty_key_is_refused() {
         api_key: String::new(),
         control,
         events,
-        records: Box::new(Stub::default()),
+        records: Arc::new(Stub::default()),
         reply_timeout: REPLY_TIMEOUT,
         max_streams: 1,
     };
