@@ -290,3 +290,19 @@ pub(crate) fn demo(
     let _ = (repo_root, password, api_key);
     unreachable!("skeleton")
 }
+
+/// An error as printed: `file:line:col: error: ...`, the line, a caret, the hint.
+pub(crate) fn render(e: &ConfigError) -> String {
+    let mut out = format!("{e}\n");
+    if !e.source_line.is_empty() {
+        out.push_str(&format!(
+            "  | {}\n  | {}^\n",
+            e.source_line,
+            " ".repeat(e.column.saturating_sub(1))
+        ));
+    }
+    if let Some(h) = &e.hint {
+        out.push_str(&format!("hint: {h}\n"));
+    }
+    out
+}
