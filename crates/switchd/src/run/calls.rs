@@ -219,7 +219,7 @@ pub(crate) struct Calls {
     /// DTMF from SIP INFO, fed in once the call is back in the map.
     pending_dtmf: Vec<(u64, char)>,
     /// INVITEs of calls that ended while they rang: a crossing 2xx gets ACK and BYE.
-    orphans: HashMap<TsxKey, Leg>,
+    orphans: HashMap<TsxKey, (Leg, Option<(u64, AgentId)>)>,
     /// Voicemail recordings still being closed after their call ended.
     finished_voicemail: HashMap<PathBuf, (String, String, String, bool, jiff::Timestamp)>,
 }
