@@ -1295,7 +1295,10 @@ impl Reader<'_> {
                     }
                     self.doc.error(
                         span,
-                        format!("dialplan `{}` has errors (above)", path.display()),
+                        format!(
+                            "dialplan `{}` does not compile (its errors follow)",
+                            path.display()
+                        ),
                         Some(format!(
                             "try `switchyard dialplan check --config {} {}`",
                             self.doc.file.display(),
