@@ -212,3 +212,38 @@ fn the_printed_demo_loads_back_and_its_dialplan_compiles() {
     assert_eq!(back.calls.record, c.calls.record);
     assert_eq!(back.rtp.port_max, c.rtp.port_max);
 }
+
+#[test]
+fn the_reference_shows_the_example_as_it_is() {
+    let example = std::fs::read_to_string(repo().join("docs/switchyard.example.toml")).unwrap();
+    let reference = std::fs::read_to_string(repo().join("docs/config.md")).unwrap();
+    assert!(
+        reference.contains(&format!("```toml\n{example}```")),
+        "docs/config.md's example differs from docs/switchyard.example.toml"
+    );
+}
+
+#[test]
+fn a_list_section_written_as_a_table_is_refused() {
+    let e = load_str(
+        Path::new("x.toml"),
+        "[http]\napi_key = \"k\"\n[queue]\nname = \"sales\"\n",
+    )
+    .unwrap_err();
+    assert_eq!((e[0].line, e[0].column), (3, 1), "{}", render_errors(&e));
+    assert!(e[0].hint.as_deref().unwrap().contains("[[queue]]"));
+}
+
+#[test]
+fn skills_outside_the_list_are_refused_only_when_there_is_a_list() {
+    let body =
+        "[http]\napi_key = \"k\"\n[[agent]]\nid = \"1\"\npin = \"1\"\nskills = { sales = 2 }\n";
+    let c = load_str(Path::new("x.toml"), body).unwrap();
+    assert_eq!(c.skills, ["sales"]);
+    let e = load_str(
+        Path::new("x.toml"),
+        &format!("skills = [\"support\"]\n{body}"),
+    )
+    .unwrap_err();
+    assert_eq!((e[0].line, e[0].column), (7, 12), "{}", render_errors(&e));
+}
