@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 mod core;
 mod net;
 mod persist;
+mod trunk;
 
 use self::core::{Core, CoreConfig};
 use self::net::Inbound;
