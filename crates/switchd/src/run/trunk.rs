@@ -216,7 +216,7 @@ impl Trunk {
     /// one of ours.
     pub(crate) fn handle_response(&mut self, now: Instant, response: &Response) -> bool {
         if self.health.handle_response(now, response) {
-            self.drain();
+            self.drain(now);
             return true;
         }
         let ours = self
@@ -224,7 +224,7 @@ impl Trunk {
             .as_mut()
             .is_some_and(|r| r.handle_response(now, response));
         if ours {
-            self.drain();
+            self.drain(now);
         }
         ours
     }
@@ -233,7 +233,7 @@ impl Trunk {
     /// one of ours.
     pub(crate) fn handle_tsx_failure(&mut self, now: Instant, key: &TsxKey) -> bool {
         if self.health.handle_tsx_failure(now, key) {
-            self.drain();
+            self.drain(now);
             return true;
         }
         let ours = self
@@ -241,7 +241,7 @@ impl Trunk {
             .as_mut()
             .is_some_and(|r| r.handle_tsx_failure(now, key));
         if ours {
-            self.drain();
+            self.drain(now);
         }
         ours
     }
@@ -249,16 +249,19 @@ impl Trunk {
     /// Sends what is due at `now`: OPTIONS rounds, REGISTER refreshes and retries.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         self.health.handle_timeout(now);
-        self.drain();
+        self.drain(now);
         if let Some(r) = &mut self.registration {
             let health = &self.health;
             r.handle_timeout(now, |a| health.is_up(a));
         }
-        self.drain();
+        self.drain(now);
     }
 
-    fn drain(&mut self) {
+    fn drain(&mut self, now: Instant) {
         while let Some(e) = self.health.poll_event() {
+            if let (HealthEvent::Down { address }, Some(r)) = (&e, &mut self.registration) {
+                r.handle_gateway_down(now, *address);
+            }
             self.events.push_back(TrunkEvent::Health(e));
         }
         if let Some(r) = &mut self.registration {

@@ -190,6 +190,15 @@ impl OutboundCall {
             .map(|i| (self.tries[i].id, self.tries[i].gateway))
     }
 
+    /// The INVITE of `attempt` as sent (and its gateway), for the UAC dialog
+    /// (`Dialog::uac`) and the ACK of its 2xx.
+    pub(crate) fn invite(&self, attempt: AttemptId) -> Option<(&Request, SocketAddr)> {
+        self.tries
+            .iter()
+            .find(|t| t.id == attempt)
+            .map(|t| (&t.request, t.gateway))
+    }
+
     /// Whether `key` is one of this call's INVITE transactions.
     pub(crate) fn owns(&self, key: &TsxKey) -> bool {
         self.tries.iter().any(|t| &t.key == key)

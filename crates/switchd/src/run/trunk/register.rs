@@ -160,6 +160,18 @@ impl Registration {
         self.send(gateway.address, request, false);
     }
 
+    /// The health checks found `address` down: registered there, we register again at
+    /// once (with the first gateway still up, at the next `handle_timeout`).
+    pub(crate) fn handle_gateway_down(&mut self, now: Instant, address: SocketAddr) {
+        let registered_there = matches!(
+            self.state,
+            RegistrationState::Registered { gateway, .. } if gateway == address
+        );
+        if registered_there && self.pending.is_none() {
+            self.next_send = Some(now);
+        }
+    }
+
     /// A response to our REGISTER. `false`: not one of ours.
     pub(crate) fn handle_response(&mut self, now: Instant, response: &Response) -> bool {
         let Ok(key) = TsxKey::for_response(response) else {

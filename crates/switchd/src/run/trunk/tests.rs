@@ -272,6 +272,12 @@ fn a_407_is_answered_once_on_the_same_gateway_then_the_call_connects() {
         events(&mut call).as_slice(),
         [CallEvent::Connected { attempt, .. }] if *attempt == retry.id
     ));
+    assert_eq!(
+        call.invite(retry.id),
+        Some((&retry.request, retry.gateway)),
+        "the dialog is built from the INVITE that was answered"
+    );
+    assert_eq!(call.current(), Some((retry.id, retry.gateway)));
 }
 
 #[test]
@@ -736,4 +742,107 @@ fn a_trunk_routes_answers_and_skips_the_gateway_its_checks_found_down() {
 
     let mut call = trunk.call(t0 + every, template());
     assert_eq!(sent(&mut call).gateway, addr(5072));
+
+    // Registered at the gateway that went down: at once again, at the one still up.
+    assert_eq!(trunk.poll_timeout(), Some(t0 + every));
+    trunk.handle_timeout(t0 + every);
+    let again = trunk.poll_request().expect("a REGISTER");
+    assert_eq!(again.request.method, Method::Register);
+    assert_eq!(again.destination, addr(5072));
+    assert!(trunk.poll_request().is_none());
+}
+
+// --- with the real transaction layer ---
+
+/// A dead first gateway (it drops everything) and a second that rings and answers, driven
+/// through `TransactionLayer` on a virtual clock: the call moves on at 3 s, while the
+/// layer is still retransmitting the first INVITE (its Timer B would wait 32 s).
+#[test]
+fn through_the_transaction_layer_a_dead_gateway_is_left_at_3_s_not_32_s() {
+    use switchyard_sip::Message;
+    use switchyard_sip::transaction::{TransactionConfig, TransactionLayer, TsxEvent};
+
+    let t0 = Instant::now();
+    let mut layer = TransactionLayer::new(TransactionConfig::default());
+    let mut call = start(t0);
+    let mut now = t0;
+    let mut to_dead = Vec::new();
+    let mut sends = Vec::new();
+    let mut cancelled = Vec::new();
+    let mut connected = None;
+    for _ in 0..100 {
+        while let Some(e) = call.poll_event() {
+            match e {
+                CallEvent::Send(a) => {
+                    let key = layer
+                        .send_request(now, a.request.clone(), a.gateway, Transport::Udp)
+                        .unwrap();
+                    assert_eq!(key, a.key());
+                    sends.push((now - t0, a.gateway));
+                }
+                CallEvent::Cancel { key, .. } => {
+                    layer.cancel(now, &key).unwrap();
+                    cancelled.push(now - t0);
+                }
+                CallEvent::Connected { attempt, .. } => connected = Some((now - t0, attempt)),
+                other => assert!(matches!(other, CallEvent::Provisional { .. }), "{other:?}"),
+            }
+        }
+        if connected.is_some() {
+            break;
+        }
+        while let Some(tx) = layer.poll_transmit() {
+            let Message::Request(req) = Message::parse(&tx.payload).unwrap() else {
+                panic!("the gateways send nothing unprompted");
+            };
+            if tx.destination == addr(5070) {
+                to_dead.push((now - t0, req.method));
+                continue;
+            }
+            for status in [180, 200] {
+                let resp = Message::Response(answer(&req, status));
+                layer.handle_receive(now, resp, tx.destination, Transport::Udp);
+            }
+        }
+        let mut heard = false;
+        while let Some(ev) = layer.poll_event() {
+            heard = true;
+            match ev {
+                TsxEvent::Response { response, .. } => {
+                    assert!(call.handle_response(now, &response));
+                }
+                TsxEvent::Timeout { key, .. } => {
+                    call.handle_tsx_failure(now, &key);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        if heard {
+            continue; // What the call made of it is handled at this same instant.
+        }
+        let next = [layer.poll_timeout(), call.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(t) = next else { break };
+        now = now.max(t);
+        layer.handle_timeout(now);
+        call.handle_timeout(now);
+    }
+    let s = Duration::from_secs;
+    assert_eq!(sends, vec![(s(0), addr(5070)), (s(3), addr(5072))]);
+    assert_eq!(cancelled, vec![s(3)], "the silent attempt is abandoned");
+    // Timer A retransmitted the first INVITE at 0.5 s and 1.5 s; no CANCEL went to the
+    // dead gateway, which never sent a provisional response.
+    assert_eq!(
+        to_dead,
+        vec![
+            (s(0), Method::Invite),
+            (Duration::from_millis(500), Method::Invite),
+            (Duration::from_millis(1500), Method::Invite),
+        ]
+    );
+    let (at, attempt) = connected.expect("connected through the second gateway");
+    assert_eq!(at, s(3));
+    assert_eq!(attempt, AttemptId(1));
 }
