@@ -22,6 +22,8 @@ use crate::config::{Gateway, Outbound};
 pub(crate) const REQUESTED_EXPIRES: u32 = 3600;
 /// First wait after a failure; doubled on each failure in a row, up to [`MAX_BACKOFF`].
 pub(crate) const FIRST_BACKOFF: Duration = Duration::from_secs(30);
+/// Shortest wait between retries (while a registration is about to lapse).
+pub(crate) const MIN_RETRY: Duration = Duration::from_secs(1);
 /// Longest wait between retries.
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
@@ -36,11 +38,13 @@ pub(crate) enum RegistrationState {
         expires: Instant,
     },
     /// The last REGISTER failed (`status`: the carrier's answer; `None`: no answer); the
-    /// next try is at `retry_at`.
+    /// next try is at `retry_at`. A refresh that failed leaves the earlier registration
+    /// in force until `registered_until`, and the retries come before then.
     Failing {
         status: Option<u16>,
         failures: u32,
         retry_at: Instant,
+        registered_until: Option<Instant>,
     },
 }
 
@@ -138,6 +142,10 @@ impl Registration {
     pub(crate) fn is_registered(&self, now: Instant) -> bool {
         match self.state {
             RegistrationState::Registered { expires, .. } => expires > now,
+            RegistrationState::Failing {
+                registered_until: Some(until),
+                ..
+            } => until > now,
             _ => false,
         }
     }
@@ -337,14 +345,27 @@ impl Registration {
     fn failed(&mut self, now: Instant, status: Option<u16>) {
         self.failures += 1;
         let doublings = self.failures.saturating_sub(1).min(16);
-        let retry_in = FIRST_BACKOFF
+        let mut retry_in = FIRST_BACKOFF
             .saturating_mul(1 << doublings)
             .min(MAX_BACKOFF);
+        let registered_until = match self.state {
+            RegistrationState::Registered { expires, .. } => Some(expires),
+            RegistrationState::Failing {
+                registered_until, ..
+            } => registered_until,
+            RegistrationState::Registering => None,
+        }
+        .filter(|&until| until > now);
+        if let Some(until) = registered_until {
+            // Still registered: try again within the time left, not after it.
+            retry_in = retry_in.min((until - now) / 2).max(MIN_RETRY);
+        }
         self.next_send = Some(now + retry_in);
         self.state = RegistrationState::Failing {
             status,
             failures: self.failures,
             retry_at: now + retry_in,
+            registered_until,
         };
         tracing::warn!(?status, retry_in = ?retry_in, "registration with the carrier failed");
         self.events

@@ -511,7 +511,8 @@ fn registration_retries_with_a_doubling_backoff() {
         &RegistrationState::Failing {
             status: Some(403),
             failures: 1,
-            retry_at: t0 + Duration::from_secs(30)
+            retry_at: t0 + Duration::from_secs(30),
+            registered_until: None,
         }
     );
     assert_eq!(
@@ -542,6 +543,37 @@ fn registration_retries_with_a_doubling_backoff() {
     reg.handle_response(t2, &granted(&third.request, 3600));
     assert!(reg.is_registered(t2));
     assert_eq!(reg.poll_timeout(), Some(t2 + Duration::from_secs(1800)));
+}
+
+#[test]
+fn a_failed_refresh_is_retried_before_the_registration_lapses() {
+    let t0 = Instant::now();
+    let mut reg = Registration::new(t0, &registering(), local(), 3).unwrap();
+    reg.handle_timeout(t0, |_| true);
+    let first = one(&mut reg);
+    reg.handle_response(t0, &granted(&first.request, 100));
+    let t1 = t0 + Duration::from_secs(50);
+    assert_eq!(reg.poll_timeout(), Some(t1));
+    reg.handle_timeout(t1, |_| true);
+    let refresh = one(&mut reg);
+    reg.handle_response(t1, &answer(&refresh.request, 503));
+    // 50 s left: the retry comes in 25 s, not the usual 30 s, and we are still registered.
+    let t2 = t1 + Duration::from_secs(25);
+    assert_eq!(
+        reg.state(),
+        &RegistrationState::Failing {
+            status: Some(503),
+            failures: 1,
+            retry_at: t2,
+            registered_until: Some(t0 + Duration::from_secs(100)),
+        }
+    );
+    assert!(reg.is_registered(t2));
+    reg.handle_timeout(t2, |_| true);
+    let retry = one(&mut reg);
+    assert!(reg.handle_tsx_failure(t2, &TsxKey::for_request(&retry.request).unwrap()));
+    assert_eq!(reg.poll_timeout(), Some(t2 + Duration::from_millis(12_500)));
+    assert!(!reg.is_registered(t0 + Duration::from_secs(100)));
 }
 
 #[test]
