@@ -37,6 +37,8 @@ use crate::config::{Gateway, Outbound};
 
 mod call;
 mod health;
+#[cfg(test)]
+mod interop_tests;
 mod register;
 #[cfg(test)]
 mod tests;
