@@ -12,6 +12,33 @@
 //!   and the next gateway tried; none left: [`CallEvent::Failed`] with the last status;
 //! - 3xx, other 4xx, 6xx: [`CallEvent::Failed`] with that status (the callee said no, or a
 //!   redirect, which is not followed).
+//!
+//! Call control's side, with the transaction layer (`keys` maps INVITE transactions back
+//! to their call):
+//!
+//! ```text
+//! let mut call = trunk.call(now, invite_template);
+//! loop {
+//!     while let Some(event) = call.poll_event() {
+//!         match event {
+//!             Send(a) => { let k = layer.send_request(now, a.request, a.gateway, Udp)?; keys.insert(k, call_id); }
+//!             Cancel { key, .. } => { layer.cancel(now, &key)?; }
+//!             Provisional { response, .. } => relay ringing / early media to the caller,
+//!             Connected { attempt, response } => {
+//!                 let (invite, gateway) = call.invite(attempt).unwrap();
+//!                 Dialog::uac(now, invite, &response, ..) then ACK it (send_ack) and bridge
+//!             }
+//!             Failed { status } => answer the caller side with a final response,
+//!             Surplus2xx { attempt, key, response } => ACK it and send BYE,
+//!         }
+//!     }
+//!     wait for call.poll_timeout() or a TsxEvent for one of its keys:
+//!     Response { response, .. } => call.handle_response(now, &response),
+//!     Timeout { key, .. } | TransportError { key } => call.handle_tsx_failure(now, &key),
+//!     deadline => call.handle_timeout(now),
+//!     caller hung up => call.cancel(now),
+//! }
+//! ```
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

@@ -142,6 +142,15 @@ fn attempts_go_to_the_gateways_in_priority_order_with_a_fresh_via() {
     assert_eq!(from.uri().user(), Some("+861058000099"));
     assert_eq!(from.tag(), Some("abc123"));
     assert_eq!(a.key(), TsxKey::for_request(&a.request).unwrap());
+
+    // A tel: number goes to the gateway as the user part.
+    let mut tel = template();
+    tel.uri = Uri::parse("tel:+8613800138000").unwrap();
+    let mut call = OutboundCall::new(t0, &out, |_| true, tel, local(), 7);
+    assert_eq!(
+        sent(&mut call).request.uri.as_str(),
+        "sip:+8613800138000@127.0.0.1:5070"
+    );
 }
 
 #[test]
