@@ -316,12 +316,16 @@ impl Registration {
     fn registered(&mut self, now: Instant, pending: &Pending, response: &Response) {
         let ours = self.contact(pending.gateway);
         let ours = ours.trim_start_matches('<').trim_end_matches('>');
-        let granted = response
-            .headers
-            .contacts()
-            .as_slice()
+        // Our binding's expires; a registrar that rewrote our Contact and lists only it
+        // is taken to mean ours.
+        let contacts = response.headers.contacts().as_slice();
+        let granted = contacts
             .iter()
             .find(|c| c.uri().as_str() == ours)
+            .or(match contacts {
+                [only] => Some(only),
+                _ => None,
+            })
             .and_then(|c| c.expires())
             .or_else(|| response.headers.expires())
             .unwrap_or(self.expires);

@@ -606,6 +606,34 @@ fn rejected_credentials_are_a_failure_not_a_loop() {
 }
 
 #[test]
+fn the_granted_expiry_is_read_from_our_contact_among_others() {
+    let t0 = Instant::now();
+    let mut reg = Registration::new(t0, &registering(), local(), 3).unwrap();
+    reg.handle_timeout(t0, |_| true);
+    let first = one(&mut reg);
+    let mut ok = answer(&first.request, 200);
+    ok.headers
+        .push("Contact", "<sip:other@192.0.2.1:5060>;expires=3000");
+    ok.headers
+        .push("Contact", "<sip:switchyard@127.0.0.1:5060>;expires=200");
+    ok.headers.push("Expires", "3600");
+    reg.handle_response(t0, &ok);
+    assert_eq!(reg.poll_timeout(), Some(t0 + Duration::from_secs(100)));
+
+    // A registrar that rewrote our only Contact still grants through it.
+    let mut reg = Registration::new(t0, &registering(), local(), 3).unwrap();
+    reg.handle_timeout(t0, |_| true);
+    let first = one(&mut reg);
+    let mut ok = answer(&first.request, 200);
+    ok.headers.push(
+        "Contact",
+        "<sip:switchyard@127.0.0.1:5060;transport=udp>;expires=90",
+    );
+    reg.handle_response(t0, &ok);
+    assert_eq!(reg.poll_timeout(), Some(t0 + Duration::from_secs(45)));
+}
+
+#[test]
 fn registration_asks_again_with_the_minimum_on_423() {
     let t0 = Instant::now();
     let mut reg = Registration::new(t0, &registering(), local(), 3).unwrap();
