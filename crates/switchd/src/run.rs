@@ -21,6 +21,7 @@ mod calls;
 mod core;
 mod net;
 mod persist;
+mod trunk;
 
 use self::calls::{Calls, CallsSetup};
 use self::core::{Core, CoreConfig};
