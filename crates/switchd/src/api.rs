@@ -122,6 +122,8 @@ pub(crate) enum ApiRequest {
         call: String,
         reply: Reply<CallView>,
     },
+    /// Liveness and the counters that show nothing leaks.
+    Health(Reply<HealthView>),
     /// Reload the configuration's dialplans (as SIGHUP does).
     Reload(Reply<ReloadView>),
 }
@@ -202,6 +204,17 @@ pub(crate) struct CallView {
     /// Unix milliseconds.
     pub(crate) start_ms: i64,
     pub(crate) answer_ms: Option<i64>,
+}
+
+/// `GET /api/v1/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct HealthView {
+    /// `ok`, or `draining` during a graceful shutdown.
+    pub(crate) status: &'static str,
+    pub(crate) active_calls: usize,
+    /// RTP ports allocated now (back to 0 when no call is up).
+    pub(crate) rtp_ports_in_use: usize,
+    pub(crate) agents_logged_in: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -100,24 +100,20 @@ async fn method_not_allowed() -> ApiError {
     ApiError::new(405, "method not allowed on this route")
 }
 
-#[derive(Serialize)]
-struct Health {
-    status: &'static str,
-}
-
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
     if shared.control.is_closed() {
-        (
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health { status: "stopping" }),
+            Json(serde_json::json!({ "status": "stopping" })),
         )
-            .into_response()
-    } else {
-        Json(Health { status: "ok" }).into_response()
+            .into_response();
+    }
+    match ask(&shared, ApiRequest::Health).await {
+        Ok(view) => view.into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
-/// Sends a request to call control and waits (up to the reply timeout) for its answer.
 async fn ask<T>(
     shared: &Shared,
     request: impl FnOnce(Reply<T>) -> ApiRequest,

@@ -466,6 +466,14 @@ impl Calls {
                     }
                 }
             }
+            ApiRequest::Health(reply) => {
+                let _ = reply.send(Ok(crate::api::HealthView {
+                    status: if self.draining { "draining" } else { "ok" },
+                    active_calls: self.calls.len(),
+                    rtp_ports_in_use: self.media.ports_in_use(),
+                    agents_logged_in: self.agents.iter().filter(|a| a.device.is_some()).count(),
+                }));
+            }
             ApiRequest::Reload(reply) => {
                 let r = self.reload_dialplans();
                 let _ = reply.send(r);
