@@ -365,7 +365,7 @@ struct VoicemailParams {
 
 /// A voicemail message with the path of its audio.
 #[derive(Debug, Serialize)]
-struct VoicemailView {
+pub(super) struct VoicemailView {
     #[serde(flatten)]
     message: Voicemail,
     /// Where to fetch the WAV from this API.

@@ -950,3 +950,148 @@ async fn an_empty_key_is_refused() {
     };
     assert!(start(listener, server, std::future::pending()).is_err());
 }
+
+/// The JSON examples in docs/api.md, each parsed.
+fn doc_examples() -> Vec<Value> {
+    let doc = include_str!("../../../../docs/api.md");
+    let mut examples = Vec::new();
+    let mut rest = doc;
+    while let Some(start) = rest.find("```json\n") {
+        let body = &rest[start + "```json\n".len()..];
+        let end = body
+            .find("```")
+            .expect("an unterminated json block in docs/api.md");
+        let example = serde_json::from_str(&body[..end])
+            .unwrap_or_else(|err| panic!("docs/api.md: {err} in\n{}", &body[..end]));
+        examples.push(example);
+        rest = &body[end..];
+    }
+    examples
+}
+
+/// Asserts `doc` has the fields `real` has, recursively (free-form maps excepted).
+fn assert_same_shape(path: &str, doc: &Value, real: &Value) {
+    match (doc, real) {
+        (Value::Object(d), Value::Object(r)) => {
+            let dk: std::collections::BTreeSet<&String> = d.keys().collect();
+            let rk: std::collections::BTreeSet<&String> = r.keys().collect();
+            assert_eq!(dk, rk, "docs/api.md example at {path:?}");
+            for (key, value) in r {
+                if key != "variables" && key != "data" {
+                    assert_same_shape(&format!("{path}.{key}"), &d[key], value);
+                }
+            }
+        }
+        (Value::Array(d), Value::Array(r)) => {
+            if let (Some(d), Some(r)) = (d.first(), r.first()) {
+                assert_same_shape(&format!("{path}[0]"), d, r);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn the_documented_examples_have_the_fields_the_api_sends() {
+    let mut agent = agent_view("1001");
+    agent.pause_reason = Some("lunch".into());
+    let mut call = call_view("connected");
+    call.answer_ms = Some(1);
+    let events = [
+        offered("c1", "1001"),
+        ApiEvent::CallStarted {
+            call: "c1".into(),
+            caller: "+8613800000000".into(),
+            did: "+861058000000".into(),
+            trunk: "carrier".into(),
+        },
+        ApiEvent::CallConnected {
+            call: "c1".into(),
+            agent: "1001".into(),
+            queue: "sales".into(),
+        },
+        ApiEvent::CallEnded {
+            call: "c1".into(),
+            disposition: "answered".into(),
+            hangup_by: "caller".into(),
+        },
+        agent_state("1001", "paused"),
+        ApiEvent::QueueChanged {
+            queue: "sales".into(),
+            waiting: 3,
+        },
+    ];
+    let mut real: Vec<(&str, Value)> = vec![
+        ("calls_answered", serde_json::to_value(&agent).unwrap()),
+        ("today", serde_json::to_value(queue_view()).unwrap()),
+        ("start_ms", serde_json::to_value(&call).unwrap()),
+        ("sip_call_id", serde_json::to_value(cdr("c1")).unwrap()),
+        (
+            "audio_url",
+            serde_json::to_value(super::routes::VoicemailView::from(voicemail("vm1", "x")))
+                .unwrap(),
+        ),
+        ("dialplans", json!({ "dialplans": [] })),
+        ("status", json!({ "status": "ok" })),
+        ("error", json!({ "error": "" })),
+        ("missed", json!({ "type": "lagged", "missed": 1 })),
+    ];
+    let log = QueueLogRow {
+        time_ms: 1,
+        call: None,
+        queue: None,
+        agent: None,
+        event: "enter".into(),
+        data: json!({}),
+    };
+    real.push(("event", serde_json::to_value(log).unwrap()));
+    let mut event_types_seen = Vec::new();
+    for example in doc_examples() {
+        let items = match &example {
+            Value::Array(items) => items.clone(),
+            other => vec![other.clone()],
+        };
+        for item in items {
+            let object = item
+                .as_object()
+                .expect("examples are objects or arrays of them");
+            let sample = if let Some(t) = object
+                .get("type")
+                .filter(|_| !object.contains_key("missed"))
+            {
+                event_types_seen.push(t.as_str().unwrap().to_owned());
+                events
+                    .iter()
+                    .map(|e| serde_json::to_value(e).unwrap())
+                    .find(|e| &e["type"] == t)
+                    .unwrap_or_else(|| panic!("docs/api.md documents an unknown event type {t}"))
+            } else if object.contains_key("sip_call_id") {
+                real.iter()
+                    .find(|(k, _)| *k == "sip_call_id")
+                    .unwrap()
+                    .1
+                    .clone()
+            } else {
+                real.iter()
+                    .find(|(key, _)| object.contains_key(*key))
+                    .unwrap_or_else(|| panic!("docs/api.md: an example matching nothing: {item}"))
+                    .1
+                    .clone()
+            };
+            assert_same_shape("", &item, &sample);
+        }
+    }
+    let documented: std::collections::BTreeSet<&str> =
+        event_types_seen.iter().map(String::as_str).collect();
+    for event in &events {
+        let t = serde_json::to_value(event).unwrap()["type"].clone();
+        assert!(
+            documented.contains(t.as_str().unwrap()),
+            "{t} is not documented"
+        );
+    }
+    assert_eq!(
+        event_types_seen[0], "call_offered",
+        "the screen pop comes first"
+    );
+}
