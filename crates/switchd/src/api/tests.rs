@@ -260,6 +260,7 @@ struct Setup {
     records: Stub,
     reply_timeout: Duration,
     max_streams: usize,
+    keepalive: events::Keepalive,
     event_capacity: usize,
     /// The control loop; `None`: [`fake_control`].
     control: Option<Box<dyn FnOnce(mpsc::Receiver<ApiRequest>) + Send>>,
@@ -271,6 +272,7 @@ impl Default for Setup {
             records: Stub::default(),
             reply_timeout: REPLY_TIMEOUT,
             max_streams: MAX_STREAMS,
+            keepalive: events::KEEPALIVE,
             event_capacity: 64,
             control: None,
         }
@@ -297,6 +299,7 @@ async fn start_api(setup: Setup) -> Api {
             records: Arc::new(setup.records),
             reply_timeout: setup.reply_timeout,
             max_streams: setup.max_streams,
+            keepalive: setup.keepalive,
         },
         async move {
             let _ = stop_rx.await;
@@ -468,6 +471,12 @@ async fn errors_carry_their_status_and_a_json_message() {
     assert!(body["error"].as_str().unwrap().contains("since"), "{body}");
     let (status, _) = api.get("/api/v1/cdrs?limit=-3").await;
     assert_eq!(status, 400);
+    let (status, body) = api.get("/api/v1/agents/%FF").await;
+    assert_eq!(status, 400);
+    assert!(body["error"].is_string(), "{body}");
+    let (status, body) = api.get("/api/v1/events").await;
+    assert!((400..500).contains(&status), "{status}");
+    assert!(body["error"].is_string(), "{body}");
     let (status, body) = api.get("/api/v1/health").await;
     assert_eq!((status, body), (200, json!({ "status": "ok" })));
 }
@@ -655,6 +664,84 @@ async fn the_event_stream_answers_pings() {
     .await
     .unwrap();
     assert_eq!(reply, Message::Pong(b"are you there".to_vec().into()));
+}
+
+#[tokio::test]
+async fn the_server_pings_event_stream_clients() {
+    let api = start_api(Setup {
+        keepalive: events::Keepalive {
+            ping_every: Duration::from_millis(10),
+            idle_limit: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(10),
+        },
+        ..Setup::default()
+    })
+    .await;
+    let mut client = connect_events(&api, "").await;
+    let client = tokio::task::spawn_blocking(move || {
+        // Reading answers each ping with a pong, which keeps the client on.
+        for _ in 0..5 {
+            assert!(matches!(client.read().unwrap(), Message::Ping(_)));
+        }
+        client
+    })
+    .await
+    .unwrap();
+    api.events.send(agent_state("1001", "available")).unwrap();
+    let (_client, got) = tokio::task::spawn_blocking(move || {
+        let mut client = client;
+        loop {
+            match client.read().unwrap() {
+                Message::Ping(_) => continue,
+                Message::Text(text) => {
+                    break (client, serde_json::from_str::<Value>(&text).unwrap());
+                }
+                other => panic!("unexpected message {other:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(got["agent"], "1001");
+}
+
+#[tokio::test]
+async fn a_client_that_never_answers_pings_is_dropped() {
+    use std::io::{Read, Write};
+    let api = start_api(Setup {
+        keepalive: events::Keepalive {
+            ping_every: Duration::from_millis(10),
+            idle_limit: Duration::from_millis(50),
+            send_timeout: Duration::from_secs(10),
+        },
+        ..Setup::default()
+    })
+    .await;
+    let addr = api.addr;
+    let received = tokio::task::spawn_blocking(move || {
+        let mut tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        write!(
+            tcp,
+            "GET /api/v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {KEY}\r\n\
+             Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        .unwrap();
+        // Never answers; reads until the server hangs up.
+        let mut received = Vec::new();
+        tcp.read_to_end(&mut received).unwrap();
+        received
+    })
+    .await
+    .unwrap();
+    assert!(received.starts_with(b"HTTP/1.1 101"));
+    let head_end = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    // Server frames: a ping is 0x89 0x00 (FIN, opcode 9, empty).
+    assert!(
+        received[head_end..].starts_with(&[0x89, 0x00]),
+        "{received:?}"
+    );
 }
 
 #[tokio::test]
@@ -947,6 +1034,7 @@ async fn an_empty_key_is_refused() {
         records: Arc::new(Stub::default()),
         reply_timeout: REPLY_TIMEOUT,
         max_streams: 1,
+        keepalive: events::KEEPALIVE,
     };
     assert!(start(listener, server, std::future::pending()).is_err());
 }
