@@ -374,7 +374,7 @@ async fn every_listed_route_exists_behind_the_key() {
 }
 
 #[tokio::test]
-async fn the_key_in_the_query_string_opens_only_the_event_stream() {
+async fn keys_are_taken_from_headers_and_from_the_event_streams_query_string() {
     let api = start_api(Setup::default()).await;
     let status = api
         .http
@@ -384,6 +384,16 @@ async fn the_key_in_the_query_string_opens_only_the_event_stream() {
         .unwrap()
         .status();
     assert_eq!(status, 401);
+    let status = api
+        .http
+        .get(api.url("/api/v1/health"))
+        .header("authorization", "Basic cHJveHk6cHJveHk=")
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "X-API-Key beside another Authorization scheme");
     let url = format!("ws://{}/api/v1/events?api_key={KEY}", api.addr);
     let ws = tokio::task::spawn_blocking(move || tungstenite::connect(url).map(|_| ()))
         .await
