@@ -292,6 +292,7 @@ pub(crate) async fn serve(
             records: Arc::new(ctx.store),
             reply_timeout: REPLY_TIMEOUT,
             max_streams: MAX_STREAMS,
+            keepalive: events::KEEPALIVE,
         },
         shutdown,
     )
@@ -317,6 +318,7 @@ struct Server {
     records: Arc<dyn Records>,
     reply_timeout: Duration,
     max_streams: usize,
+    keepalive: events::Keepalive,
 }
 
 /// The state every handler shares.
@@ -331,6 +333,7 @@ struct Shared {
     stopping: watch::Receiver<bool>,
     /// One permit per open event stream.
     streams: Arc<tokio::sync::Semaphore>,
+    keepalive: events::Keepalive,
 }
 
 /// Spawns the server on `listener` and returns its address.
@@ -355,6 +358,7 @@ fn start(
         reply_timeout: server.reply_timeout,
         stopping,
         streams: Arc::new(tokio::sync::Semaphore::new(server.max_streams)),
+        keepalive: server.keepalive,
     });
     let app = routes::router(shared);
     let shutdown = async move {
