@@ -569,11 +569,18 @@ impl Reader<'_> {
         if let Some((_, first)) = seen.iter().find(|(n, _)| n == name) {
             let first = first.clone();
             let line = self.doc.line_of(first.start);
-            self.doc.error(
-                span,
-                format!("{what} `{name}` is defined twice"),
-                Some(format!("the first is on line {line}; names must be unique")),
-            );
+            let (message, hint) = if what == "login_on" {
+                (
+                    format!("device `{name}` already has an agent logged in at start"),
+                    format!("line {line} logs another agent in on it; one agent per device"),
+                )
+            } else {
+                (
+                    format!("{what} `{name}` is defined twice"),
+                    format!("the first is on line {line}; names must be unique"),
+                )
+            };
+            self.doc.error(span, message, Some(hint));
         } else {
             seen.push((name.to_owned(), span));
         }
