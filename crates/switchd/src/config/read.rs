@@ -159,8 +159,8 @@ struct Reader<'s> {
     seen: BTreeMap<&'static str, Vec<(String, Range<usize>)>>,
     /// Inbound networks seen so far: network, trunk, span.
     networks: Vec<(Cidr, String, Range<usize>)>,
-    /// Trunks' dialplans: trunk index, path, span of the `dialplan` value.
-    dialplans: Vec<(usize, PathBuf, Range<usize>)>,
+    /// Trunks' dialplans: path, span of the `dialplan` value.
+    dialplans: Vec<(PathBuf, Range<usize>)>,
 }
 
 impl Reader<'_> {

@@ -11,16 +11,21 @@ use super::Reader;
 impl Reader<'_> {
     pub(super) fn device(&mut self, t: Table<'_, '_>) -> Option<Device> {
         self.doc.check_keys(t, &["user", "password"]);
-        let (user, span) = self.name(t, "user", "\"1001\"")?;
-        self.unique("device", &user, span);
+        let user = self.name(t, "user", "\"1001\"");
+        if let Some((user, span)) = &user {
+            self.unique("device", user, span.clone());
+        }
         let password = match t.get("password") {
-            Some(v) => self.doc.nonempty(v, "password")?,
+            Some(v) => self.doc.nonempty(v, "password"),
             None => {
                 self.missing(t, "password", "\"...\"");
-                return None;
+                None
             }
         };
-        Some(Device { user, password })
+        Some(Device {
+            user: user?.0,
+            password: password?,
+        })
     }
 
     /// Digits for something dialled from a phone (agent ids, PINs).
@@ -38,7 +43,7 @@ impl Reader<'_> {
         if !s.chars().all(|c| c.is_ascii_digit()) {
             self.doc.error(
                 v.span(),
-                format!("agent `{key}` `{s}` must be digits"),
+                format!("an agent's {key} must be digits, not `{s}`"),
                 Some("agents dial it after the login feature code (*45<id>*<pin>)".into()),
             );
             return None;
@@ -94,14 +99,13 @@ impl Reader<'_> {
     pub(super) fn agent(&mut self, t: Table<'_, '_>) -> Option<Agent> {
         self.doc
             .check_keys(t, &["id", "name", "pin", "skills", "login_on"]);
-        let (id, span) = self.digits(t, "id", "\"1001\"")?;
-        self.unique("agent", &id, span);
-        let name = t
-            .get("name")
-            .and_then(|v| self.doc.nonempty(v, "name"))
-            .unwrap_or_else(|| id.clone());
+        let id = self.digits(t, "id", "\"1001\"").map(|(id, span)| {
+            self.unique("agent", &id, span);
+            id
+        });
+        let name = t.get("name").and_then(|v| self.doc.nonempty(v, "name"));
         let pin = self.digits(t, "pin", "\"1234\"").map(|(p, _)| p);
-        let skills = self.skills(t, &format!("agent `{id}`"));
+        let skills = self.skills(t, &format!("agent `{}`", id.as_deref().unwrap_or("?")));
         let login_on = t.get("login_on").and_then(|v| {
             let dev = self.doc.nonempty(v, "login_on")?;
             if !self.device_names.contains(&dev) {
@@ -121,10 +125,11 @@ impl Reader<'_> {
             self.unique("login_on", &dev, v.span());
             Some(dev)
         });
+        let id = id?;
         Some(Agent {
+            name: name.unwrap_or_else(|| id.clone()),
             id,
-            name,
-            pin: pin.unwrap_or_default(),
+            pin: pin?,
             skills,
             login_on,
         })

@@ -28,8 +28,11 @@ impl Reader<'_> {
                 "music",
             ],
         );
-        let (name, span) = self.name(t, "name", "\"sales\"")?;
-        self.unique("queue", &name, span);
+        let name_span = self.name(t, "name", "\"sales\"");
+        if let Some((name, span)) = &name_span {
+            self.unique("queue", name, span.clone());
+        }
+        let name = name_span.as_ref().map_or("?", |(n, _)| n.as_str());
         let skills = self.skills(t, &format!("queue `{name}`"));
         let strategy = t
             .get("strategy")
@@ -77,7 +80,7 @@ impl Reader<'_> {
                 }
             },
         };
-        let overflow = |r: &mut Self, key: &str| t.get(key).and_then(|v| r.overflow(v, key, &name));
+        let overflow = |r: &mut Self, key: &str| t.get(key).and_then(|v| r.overflow(v, key, name));
         let on_max_wait = overflow(self, "on_max_wait").unwrap_or(Overflow::Dialplan);
         let on_full = overflow(self, "on_full").unwrap_or(Overflow::Dialplan);
         let on_no_agents = overflow(self, "on_no_agents");
@@ -92,7 +95,7 @@ impl Reader<'_> {
             None => DEFAULT_MUSIC.into(),
         };
         Some(Queue {
-            name,
+            name: name_span?.0,
             skills,
             strategy,
             ring_timeout: t

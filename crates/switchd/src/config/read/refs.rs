@@ -23,7 +23,7 @@ impl Reader<'_> {
         };
         let mut done: BTreeSet<PathBuf> = BTreeSet::new();
         let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
-        for (_, path, span) in std::mem::take(&mut self.dialplans) {
+        for (path, span) in std::mem::take(&mut self.dialplans) {
             if !done.insert(path.clone()) {
                 continue;
             }

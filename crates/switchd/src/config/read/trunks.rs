@@ -10,8 +10,11 @@ use super::Reader;
 impl Reader<'_> {
     pub(super) fn trunk(&mut self, t: Table<'_, '_>) -> Option<Trunk> {
         self.doc.check_keys(t, &["name", "inbound", "outbound"]);
-        let (name, name_span) = self.name(t, "name", "\"carrier\"")?;
-        self.unique("trunk", &name, name_span.clone());
+        let named = self.name(t, "name", "\"carrier\"");
+        if let Some((name, span)) = &named {
+            self.unique("trunk", name, span.clone());
+        }
+        let (name, name_span) = named.clone().unwrap_or_else(|| ("?".into(), t.range()));
         let inbound = t
             .get("inbound")
             .and_then(|v| self.doc.table(v, "inbound", "[trunk.inbound]"))
@@ -27,6 +30,7 @@ impl Reader<'_> {
                 Some("add the calls it carries: `[trunk.inbound]` with `from` and `dialplan`, or `[trunk.outbound]` with `gateways`".into()),
             );
         }
+        named.as_ref()?;
         self.trunk_outbound
             .entry(name.clone())
             .or_insert(t.get("outbound").is_some());
@@ -169,11 +173,7 @@ impl Reader<'_> {
                     );
                     return None;
                 }
-                let index = self
-                    .seen
-                    .get("trunk")
-                    .map_or(0, |v| v.len().saturating_sub(1));
-                self.dialplans.push((index, path.clone(), v.span()));
+                self.dialplans.push((path.clone(), v.span()));
                 Some(path)
             }),
         };
