@@ -315,3 +315,18 @@ fn one_agent_per_device_at_start() {
         "device `1001` already has an agent logged in at start"
     );
 }
+
+#[test]
+fn a_section_with_a_bad_name_is_still_checked() {
+    let e = errors_of(
+        "[http]\napi_key = \"k\"\n[[agent]]\nid = \"x1\"\npin = \"1\"\nskills = { a = 11 }\n[[queue]]\nstrategy = \"ringall\"\n",
+    );
+    let at: Vec<(usize, usize)> = e.iter().map(|e| (e.line, e.column)).collect();
+    assert_eq!(
+        at,
+        [(4, 6), (6, 16), (7, 1), (8, 12)],
+        "{}",
+        render_errors(&e)
+    );
+    assert_eq!(e[3].hint.as_deref(), Some("did you mean \"ring-all\"?"));
+}
