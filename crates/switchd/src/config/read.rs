@@ -59,14 +59,23 @@ pub(super) const DEFAULT_MUSIC: &str = "music_on_hold";
 pub(super) fn read(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
     let mut doc = Doc::new(file, text);
     let (root, syntax) = DeTable::parse_recoverable(text);
-    for e in &syntax {
+    // After the first syntax error the parser's recovery reports echoes of it: only the
+    // first is worth reading.
+    if let Some(e) = syntax
+        .iter()
+        .min_by_key(|e| e.span().map_or(0, |s| s.start))
+    {
+        let message = e.message().trim();
+        let hint = if message.contains("array") {
+            "is a list (`[ ... ]`) on this line or above missing a `,` or its closing `]`?"
+        } else {
+            "see docs/config.md for the file's syntax"
+        };
         doc.error(
             e.span().unwrap_or(0..0),
-            format!("invalid TOML: {}", e.message().trim()),
-            Some("see docs/config.md for the file's syntax".into()),
+            format!("invalid TOML: {message}"),
+            Some(hint.into()),
         );
-    }
-    if !doc.errors.is_empty() {
         return Err(doc.errors);
     }
     let base = match file.parent() {
@@ -93,9 +102,9 @@ pub(super) fn read(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> 
     };
     r.doc.check_keys(root, ROOT_KEYS);
     for (k, v) in root.entries.iter() {
-        if let Some(_t) = v.get_ref().as_table() {
-            let k = k.get_ref().as_ref();
-            if ["trunk", "device", "agent", "queue"].contains(&k) {
+        let k = k.get_ref().as_ref();
+        if v.get_ref().is_table() && ["trunk", "device", "agent", "queue"].contains(&k) {
+            {
                 r.doc.error(
                     v.span(),
                     format!("`{k}` must be written as `[[{k}]]` sections"),
