@@ -330,3 +330,13 @@ fn a_section_with_a_bad_name_is_still_checked() {
     );
     assert_eq!(e[3].hint.as_deref(), Some("did you mean \"ring-all\"?"));
 }
+
+#[test]
+fn an_unclosed_list_is_one_error_with_a_hint() {
+    let e = errors_of(
+        "[sip]\nlisten = [\"127.0.0.1:5060\"\nmin_expires = 5\n[rtp]\nport_min = 20000\n",
+    );
+    assert_eq!(e.len(), 1, "{}", render_errors(&e));
+    assert_eq!(e[0].line, 3);
+    assert!(e[0].hint.as_deref().unwrap().contains("closing `]`"));
+}
