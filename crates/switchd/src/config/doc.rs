@@ -72,7 +72,10 @@ impl<'s> Doc<'s> {
         message: impl Into<String>,
         hint: Option<String>,
     ) {
-        let offset = span.start.min(self.text.len());
+        let mut offset = span.start.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let line_idx = match self.line_starts.binary_search(&offset) {
             Ok(i) => i,
             Err(i) => i - 1,
@@ -83,9 +86,14 @@ impl<'s> Doc<'s> {
             .next()
             .unwrap_or("")
             .trim_end_matches('\r');
+        let line_end = (start + line_text.len()).max(offset);
         let column = self.text[start..offset].chars().count() + 1;
-        let end = span.end.clamp(offset, start + line_text.len());
-        let len = self.text[offset..end].chars().count().max(1);
+        let end = span.end.clamp(offset, line_end);
+        let len = self
+            .text
+            .get(offset..end)
+            .map_or(1, |s| s.chars().count())
+            .max(1);
         self.errors.push(ConfigError {
             file: self.file.clone(),
             line: line_idx + 1,

@@ -340,3 +340,25 @@ fn an_unclosed_list_is_one_error_with_a_hint() {
     assert_eq!(e[0].line, 3);
     assert!(e[0].hint.as_deref().unwrap().contains("closing `]`"));
 }
+
+#[test]
+fn crlf_files_load_and_truncated_files_are_errors_not_panics() {
+    let path = repo().join("docs/switchyard.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let crlf = text.replace('\n', "\r\n");
+    load_str(&path, &crlf).unwrap_or_else(|e| panic!("{}", render_errors(&e)));
+    // Every 53rd prefix (each one a different place to stop), and a broken line ending.
+    for cut in (0..text.len())
+        .step_by(53)
+        .filter(|c| text.is_char_boundary(*c))
+    {
+        if let Err(errors) = load_str(&path, &text[..cut]) {
+            for e in &errors {
+                assert!(e.line >= 1 && e.column >= 1, "{e:?}");
+                let _ = e.render();
+            }
+        }
+    }
+    let e = load_str(&path, "[http]\r\napi_key = 5\r\n").unwrap_err();
+    assert_eq!(e[0].source_line, "api_key = 5");
+}
