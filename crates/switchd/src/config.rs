@@ -36,7 +36,8 @@ pub(crate) struct Config {
     pub(crate) calls: CallsConfig,
     pub(crate) voicemail: VoicemailConfig,
     pub(crate) feature_codes: FeatureCodes,
-    /// Every skill name (from `skills`, `[[skill]]`, queues and agents).
+    /// Every skill name: the top-level `skills` list, or without one, those the agents
+    /// and queues name (sorted).
     pub(crate) skills: Vec<String>,
     pub(crate) trunks: Vec<Trunk>,
     /// SIP users: phones that register and may place calls (agents log in on any of them).

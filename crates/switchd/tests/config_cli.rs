@@ -233,7 +233,13 @@ fn skill_level_11() {
 fn login_on_an_unknown_device() {
     let c = broken("login_on = \"1002\"", "login_on = \"2002\"");
     let msg = "no device `2002` (`[[device]] user`)";
-    assert_error(&c, "login_on = \"2002\"", "\"2002\"", msg, "");
+    assert_error(
+        &c,
+        "login_on = \"2002\"",
+        "\"2002\"",
+        msg,
+        "did you mean `1002`?",
+    );
 }
 
 #[test]
@@ -332,7 +338,7 @@ fn a_dialplan_that_does_not_compile_points_into_the_dialplan() {
         col,
         line,
         "the configuration has no queue `billings`",
-        "",
+        "did you mean `billing`?",
     );
     // The trunk's `dialplan` line is named too.
     let t = text(&switchyard(&["config", "check", file.to_str().unwrap()]));

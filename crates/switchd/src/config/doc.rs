@@ -72,7 +72,10 @@ impl<'s> Doc<'s> {
         message: impl Into<String>,
         hint: Option<String>,
     ) {
-        let offset = span.start.min(self.text.len());
+        let mut offset = span.start.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let line_idx = match self.line_starts.binary_search(&offset) {
             Ok(i) => i,
             Err(i) => i - 1,
@@ -83,9 +86,14 @@ impl<'s> Doc<'s> {
             .next()
             .unwrap_or("")
             .trim_end_matches('\r');
+        let line_end = (start + line_text.len()).max(offset);
         let column = self.text[start..offset].chars().count() + 1;
-        let end = span.end.clamp(offset, start + line_text.len());
-        let len = self.text[offset..end].chars().count().max(1);
+        let end = span.end.clamp(offset, line_end);
+        let len = self
+            .text
+            .get(offset..end)
+            .map_or(1, |s| s.chars().count())
+            .max(1);
         self.errors.push(ConfigError {
             file: self.file.clone(),
             line: line_idx + 1,
@@ -387,14 +395,15 @@ pub(super) fn parse_duration(s: &str) -> Option<Duration> {
     Some(total)
 }
 
-/// Writes a duration the way [`parse_duration`] reads it.
+/// Writes a duration the way [`parse_duration`] reads it (whole minutes under two
+/// minutes stay in seconds: "60s" reads better than "1m").
 pub(super) fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
         "0s".into()
     } else if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms.is_multiple_of(60_000) {
+    } else if ms.is_multiple_of(60_000) && ms >= 120_000 {
         format!("{}m", ms / 60_000)
     } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
@@ -477,7 +486,9 @@ mod tests {
         for bad in ["", "30", "s", "3 s", "30sec", "1.5s", "-1s"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
-        for d in ["500ms", "30s", "10m", "4h", "0s", "1500ms"] {
+        for d in [
+            "500ms", "30s", "60s", "90s", "2m", "10m", "4h", "0s", "1500ms",
+        ] {
             assert_eq!(format_duration(parse_duration(d).unwrap()), d);
         }
     }

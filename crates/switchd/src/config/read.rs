@@ -11,8 +11,13 @@ use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 
-use super::doc::{Doc, Table, Value, closest};
+use super::doc::{Doc, Table, Value};
 use super::*;
+
+mod people;
+mod queues;
+mod refs;
+mod trunks;
 
 /// Top-level keys.
 const ROOT_KEYS: &[&str] = &[
@@ -54,14 +59,23 @@ pub(super) const DEFAULT_MUSIC: &str = "music_on_hold";
 pub(super) fn read(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
     let mut doc = Doc::new(file, text);
     let (root, syntax) = DeTable::parse_recoverable(text);
-    for e in &syntax {
+    // After the first syntax error the parser's recovery reports echoes of it: only the
+    // first is worth reading.
+    if let Some(e) = syntax
+        .iter()
+        .min_by_key(|e| e.span().map_or(0, |s| s.start))
+    {
+        let message = e.message().trim();
+        let hint = if message.contains("array") {
+            "is a list (`[ ... ]`) on this line or above missing a `,` or its closing `]`?"
+        } else {
+            "see docs/config.md for the file's syntax"
+        };
         doc.error(
             e.span().unwrap_or(0..0),
-            format!("invalid TOML: {}", e.message().trim()),
-            Some("see docs/config.md for the file's syntax".into()),
+            format!("invalid TOML: {message}"),
+            Some(hint.into()),
         );
-    }
-    if !doc.errors.is_empty() {
         return Err(doc.errors);
     }
     let base = match file.parent() {
@@ -88,9 +102,9 @@ pub(super) fn read(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> 
     };
     r.doc.check_keys(root, ROOT_KEYS);
     for (k, v) in root.entries.iter() {
-        if let Some(_t) = v.get_ref().as_table() {
-            let k = k.get_ref().as_ref();
-            if ["trunk", "device", "agent", "queue"].contains(&k) {
+        let k = k.get_ref().as_ref();
+        if v.get_ref().is_table() && ["trunk", "device", "agent", "queue"].contains(&k) {
+            {
                 r.doc.error(
                     v.span(),
                     format!("`{k}` must be written as `[[{k}]]` sections"),
@@ -136,6 +150,7 @@ fn names(root: Table<'_, '_>, key: &str, field: &str) -> Vec<String> {
         .collect()
 }
 
+/// The reading of one file: the document, and what later checks need from earlier sections.
 struct Reader<'s> {
     doc: Doc<'s>,
     base: PathBuf,
@@ -153,8 +168,8 @@ struct Reader<'s> {
     seen: BTreeMap<&'static str, Vec<(String, Range<usize>)>>,
     /// Inbound networks seen so far: network, trunk, span.
     networks: Vec<(Cidr, String, Range<usize>)>,
-    /// Trunks' dialplans: trunk index, path, span of the `dialplan` value.
-    dialplans: Vec<(usize, PathBuf, Range<usize>)>,
+    /// Trunks' dialplans: path, span of the `dialplan` value.
+    dialplans: Vec<(PathBuf, Range<usize>)>,
 }
 
 impl Reader<'_> {
@@ -563,11 +578,18 @@ impl Reader<'_> {
         if let Some((_, first)) = seen.iter().find(|(n, _)| n == name) {
             let first = first.clone();
             let line = self.doc.line_of(first.start);
-            self.doc.error(
-                span,
-                format!("{what} `{name}` is defined twice"),
-                Some(format!("the first is on line {line}; names must be unique")),
-            );
+            let (message, hint) = if what == "login_on" {
+                (
+                    format!("device `{name}` already has an agent logged in at start"),
+                    format!("line {line} logs another agent in on it; one agent per device"),
+                )
+            } else {
+                (
+                    format!("{what} `{name}` is defined twice"),
+                    format!("the first is on line {line}; names must be unique"),
+                )
+            };
+            self.doc.error(span, message, Some(hint));
         } else {
             seen.push((name.to_owned(), span));
         }
@@ -598,774 +620,6 @@ impl Reader<'_> {
         }
         Some((s, v.span()))
     }
-
-    fn trunk(&mut self, t: Table<'_, '_>) -> Option<Trunk> {
-        self.doc.check_keys(t, &["name", "inbound", "outbound"]);
-        let (name, name_span) = self.name(t, "name", "\"carrier\"")?;
-        self.unique("trunk", &name, name_span.clone());
-        let inbound = t
-            .get("inbound")
-            .and_then(|v| self.doc.table(v, "inbound", "[trunk.inbound]"))
-            .and_then(|it| self.inbound(it, &name));
-        let outbound = t
-            .get("outbound")
-            .and_then(|v| self.doc.table(v, "outbound", "[trunk.outbound]"))
-            .and_then(|ot| self.outbound(ot));
-        if t.get("inbound").is_none() && t.get("outbound").is_none() {
-            self.doc.error(
-                name_span,
-                format!("trunk `{name}` has neither `[trunk.inbound]` nor `[trunk.outbound]`"),
-                Some("add the calls it carries: `[trunk.inbound]` with `from` and `dialplan`, or `[trunk.outbound]` with `gateways`".into()),
-            );
-        }
-        self.trunk_outbound
-            .entry(name.clone())
-            .or_insert(t.get("outbound").is_some());
-        Some(Trunk {
-            name,
-            inbound,
-            outbound,
-        })
-    }
-}
-
-impl Reader<'_> {
-    fn inbound(&mut self, t: Table<'_, '_>, trunk: &str) -> Option<Inbound> {
-        self.doc.check_keys(
-            t,
-            &["from", "did", "country_code", "national_prefix", "dialplan"],
-        );
-        let from = match t.get("from") {
-            None => {
-                self.missing(t, "from", "[\"192.0.2.0/24\"]");
-                Vec::new()
-            }
-            Some(v) => {
-                let list = self
-                    .doc
-                    .array(v, "from", |doc, item| {
-                        Some((doc.cidr(item, "from")?, item.span()))
-                    })
-                    .unwrap_or_default();
-                if v.get_ref().as_array().is_some_and(|a| a.is_empty()) {
-                    self.doc.error(
-                        v.span(),
-                        "`from` must name at least one network",
-                        Some(
-                            "the carrier's signalling addresses, e.g. `from = [\"192.0.2.0/24\"]`"
-                                .into(),
-                        ),
-                    );
-                }
-                for (cidr, span) in &list {
-                    let clash = self
-                        .networks
-                        .iter()
-                        .find(|(other, _, _)| other.overlaps(cidr))
-                        .map(|(other, name, s)| (*other, name.clone(), s.start));
-                    if let Some((other, name, at)) = clash {
-                        let line = self.doc.line_of(at);
-                        let whose = if name == trunk {
-                            "another entry of this trunk".to_owned()
-                        } else {
-                            format!("trunk `{name}`")
-                        };
-                        self.doc.error(
-                            span.clone(),
-                            format!("{cidr} overlaps {other} of {whose} (line {line})"),
-                            Some("a call's source address must identify one trunk: make the networks disjoint".into()),
-                        );
-                    }
-                }
-                for (cidr, span) in &list {
-                    self.networks.push((*cidr, trunk.to_owned(), span.clone()));
-                }
-                list.into_iter().map(|(c, _)| c).collect()
-            }
-        };
-        let did_from = t
-            .get("did")
-            .and_then(|v| {
-                let s = self.doc.string(v, "did")?;
-                match s.as_str() {
-                    "request-uri" => Some(DidSource::RequestUri),
-                    "to" => Some(DidSource::To),
-                    "diversion" => Some(DidSource::Diversion),
-                    _ => {
-                        let known = ["request-uri", "to", "diversion"];
-                        let hint = match closest(&s, &known) {
-                            Some(k) => format!("did you mean \"{k}\"?"),
-                            None => "one of \"request-uri\", \"to\", \"diversion\"".into(),
-                        };
-                        self.doc
-                            .error(v.span(), format!("`{s}` is not a DID source"), Some(hint));
-                        None
-                    }
-                }
-            })
-            .unwrap_or(DidSource::RequestUri);
-        let country_code_v = t.get("country_code");
-        let country_code = country_code_v.and_then(|v| {
-            let s = self.doc.string(v, "country_code")?;
-            let s2 = s.trim_start_matches('+');
-            if s2.is_empty()
-                || s2.len() > 3
-                || !s2.chars().all(|c| c.is_ascii_digit())
-                || s2.starts_with('0')
-            {
-                self.doc.error(
-                    v.span(),
-                    format!("`{s}` is not an E.164 country code"),
-                    Some("1 to 3 digits, not starting with 0, e.g. \"86\" or \"1\"".into()),
-                );
-                return None;
-            }
-            Some(s2.to_owned())
-        });
-        let national_prefix = t.get("national_prefix").and_then(|v| {
-            let s = self.doc.nonempty(v, "national_prefix")?;
-            if !s.chars().all(|c| c.is_ascii_digit()) {
-                self.doc.error(
-                    v.span(),
-                    format!("`{s}` is not a national prefix"),
-                    Some("digits only, e.g. \"0\"".into()),
-                );
-                return None;
-            }
-            if country_code_v.is_none() {
-                self.doc.error(
-                    v.span(),
-                    "`national_prefix` needs `country_code`",
-                    Some(
-                        "national numbers become +<country code><number>: add `country_code`"
-                            .into(),
-                    ),
-                );
-            }
-            Some(s)
-        });
-        let dialplan = match t.get("dialplan") {
-            None => {
-                self.missing(t, "dialplan", "\"dialplans/default.dialplan\"");
-                None
-            }
-            Some(v) => self.doc.nonempty(v, "dialplan").and_then(|s| {
-                let path = self.base.join(&s);
-                if !path.is_file() {
-                    self.doc.error(
-                        v.span(),
-                        format!("dialplan `{}` does not exist", path.display()),
-                        Some(
-                            "relative paths are relative to the configuration file's directory"
-                                .into(),
-                        ),
-                    );
-                    return None;
-                }
-                let index = self
-                    .seen
-                    .get("trunk")
-                    .map_or(0, |v| v.len().saturating_sub(1));
-                self.dialplans.push((index, path.clone(), v.span()));
-                Some(path)
-            }),
-        };
-        Some(Inbound {
-            from,
-            did_from,
-            country_code,
-            national_prefix,
-            dialplan: dialplan.unwrap_or_default(),
-        })
-    }
-
-    fn outbound(&mut self, t: Table<'_, '_>) -> Option<Outbound> {
-        self.doc.check_keys(
-            t,
-            &[
-                "gateways",
-                "username",
-                "password",
-                "register",
-                "options_interval",
-                "failover_after",
-                "caller_id",
-            ],
-        );
-        let gateways = match t.get("gateways") {
-            None => {
-                self.missing(
-                    t,
-                    "gateways",
-                    "[{ uri = \"sip:192.0.2.10:5060\", priority = 1 }]",
-                );
-                Vec::new()
-            }
-            Some(v) => {
-                let mut index = 0u32;
-                let list = self
-                    .doc
-                    .array(v, "gateways", |doc, item| {
-                        index += 1;
-                        let gt = doc.table(item, "gateways", "a gateway")?;
-                        doc.check_keys(gt, &["uri", "priority"]);
-                        let priority = match gt.get("priority") {
-                            Some(p) => doc.int(p, "priority", 0, i64::from(u32::MAX))? as u32,
-                            None => index,
-                        };
-                        let Some(uv) = gt.get("uri") else {
-                            doc.error(
-                                gt.range(),
-                                "a gateway needs `uri`",
-                                Some("e.g. `{ uri = \"sip:192.0.2.10:5060\", priority = 1 }`".into()),
-                            );
-                            return None;
-                        };
-                        let uri = doc.string(uv, "uri")?;
-                        match gateway_address(&uri) {
-                            Some(address) => Some(Gateway {
-                                uri,
-                                address,
-                                priority,
-                            }),
-                            None => {
-                                doc.error(
-                                    uv.span(),
-                                    format!("`{uri}` is not a SIP URI with an IP address"),
-                                    Some("write `sip:IP` or `sip:IP:PORT` (e.g. \"sip:192.0.2.10:5060\", \"sip:[2001:db8::1]:5060\")".into()),
-                                );
-                                None
-                            }
-                        }
-                    })
-                    .unwrap_or_default();
-                if v.get_ref().as_array().is_some_and(|a| a.is_empty()) {
-                    self.doc.error(
-                        v.span(),
-                        "`gateways` must list at least one gateway",
-                        Some(
-                            "e.g. `gateways = [{ uri = \"sip:192.0.2.10:5060\", priority = 1 }]`"
-                                .into(),
-                        ),
-                    );
-                }
-                list
-            }
-        };
-        let username = t
-            .get("username")
-            .and_then(|v| self.doc.nonempty(v, "username"));
-        let password = t
-            .get("password")
-            .and_then(|v| self.doc.nonempty(v, "password"));
-        let register = t
-            .get("register")
-            .and_then(|v| self.doc.boolean(v, "register"))
-            .unwrap_or(false);
-        if let Some(v) = t.get("password")
-            && t.get("username").is_none()
-        {
-            self.doc.error(
-                v.span(),
-                "`password` without `username`",
-                Some("digest authentication needs both: add `username`".into()),
-            );
-        }
-        if register && (t.get("username").is_none() || t.get("password").is_none()) {
-            let span = t.get("register").map_or(t.range(), |v| v.span());
-            self.doc.error(
-                span,
-                "`register = true` needs `username` and `password`",
-                Some("registration with the carrier is authenticated: add both".into()),
-            );
-        }
-        let failover_after = t
-            .get("failover_after")
-            .and_then(|v| {
-                let d = self.positive(v, "failover_after")?;
-                if d >= Duration::from_secs(32) {
-                    self.doc.error(
-                        v.span(),
-                        "`failover_after` must be shorter than 32s",
-                        Some("after 32s the INVITE has timed out anyway (Timer B); a few seconds is usual".into()),
-                    );
-                    return None;
-                }
-                Some(d)
-            })
-            .unwrap_or(Duration::from_secs(3));
-        let caller_id = t.get("caller_id").and_then(|v| {
-            let s = self.doc.string(v, "caller_id")?;
-            if !is_e164(&s) {
-                self.doc.error(
-                    v.span(),
-                    format!("`{s}` is not an E.164 number"),
-                    Some("`+`, then the country code and number: e.g. \"+861058000000\"".into()),
-                );
-                return None;
-            }
-            Some(s)
-        });
-        Some(Outbound {
-            gateways,
-            username,
-            password,
-            register,
-            options_interval: t
-                .get("options_interval")
-                .and_then(|v| self.doc.duration_or_off(v, "options_interval"))
-                .unwrap_or(Some(Duration::from_secs(30))),
-            failover_after,
-            caller_id,
-        })
-    }
-
-    fn device(&mut self, t: Table<'_, '_>) -> Option<Device> {
-        self.doc.check_keys(t, &["user", "password"]);
-        let (user, span) = self.name(t, "user", "\"1001\"")?;
-        self.unique("device", &user, span);
-        let password = match t.get("password") {
-            Some(v) => self.doc.nonempty(v, "password")?,
-            None => {
-                self.missing(t, "password", "\"...\"");
-                return None;
-            }
-        };
-        Some(Device { user, password })
-    }
-
-    /// Digits for something dialled from a phone (agent ids, PINs).
-    fn digits(
-        &mut self,
-        t: Table<'_, '_>,
-        key: &str,
-        example: &str,
-    ) -> Option<(String, Range<usize>)> {
-        let Some(v) = t.get(key) else {
-            self.missing(t, key, example);
-            return None;
-        };
-        let s = self.doc.nonempty(v, key)?;
-        if !s.chars().all(|c| c.is_ascii_digit()) {
-            self.doc.error(
-                v.span(),
-                format!("agent `{key}` `{s}` must be digits"),
-                Some("agents dial it after the login feature code (*45<id>*<pin>)".into()),
-            );
-            return None;
-        }
-        Some((s, v.span()))
-    }
-
-    /// A `{ skill = level }` table; `what` says whose (for messages).
-    fn skills(&mut self, t: Table<'_, '_>, what: &str) -> Vec<(String, u8)> {
-        let Some(v) = t.get("skills") else {
-            return Vec::new();
-        };
-        let Some(st) = self.doc.table(v, "skills", "skills") else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for (k, lv) in st.entries.iter() {
-            let skill = k.get_ref().to_string();
-            if let Some(list) = &self.skill_list
-                && !list.contains(&skill)
-            {
-                let known: Vec<&str> = list.iter().map(String::as_str).collect();
-                let hint = match closest(&skill, &known) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!(
-                        "the skills are {}; add `{skill}` to the top-level `skills` list",
-                        known.join(", ")
-                    ),
-                };
-                self.doc.error(
-                    k.span(),
-                    format!("{what} has unknown skill `{skill}`"),
-                    Some(hint),
-                );
-                continue;
-            }
-            let level = match lv.get_ref() {
-                DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
-                _ => None,
-            };
-            match level {
-                Some(l) if (1..=10).contains(&l) => out.push((skill, l as u8)),
-                _ => self.doc.error(
-                    lv.span(),
-                    format!("the level of `{skill}` must be a whole number from 1 to 10"),
-                    Some(format!("e.g. `{skill} = 5`")),
-                ),
-            }
-        }
-        out
-    }
-
-    fn agent(&mut self, t: Table<'_, '_>) -> Option<Agent> {
-        self.doc
-            .check_keys(t, &["id", "name", "pin", "skills", "login_on"]);
-        let (id, span) = self.digits(t, "id", "\"1001\"")?;
-        self.unique("agent", &id, span);
-        let name = t
-            .get("name")
-            .and_then(|v| self.doc.nonempty(v, "name"))
-            .unwrap_or_else(|| id.clone());
-        let pin = self.digits(t, "pin", "\"1234\"").map(|(p, _)| p);
-        let skills = self.skills(t, &format!("agent `{id}`"));
-        let login_on = t.get("login_on").and_then(|v| {
-            let dev = self.doc.nonempty(v, "login_on")?;
-            if !self.device_names.contains(&dev) {
-                let known: Vec<&str> = self.device_names.iter().map(String::as_str).collect();
-                let hint = match closest(&dev, &known) {
-                    Some(d) => format!("did you mean `{d}`?"),
-                    None if known.is_empty() => "add a `[[device]]` with this `user`".into(),
-                    None => format!("the devices are {}", known.join(", ")),
-                };
-                self.doc.error(
-                    v.span(),
-                    format!("no device `{dev}` (`[[device]] user`)"),
-                    Some(hint),
-                );
-                return None;
-            }
-            self.unique("login_on", &dev, v.span());
-            Some(dev)
-        });
-        Some(Agent {
-            id,
-            name,
-            pin: pin.unwrap_or_default(),
-            skills,
-            login_on,
-        })
-    }
-
-    fn queue(&mut self, t: Table<'_, '_>) -> Option<Queue> {
-        self.doc.check_keys(
-            t,
-            &[
-                "name",
-                "skills",
-                "strategy",
-                "ring_timeout",
-                "wrap_up",
-                "max_wait",
-                "max_length",
-                "announce_every",
-                "service_level",
-                "on_max_wait",
-                "on_full",
-                "on_no_agents",
-                "music",
-            ],
-        );
-        let (name, span) = self.name(t, "name", "\"sales\"")?;
-        self.unique("queue", &name, span);
-        let skills = self.skills(t, &format!("queue `{name}`"));
-        let strategy = t
-            .get("strategy")
-            .and_then(|v| {
-                let s = self.doc.string(v, "strategy")?;
-                if let Some((_, st)) = STRATEGIES.iter().find(|(n, _)| *n == s) {
-                    return Some(*st);
-                }
-                let names: Vec<&str> = STRATEGIES.iter().map(|(n, _)| *n).collect();
-                let hint = match closest(&s, &names) {
-                    Some(n) => format!("did you mean \"{n}\"?"),
-                    None => format!("one of {}", names.join(", ")),
-                };
-                self.doc
-                    .error(v.span(), format!("`{s}` is not a strategy"), Some(hint));
-                None
-            })
-            .unwrap_or(switchyard_acd::Strategy::LongestIdle);
-        let (sl_threshold, sl_target) = match t.get("service_level") {
-            None => (Duration::from_secs(20), 0.8),
-            Some(v) => match self.doc.table(v, "service_level", "`service_level`") {
-                None => (Duration::from_secs(20), 0.8),
-                Some(sl) => {
-                    self.doc.check_keys(sl, &["threshold", "target"]);
-                    let threshold = sl
-                        .get("threshold")
-                        .and_then(|v| self.positive(v, "threshold"))
-                        .unwrap_or(Duration::from_secs(20));
-                    let target = sl
-                        .get("target")
-                        .and_then(|v| {
-                            let x = self.doc.number(v, "target")?;
-                            if !(x > 0.0 && x <= 1.0) {
-                                self.doc.error(
-                                    v.span(),
-                                    "`target` must be a fraction above 0 and at most 1",
-                                    Some("e.g. `target = 0.8` (80% of calls answered within the threshold)".into()),
-                                );
-                                return None;
-                            }
-                            Some(x)
-                        })
-                        .unwrap_or(0.8);
-                    (threshold, target)
-                }
-            },
-        };
-        let overflow = |r: &mut Self, key: &str| t.get(key).and_then(|v| r.overflow(v, key, &name));
-        let on_max_wait = overflow(self, "on_max_wait").unwrap_or(Overflow::Dialplan);
-        let on_full = overflow(self, "on_full").unwrap_or(Overflow::Dialplan);
-        let on_no_agents = overflow(self, "on_no_agents");
-        let music = match t.get("music") {
-            Some(v) => {
-                let m = self.doc.nonempty(v, "music");
-                if let Some(m) = &m {
-                    self.music.push((m.clone(), v.span()));
-                }
-                m.unwrap_or_else(|| DEFAULT_MUSIC.into())
-            }
-            None => DEFAULT_MUSIC.into(),
-        };
-        Some(Queue {
-            name,
-            skills,
-            strategy,
-            ring_timeout: t
-                .get("ring_timeout")
-                .and_then(|v| self.positive(v, "ring_timeout"))
-                .unwrap_or(Duration::from_secs(15)),
-            wrap_up: t
-                .get("wrap_up")
-                .and_then(|v| self.doc.duration(v, "wrap_up"))
-                .unwrap_or(Duration::from_secs(10)),
-            max_wait: t
-                .get("max_wait")
-                .and_then(|v| self.doc.duration_or_off(v, "max_wait"))
-                .flatten(),
-            max_length: t
-                .get("max_length")
-                .and_then(|v| self.doc.int(v, "max_length", 1, 1_000_000))
-                .map(|n| n as usize),
-            announce_every: t
-                .get("announce_every")
-                .and_then(|v| self.doc.duration_or_off(v, "announce_every"))
-                .flatten(),
-            sl_threshold,
-            sl_target,
-            on_max_wait,
-            on_full,
-            on_no_agents,
-            music,
-        })
-    }
-
-    /// An overflow target of queue `queue`.
-    fn overflow(&mut self, v: &Value<'_>, key: &str, queue: &str) -> Option<Overflow> {
-        let s = self.doc.string(v, key)?;
-        let syntax =
-            "\"dialplan\", \"voicemail:MAILBOX\", \"queue:NAME\" or \"number:+E164@TRUNK\"";
-        if s == "dialplan" {
-            return Some(Overflow::Dialplan);
-        }
-        let Some((kind, rest)) = s.split_once(':') else {
-            self.doc.error(
-                v.span(),
-                format!("`{s}` is not an overflow target"),
-                Some(format!("write {syntax}")),
-            );
-            return None;
-        };
-        match kind {
-            "voicemail" if !rest.is_empty() => Some(Overflow::Voicemail(rest.to_owned())),
-            "queue" => {
-                if rest == queue {
-                    self.doc.error(
-                        v.span(),
-                        format!("queue `{queue}` overflows into itself"),
-                        Some(
-                            "name another queue, or use \"dialplan\" or \"voicemail:MAILBOX\""
-                                .into(),
-                        ),
-                    );
-                    return None;
-                }
-                if !self.queue_names.iter().any(|q| q == rest) {
-                    let known: Vec<&str> = self.queue_names.iter().map(String::as_str).collect();
-                    let hint = match closest(rest, &known) {
-                        Some(q) => format!("did you mean \"queue:{q}\"?"),
-                        None => format!("the queues are {}", known.join(", ")),
-                    };
-                    self.doc
-                        .error(v.span(), format!("no queue `{rest}`"), Some(hint));
-                    return None;
-                }
-                Some(Overflow::Queue(rest.to_owned()))
-            }
-            "number" => {
-                let Some((number, trunk)) = rest.split_once('@') else {
-                    self.doc.error(
-                        v.span(),
-                        format!("`{s}` does not name the trunk to call through"),
-                        Some(format!("write \"number:{rest}@TRUNK\"")),
-                    );
-                    return None;
-                };
-                if !is_e164(number) {
-                    self.doc.error(
-                        v.span(),
-                        format!("`{number}` is not an E.164 number"),
-                        Some("`+`, then the country code and number: e.g. \"number:+861058000000@carrier\"".into()),
-                    );
-                    return None;
-                }
-                self.overflow_checks.push((trunk.to_owned(), v.span()));
-                Some(Overflow::Number {
-                    number: number.to_owned(),
-                    trunk: trunk.to_owned(),
-                })
-            }
-            _ => {
-                self.doc.error(
-                    v.span(),
-                    format!("`{s}` is not an overflow target"),
-                    Some(format!("write {syntax}")),
-                );
-                None
-            }
-        }
-    }
-
-    fn check_overflow_trunks(&mut self) {
-        for (trunk, span) in std::mem::take(&mut self.overflow_checks) {
-            match self.trunk_outbound.get(&trunk) {
-                Some(true) => {}
-                Some(false) => self.doc.error(
-                    span,
-                    format!("trunk `{trunk}` has no `[trunk.outbound]` to call the number through"),
-                    Some("add `[trunk.outbound]` with `gateways` to that trunk, or name one that has it".into()),
-                ),
-                None => {
-                    let known: Vec<&str> = self.trunk_outbound.keys().map(String::as_str).collect();
-                    let hint = match closest(&trunk, &known) {
-                        Some(t) => format!("did you mean `{t}`?"),
-                        None => "add a `[[trunk]]` with `[trunk.outbound]`".into(),
-                    };
-                    self.doc
-                        .error(span, format!("no trunk `{trunk}`"), Some(hint));
-                }
-            }
-        }
-    }
-
-    /// Compiles each trunk's dialplan against the configuration; returns the prompt
-    /// directories (one per language) of the dialplans that compiled.
-    fn compile_dialplans(
-        &mut self,
-        trunks: &[Trunk],
-        queues: &[Queue],
-        skills: &[String],
-    ) -> Vec<PathBuf> {
-        let known = switchyard_ivr::Known {
-            queues: queues.iter().map(|q| q.name.clone()).collect(),
-            skills: skills.iter().cloned().collect(),
-            trunks: trunks.iter().map(|t| t.name.clone()).collect(),
-        };
-        let mut done: BTreeSet<PathBuf> = BTreeSet::new();
-        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
-        for (_, path, span) in std::mem::take(&mut self.dialplans) {
-            if !done.insert(path.clone()) {
-                continue;
-            }
-            match crate::dialplan::load(&path, Some(&known)) {
-                Err(e) => self.doc.error(span, format!("{e:#}"), None),
-                Ok(Ok(plan)) => {
-                    dirs.extend(
-                        plan.prompt_files()
-                            .filter_map(|f| f.parent().map(Path::to_path_buf)),
-                    );
-                }
-                Ok(Err(diags)) => {
-                    for d in diags.errors() {
-                        self.doc.errors.push(ConfigError {
-                            file: PathBuf::from(&*d.file),
-                            line: d.span.line as usize,
-                            column: d.span.col as usize,
-                            message: d.message.clone(),
-                            hint: d.hint.clone(),
-                            source_line: d.source_line.clone(),
-                            len: d.span.len.max(1) as usize,
-                        });
-                    }
-                    self.doc.error(
-                        span,
-                        format!(
-                            "dialplan `{}` does not compile (its errors follow)",
-                            path.display()
-                        ),
-                        Some(format!(
-                            "try `switchyard dialplan check --config {} {}`",
-                            self.doc.file.display(),
-                            path.display()
-                        )),
-                    );
-                }
-            }
-        }
-        dirs.into_iter().collect()
-    }
-
-    /// Checks that each music set explicitly names a prompt or a file.
-    fn check_music(&mut self, prompt_dirs: &[PathBuf]) {
-        for (music, span) in std::mem::take(&mut self.music) {
-            if music.contains('/') || music.contains('\\') || music.ends_with(".wav") {
-                let path = self.base.join(&music);
-                if !path.is_file() {
-                    self.doc.error(
-                        span,
-                        format!("music file `{}` does not exist", path.display()),
-                        Some(
-                            "relative paths are relative to the configuration file's directory"
-                                .into(),
-                        ),
-                    );
-                }
-                continue;
-            }
-            if prompt_dirs.is_empty() {
-                continue; // no dialplan compiled: nothing to look in
-            }
-            if music_candidates(prompt_dirs, &music).any(|p| p.is_file()) {
-                continue;
-            }
-            let looked: Vec<String> = music_candidates(prompt_dirs, &music)
-                .map(|p| p.display().to_string())
-                .collect();
-            self.doc.error(
-                span,
-                format!("no prompt `{music}` for the music on hold"),
-                Some(format!(
-                    "looked for {}; or give a WAV file's path",
-                    looked.join(", ")
-                )),
-            );
-        }
-    }
-}
-
-/// Where a music prompt name may be: in each language's directory, and in `music/` beside
-/// them.
-pub(super) fn music_candidates<'a>(
-    dirs: &'a [PathBuf],
-    name: &'a str,
-) -> impl Iterator<Item = PathBuf> + 'a {
-    let file = format!("{name}.wav");
-    let roots: BTreeSet<PathBuf> = dirs
-        .iter()
-        .filter_map(|d| d.parent().map(Path::to_path_buf))
-        .collect();
-    let in_lang: Vec<PathBuf> = dirs.iter().map(|d| d.join(&file)).collect();
-    let in_music: Vec<PathBuf> = roots
-        .into_iter()
-        .map(|r| r.join("music").join(&file))
-        .collect();
-    in_lang.into_iter().chain(in_music)
 }
 
 fn default_sip_listen() -> Vec<SocketAddr> {
@@ -1373,24 +627,4 @@ fn default_sip_listen() -> Vec<SocketAddr> {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5060),
         SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 5060),
     ]
-}
-
-/// `+` then 2 to 15 digits.
-fn is_e164(s: &str) -> bool {
-    s.strip_prefix('+')
-        .is_some_and(|d| (2..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()))
-}
-
-/// `sip:IP`, `sip:IP:PORT`, `sip:[IPv6]:PORT` (parameters after `;` ignored) → address.
-fn gateway_address(uri: &str) -> Option<SocketAddr> {
-    let rest = uri.strip_prefix("sip:")?;
-    let rest = rest.split(';').next()?;
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    if let Ok(a) = rest.parse::<SocketAddr>() {
-        return Some(a);
-    }
-    let host = rest.trim_start_matches('[').trim_end_matches(']');
-    host.parse::<IpAddr>()
-        .ok()
-        .map(|ip| SocketAddr::new(ip, 5060))
 }

@@ -247,3 +247,118 @@ fn skills_outside_the_list_are_refused_only_when_there_is_a_list() {
     .unwrap_err();
     assert_eq!((e[0].line, e[0].column), (7, 12), "{}", render_errors(&e));
 }
+
+/// A file with one trunk on the shipped dialplan, agents 1001-1003 and the three queues,
+/// plus `extra`.
+fn small(extra: &str, queue_extra: &str) -> String {
+    let dp = repo().join("dialplans/default.dialplan");
+    let mut s = format!(
+        "skills = [\"sales\", \"support\", \"billing\", \"english\", \"mandarin\"]\n[http]\napi_key = \"k\"\n{extra}\n[[trunk]]\nname = \"carrier\"\n[trunk.inbound]\nfrom = [\"127.0.0.2\"]\ndialplan = \"{}\"\n",
+        dp.display()
+    );
+    for id in ["1001", "1002", "1003"] {
+        s += &format!("[[device]]\nuser = \"{id}\"\npassword = \"p\"\n");
+        s += &format!("[[agent]]\nid = \"{id}\"\npin = \"1\"\nlogin_on = \"{id}\"\n");
+    }
+    for q in ["sales", "support", "billing"] {
+        s += &format!("[[queue]]\nname = \"{q}\"\n{queue_extra}\n");
+    }
+    s
+}
+
+fn errors_of(text: &str) -> Vec<ConfigError> {
+    load_str(Path::new("x.toml"), text).expect_err("refused")
+}
+
+#[test]
+fn the_rtp_range_must_hold_two_legs_per_agent() {
+    // 3 agents need 6 even ports: 20000..=20011 holds 6, 20000..=20009 only 5.
+    let ok = small("[rtp]\nport_min = 20000\nport_max = 20011", "");
+    load_str(Path::new("x.toml"), &ok).unwrap_or_else(|e| panic!("{}", render_errors(&e)));
+    let e = errors_of(&small("[rtp]\nport_min = 20000\nport_max = 20009", ""));
+    assert_eq!(e.len(), 1, "{}", render_errors(&e));
+    assert_eq!(
+        e[0].message,
+        "the RTP range 20000-20009 holds 5 media legs; 3 agents on calls need 6"
+    );
+    assert_eq!(e[0].source_line, "port_max = 20009");
+}
+
+#[test]
+fn explicit_music_must_resolve() {
+    // A prompt of the dialplan's prompt set resolves; an unknown name does not.
+    let ok = small("", "music = \"please_hold\"");
+    load_str(Path::new("x.toml"), &ok).unwrap_or_else(|e| panic!("{}", render_errors(&e)));
+    let e = errors_of(&small("", "music = \"no_such_tune\""));
+    assert_eq!(e.len(), 3, "one per queue: {}", render_errors(&e));
+    assert_eq!(
+        e[0].message,
+        "no prompt `no_such_tune` for the music on hold"
+    );
+    assert!(
+        e[0].hint
+            .as_deref()
+            .unwrap()
+            .contains("music/no_such_tune.wav")
+    );
+    let e = errors_of(&small("", "music = \"moh/missing.wav\""));
+    assert!(e[0].message.starts_with("music file"), "{}", e[0].message);
+}
+
+#[test]
+fn one_agent_per_device_at_start() {
+    let text = small("", "").replacen("login_on = \"1002\"", "login_on = \"1001\"", 1);
+    let e = errors_of(&text);
+    assert_eq!(e.len(), 1, "{}", render_errors(&e));
+    assert_eq!(
+        e[0].message,
+        "device `1001` already has an agent logged in at start"
+    );
+}
+
+#[test]
+fn a_section_with_a_bad_name_is_still_checked() {
+    let e = errors_of(
+        "[http]\napi_key = \"k\"\n[[agent]]\nid = \"x1\"\npin = \"1\"\nskills = { a = 11 }\n[[queue]]\nstrategy = \"ringall\"\n",
+    );
+    let at: Vec<(usize, usize)> = e.iter().map(|e| (e.line, e.column)).collect();
+    assert_eq!(
+        at,
+        [(4, 6), (6, 16), (7, 1), (8, 12)],
+        "{}",
+        render_errors(&e)
+    );
+    assert_eq!(e[3].hint.as_deref(), Some("did you mean \"ring-all\"?"));
+}
+
+#[test]
+fn an_unclosed_list_is_one_error_with_a_hint() {
+    let e = errors_of(
+        "[sip]\nlisten = [\"127.0.0.1:5060\"\nmin_expires = 5\n[rtp]\nport_min = 20000\n",
+    );
+    assert_eq!(e.len(), 1, "{}", render_errors(&e));
+    assert_eq!(e[0].line, 3);
+    assert!(e[0].hint.as_deref().unwrap().contains("closing `]`"));
+}
+
+#[test]
+fn crlf_files_load_and_truncated_files_are_errors_not_panics() {
+    let path = repo().join("docs/switchyard.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let crlf = text.replace('\n', "\r\n");
+    load_str(&path, &crlf).unwrap_or_else(|e| panic!("{}", render_errors(&e)));
+    // Every 53rd prefix (each one a different place to stop), and a broken line ending.
+    for cut in (0..text.len())
+        .step_by(53)
+        .filter(|c| text.is_char_boundary(*c))
+    {
+        if let Err(errors) = load_str(&path, &text[..cut]) {
+            for e in &errors {
+                assert!(e.line >= 1 && e.column >= 1, "{e:?}");
+                let _ = e.render();
+            }
+        }
+    }
+    let e = load_str(&path, "[http]\r\napi_key = 5\r\n").unwrap_err();
+    assert_eq!(e[0].source_line, "api_key = 5");
+}
