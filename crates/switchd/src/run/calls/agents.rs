@@ -62,7 +62,7 @@ impl Calls {
         tracing::info!(
             agent = self.agents[i].config.id,
             device,
-            registered,
+            reachable = registered,
             "agent logged in"
         );
     }

@@ -300,7 +300,12 @@ impl Calls {
                 return;
             }
         }
-        sip.reject(now, &key, req, 404, "Not Found");
+        // Phone-to-phone calls are not routed: a known extension is unavailable.
+        if self.config.devices.iter().any(|d| d.user == dialled) {
+            sip.reject(now, &key, req, 480, "Temporarily Unavailable");
+        } else {
+            sip.reject(now, &key, req, 404, "Not Found");
+        }
     }
 
     /// Answers the INVITE with our media and starts the dialplan.
