@@ -61,8 +61,16 @@ impl Daemon {
 
     /// Starts `switchyard run` listening on `listen` (port 0 picks a free port).
     pub(crate) fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Daemon {
+        // Each daemon gets an API port of its own unless the test chose one.
+        let http_default: &[&str] = if extra.contains(&"--http-listen") {
+            &[]
+        } else {
+            &["--http-listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["run", "--sip-listen", listen, "--data-dir"])
+            .args(["run", "--sip-listen", listen])
+            .args(http_default)
+            .arg("--data-dir")
             .arg(data_dir)
             .args(["--demo-password", PASSWORD])
             .args(extra)

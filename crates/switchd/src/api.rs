@@ -122,6 +122,8 @@ pub(crate) enum ApiRequest {
         call: String,
         reply: Reply<CallView>,
     },
+    /// Liveness and the counters that show nothing leaks.
+    Health(Reply<HealthView>),
     /// Reload the configuration's dialplans (as SIGHUP does).
     Reload(Reply<ReloadView>),
 }
@@ -204,6 +206,17 @@ pub(crate) struct CallView {
     pub(crate) answer_ms: Option<i64>,
 }
 
+/// `GET /api/v1/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct HealthView {
+    /// `ok`, or `draining` during a graceful shutdown.
+    pub(crate) status: &'static str,
+    pub(crate) active_calls: usize,
+    /// RTP ports allocated now (back to 0 when no call is up).
+    pub(crate) rtp_ports_in_use: usize,
+    pub(crate) agents_logged_in: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct ReloadView {
     pub(crate) dialplans: Vec<String>,
@@ -279,6 +292,7 @@ pub(crate) async fn serve(
             records: Arc::new(ctx.store),
             reply_timeout: REPLY_TIMEOUT,
             max_streams: MAX_STREAMS,
+            keepalive: events::KEEPALIVE,
         },
         shutdown,
     )
@@ -304,6 +318,7 @@ struct Server {
     records: Arc<dyn Records>,
     reply_timeout: Duration,
     max_streams: usize,
+    keepalive: events::Keepalive,
 }
 
 /// The state every handler shares.
@@ -318,6 +333,7 @@ struct Shared {
     stopping: watch::Receiver<bool>,
     /// One permit per open event stream.
     streams: Arc<tokio::sync::Semaphore>,
+    keepalive: events::Keepalive,
 }
 
 /// Spawns the server on `listener` and returns its address.
@@ -342,6 +358,7 @@ fn start(
         reply_timeout: server.reply_timeout,
         stopping,
         streams: Arc::new(tokio::sync::Semaphore::new(server.max_streams)),
+        keepalive: server.keepalive,
     });
     let app = routes::router(shared);
     let shutdown = async move {

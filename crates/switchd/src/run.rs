@@ -21,6 +21,7 @@ mod calls;
 mod core;
 mod net;
 mod persist;
+mod trunk;
 
 use self::calls::{Calls, CallsSetup};
 use self::core::{Core, CoreConfig};
@@ -79,9 +80,7 @@ pub(crate) fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(path) => match config::load(path) {
             Ok(c) => c,
             Err(errors) => {
-                for e in &errors {
-                    eprintln!("{}", crate::config::render(e));
-                }
+                eprintln!("{}", crate::config::render_errors(&errors));
                 eprintln!(
                     "switchyard: {} error(s) in {}; not starting (check it with `switchyard config check {}`)",
                     errors.len().max(1),
@@ -94,11 +93,7 @@ pub(crate) fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => {
             let pw = args.demo_password.clone();
             let key = args.api_key.clone().unwrap_or_else(random_password);
-            config::demo(
-                &repo_root(),
-                &move || pw.clone().unwrap_or_else(random_password),
-                key,
-            )
+            config::demo(&move || pw.clone().unwrap_or_else(random_password), key)
         }
     };
     // One thread: every message meets the core on the thread that received it, with no
@@ -108,16 +103,6 @@ pub(crate) fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(serve(args, config))
-}
-
-/// Where the shipped dialplans and prompts are: the current directory when it has them,
-/// else the source tree the binary was built from.
-fn repo_root() -> PathBuf {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    if cwd.join("dialplans/default.dialplan").is_file() {
-        return cwd;
-    }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
 /// Queue, skill and trunk names of a configuration, for checking dialplans against it.

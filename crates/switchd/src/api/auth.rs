@@ -56,16 +56,19 @@ fn presented_key(request: &Request) -> Option<String> {
     None
 }
 
+/// The key from `Authorization: Bearer`, else from `X-API-Key` (so a proxy's own
+/// `Authorization` scheme does not hide it).
 fn header_key(headers: &HeaderMap) -> Option<String> {
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value.to_str().ok()?.trim();
-        let (scheme, key) = value.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| key.trim().to_owned());
-    }
-    let value = headers.get("x-api-key")?;
-    Some(value.to_str().ok()?.trim().to_owned())
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim().to_owned());
+    bearer.or_else(|| {
+        let value = headers.get("x-api-key")?.to_str().ok()?;
+        Some(value.trim().to_owned())
+    })
 }
 
 /// Compares keys in time that depends only on their lengths, not on where they differ.

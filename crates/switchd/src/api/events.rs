@@ -1,20 +1,43 @@
 //! `GET /api/v1/events`: the WebSocket event stream. Each [`ApiEvent`] goes out as one JSON
 //! text message. A client too slow to keep up loses the oldest events and is told how many
 //! with `{"type":"lagged","missed":N}`; the stream then goes on. Pings are answered by the
-//! WebSocket layer. Optional filters: `?types=call_offered,agent_state` and `?agent=ID`
+//! WebSocket layer; the server pings too, and drops a client that stays silent (no pong)
+//! or stops taking messages. Optional filters: `?types=call_offered,agent_state` and `?agent=ID`
 //! (only that agent's events, and the end of calls offered to it).
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
 
 use super::{ApiError, ApiEvent, Shared};
+
+/// How event streams are kept alive and how long the server waits on a client.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Keepalive {
+    /// The server pings every client this often.
+    pub(super) ping_every: Duration,
+    /// A client that sent nothing (not even a pong) for this long is dropped: its
+    /// connection is probably gone (a laptop put to sleep, a dropped network).
+    pub(super) idle_limit: Duration,
+    /// A client that does not take a message within this long is dropped.
+    pub(super) send_timeout: Duration,
+}
+
+/// The daemon's keep-alive: proxies commonly close connections idle for 60 s.
+pub(super) const KEEPALIVE: Keepalive = Keepalive {
+    ping_every: Duration::from_secs(30),
+    idle_limit: Duration::from_secs(75),
+    send_timeout: Duration::from_secs(30),
+};
 
 /// The stream's query string (the key, `api_key`, is checked before).
 #[derive(Debug, Default, Deserialize)]
@@ -30,8 +53,14 @@ pub(super) struct EventParams {
 pub(super) async fn upgrade(
     State(shared): State<Arc<Shared>>,
     params: Result<Query<EventParams>, axum::extract::rejection::QueryRejection>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(err) => {
+            return ApiError::new(err.status().as_u16(), err.body_text()).into_response();
+        }
+    };
     let params = match params {
         Ok(Query(params)) => params,
         Err(err) => return ApiError::bad_request(err.body_text()).into_response(),
@@ -45,8 +74,9 @@ pub(super) async fn upgrade(
     };
     let events = shared.events.subscribe();
     let stopping = shared.stopping.clone();
+    let keepalive = shared.keepalive;
     ws.on_upgrade(move |socket| async move {
-        stream(socket, events, stopping, filter).await;
+        stream(socket, events, stopping, filter, keepalive).await;
         drop(permit);
     })
 }
@@ -140,16 +170,21 @@ async fn stream(
     mut events: broadcast::Receiver<ApiEvent>,
     mut stopping: watch::Receiver<bool>,
     mut filter: Filter,
+    keepalive: Keepalive,
 ) {
+    let mut ping =
+        tokio::time::interval_at(Instant::now() + keepalive.ping_every, keepalive.ping_every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
     loop {
-        let text = tokio::select! {
+        let message = tokio::select! {
             event = events.recv() => match event {
                 Ok(event) => {
                     if !filter.wants(&event) {
                         continue;
                     }
                     match serde_json::to_string(&event) {
-                        Ok(text) => text,
+                        Ok(text) => Message::Text(text.into()),
                         Err(err) => {
                             tracing::error!("encoding an API event: {err}");
                             continue;
@@ -158,25 +193,42 @@ async fn stream(
                 }
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!("an event stream client lagged by {missed} events");
-                    serde_json::json!({ "type": "lagged", "missed": missed }).to_string()
+                    let text = serde_json::json!({ "type": "lagged", "missed": missed });
+                    Message::Text(text.to_string().into())
                 }
                 Err(RecvError::Closed) => {
-                    close(&mut socket, close_code::AWAY, "the server is stopping").await;
+                    close(&mut socket, "the server is stopping", keepalive).await;
                     return;
                 }
             },
             incoming = socket.recv() => match incoming {
-                // Pings are answered below us; client text is not used.
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
-                Some(Ok(_)) => continue,
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                // Pings are answered below us; what clients send is not used, but shows
+                // they are there.
+                Some(Ok(_)) => {
+                    last_heard = Instant::now();
+                    continue;
+                }
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= keepalive.idle_limit {
+                    tracing::debug!("dropping an event stream client that stopped answering");
+                    return;
+                }
+                Message::Ping(axum::body::Bytes::new())
             },
             () = stopped(&mut stopping) => {
-                close(&mut socket, close_code::AWAY, "the server is stopping").await;
+                close(&mut socket, "the server is stopping", keepalive).await;
                 return;
             }
         };
-        if socket.send(Message::Text(text.into())).await.is_err() {
-            return;
+        match tokio::time::timeout(keepalive.send_timeout, socket.send(message)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                tracing::debug!("dropping an event stream client that stopped reading");
+                return;
+            }
         }
     }
 }
@@ -186,10 +238,15 @@ async fn stopped(stopping: &mut watch::Receiver<bool>) {
     let _ = stopping.wait_for(|stop| *stop).await;
 }
 
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+/// Says goodbye with 1001 (going away), waiting on the client no longer than for a message.
+async fn close(socket: &mut WebSocket, reason: &'static str, keepalive: Keepalive) {
     let frame = CloseFrame {
-        code,
+        code: close_code::AWAY,
         reason: reason.into(),
     };
-    let _ = socket.send(Message::Close(Some(frame))).await;
+    let _ = tokio::time::timeout(
+        keepalive.send_timeout,
+        socket.send(Message::Close(Some(frame))),
+    )
+    .await;
 }

@@ -7,7 +7,8 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -92,6 +93,21 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
+/// The route's one path parameter (agent id, queue name, call or message id); a JSON 400
+/// when it cannot be read (bad percent-encoding).
+struct Id(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Id, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(Id(id)),
+            Err(err) => Err(ApiError::new(err.status().as_u16(), err.body_text())),
+        }
+    }
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }
@@ -100,24 +116,20 @@ async fn method_not_allowed() -> ApiError {
     ApiError::new(405, "method not allowed on this route")
 }
 
-#[derive(Serialize)]
-struct Health {
-    status: &'static str,
-}
-
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
     if shared.control.is_closed() {
-        (
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health { status: "stopping" }),
+            Json(serde_json::json!({ "status": "stopping" })),
         )
-            .into_response()
-    } else {
-        Json(Health { status: "ok" }).into_response()
+            .into_response();
+    }
+    match ask(&shared, ApiRequest::Health).await {
+        Ok(view) => view.into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
-/// Sends a request to call control and waits (up to the reply timeout) for its answer.
 async fn ask<T>(
     shared: &Shared,
     request: impl FnOnce(Reply<T>) -> ApiRequest,
@@ -144,7 +156,7 @@ async fn list_agents(State(shared): State<Arc<Shared>>) -> ApiResult<Vec<AgentVi
     ask(&shared, ApiRequest::ListAgents).await
 }
 
-async fn agent(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> ApiResult<AgentView> {
+async fn agent(State(shared): State<Arc<Shared>>, Id(id): Id) -> ApiResult<AgentView> {
     ask(&shared, |reply| ApiRequest::Agent(id, reply)).await
 }
 
@@ -172,7 +184,7 @@ fn optional_body<T: Default + for<'de> Deserialize<'de>>(body: &Bytes) -> Result
 
 async fn login(
     State(shared): State<Arc<Shared>>,
-    Path(agent): Path<String>,
+    Id(agent): Id,
     body: Bytes,
 ) -> ApiResult<AgentView> {
     let body: LoginBody = optional_body(&body)?;
@@ -184,16 +196,13 @@ async fn login(
     .await
 }
 
-async fn logout(
-    State(shared): State<Arc<Shared>>,
-    Path(agent): Path<String>,
-) -> ApiResult<AgentView> {
+async fn logout(State(shared): State<Arc<Shared>>, Id(agent): Id) -> ApiResult<AgentView> {
     ask(&shared, |reply| ApiRequest::AgentLogout { agent, reply }).await
 }
 
 async fn pause(
     State(shared): State<Arc<Shared>>,
-    Path(agent): Path<String>,
+    Id(agent): Id,
     body: Bytes,
 ) -> ApiResult<AgentView> {
     let body: PauseBody = optional_body(&body)?;
@@ -205,10 +214,7 @@ async fn pause(
     .await
 }
 
-async fn unpause(
-    State(shared): State<Arc<Shared>>,
-    Path(agent): Path<String>,
-) -> ApiResult<AgentView> {
+async fn unpause(State(shared): State<Arc<Shared>>, Id(agent): Id) -> ApiResult<AgentView> {
     ask(&shared, |reply| ApiRequest::AgentUnpause { agent, reply }).await
 }
 
@@ -216,10 +222,7 @@ async fn list_queues(State(shared): State<Arc<Shared>>) -> ApiResult<Vec<QueueVi
     ask(&shared, ApiRequest::ListQueues).await
 }
 
-async fn queue(
-    State(shared): State<Arc<Shared>>,
-    Path(name): Path<String>,
-) -> ApiResult<QueueView> {
+async fn queue(State(shared): State<Arc<Shared>>, Id(name): Id) -> ApiResult<QueueView> {
     ask(&shared, |reply| ApiRequest::Queue(name, reply)).await
 }
 
@@ -227,10 +230,7 @@ async fn list_calls(State(shared): State<Arc<Shared>>) -> ApiResult<Vec<CallView
     ask(&shared, ApiRequest::ListCalls).await
 }
 
-async fn hang_up(
-    State(shared): State<Arc<Shared>>,
-    Path(call): Path<String>,
-) -> ApiResult<CallView> {
+async fn hang_up(State(shared): State<Arc<Shared>>, Id(call): Id) -> ApiResult<CallView> {
     ask(&shared, |reply| ApiRequest::HangupCall { call, reply }).await
 }
 
@@ -306,7 +306,7 @@ async fn cdrs(
         .map(Json)
 }
 
-async fn cdr(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> ApiResult<Cdr> {
+async fn cdr(State(shared): State<Arc<Shared>>, Id(id): Id) -> ApiResult<Cdr> {
     let found = read(&shared, {
         let id = id.clone();
         move |records| records.cdr(&id)
@@ -365,7 +365,7 @@ struct VoicemailParams {
 
 /// A voicemail message with the path of its audio.
 #[derive(Debug, Serialize)]
-struct VoicemailView {
+pub(super) struct VoicemailView {
     #[serde(flatten)]
     message: Voicemail,
     /// Where to fetch the WAV from this API.
@@ -402,16 +402,13 @@ async fn find_voicemail(shared: &Shared, id: String) -> Result<Voicemail, ApiErr
     found.ok_or_else(|| ApiError::not_found(format!("no voicemail message {id}")))
 }
 
-async fn voicemail(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-) -> ApiResult<VoicemailView> {
+async fn voicemail(State(shared): State<Arc<Shared>>, Id(id): Id) -> ApiResult<VoicemailView> {
     find_voicemail(&shared, id).await.map(|m| Json(m.into()))
 }
 
 async fn voicemail_audio(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, ApiError> {
     let message = find_voicemail(&shared, id).await?;
     let audio = match tokio::fs::read(&message.path).await {

@@ -173,6 +173,14 @@ async fn fake_control(mut requests: mpsc::Receiver<ApiRequest>) {
                 };
                 let _ = reply.send(answer);
             }
+            ApiRequest::Health(reply) => {
+                let _ = reply.send(Ok(crate::api::HealthView {
+                    status: "ok",
+                    active_calls: 0,
+                    rtp_ports_in_use: 0,
+                    agents_logged_in: agents.len(),
+                }));
+            }
             ApiRequest::Reload(reply) => {
                 let _ = reply.send(Ok(ReloadView {
                     dialplans: vec!["default".into()],
@@ -260,6 +268,7 @@ struct Setup {
     records: Stub,
     reply_timeout: Duration,
     max_streams: usize,
+    keepalive: events::Keepalive,
     event_capacity: usize,
     /// The control loop; `None`: [`fake_control`].
     control: Option<Box<dyn FnOnce(mpsc::Receiver<ApiRequest>) + Send>>,
@@ -271,6 +280,7 @@ impl Default for Setup {
             records: Stub::default(),
             reply_timeout: REPLY_TIMEOUT,
             max_streams: MAX_STREAMS,
+            keepalive: events::KEEPALIVE,
             event_capacity: 64,
             control: None,
         }
@@ -297,6 +307,7 @@ async fn start_api(setup: Setup) -> Api {
             records: Arc::new(setup.records),
             reply_timeout: setup.reply_timeout,
             max_streams: setup.max_streams,
+            keepalive: setup.keepalive,
         },
         async move {
             let _ = stop_rx.await;
@@ -371,7 +382,7 @@ async fn every_listed_route_exists_behind_the_key() {
 }
 
 #[tokio::test]
-async fn the_key_in_the_query_string_opens_only_the_event_stream() {
+async fn keys_are_taken_from_headers_and_from_the_event_streams_query_string() {
     let api = start_api(Setup::default()).await;
     let status = api
         .http
@@ -381,6 +392,16 @@ async fn the_key_in_the_query_string_opens_only_the_event_stream() {
         .unwrap()
         .status();
     assert_eq!(status, 401);
+    let status = api
+        .http
+        .get(api.url("/api/v1/health"))
+        .header("authorization", "Basic cHJveHk6cHJveHk=")
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "X-API-Key beside another Authorization scheme");
     let url = format!("ws://{}/api/v1/events?api_key={KEY}", api.addr);
     let ws = tokio::task::spawn_blocking(move || tungstenite::connect(url).map(|_| ()))
         .await
@@ -468,8 +489,16 @@ async fn errors_carry_their_status_and_a_json_message() {
     assert!(body["error"].as_str().unwrap().contains("since"), "{body}");
     let (status, _) = api.get("/api/v1/cdrs?limit=-3").await;
     assert_eq!(status, 400);
+    let (status, body) = api.get("/api/v1/agents/%FF").await;
+    assert_eq!(status, 400);
+    assert!(body["error"].is_string(), "{body}");
+    let (status, body) = api.get("/api/v1/events").await;
+    assert!((400..500).contains(&status), "{status}");
+    assert!(body["error"].is_string(), "{body}");
     let (status, body) = api.get("/api/v1/health").await;
-    assert_eq!((status, body), (200, json!({ "status": "ok" })));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ok", "{body}");
+    assert_eq!(body["rtp_ports_in_use"], 0, "{body}");
 }
 
 #[tokio::test]
@@ -655,6 +684,84 @@ async fn the_event_stream_answers_pings() {
     .await
     .unwrap();
     assert_eq!(reply, Message::Pong(b"are you there".to_vec().into()));
+}
+
+#[tokio::test]
+async fn the_server_pings_event_stream_clients() {
+    let api = start_api(Setup {
+        keepalive: events::Keepalive {
+            ping_every: Duration::from_millis(10),
+            idle_limit: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(10),
+        },
+        ..Setup::default()
+    })
+    .await;
+    let mut client = connect_events(&api, "").await;
+    let client = tokio::task::spawn_blocking(move || {
+        // Reading answers each ping with a pong, which keeps the client on.
+        for _ in 0..5 {
+            assert!(matches!(client.read().unwrap(), Message::Ping(_)));
+        }
+        client
+    })
+    .await
+    .unwrap();
+    api.events.send(agent_state("1001", "available")).unwrap();
+    let (_client, got) = tokio::task::spawn_blocking(move || {
+        let mut client = client;
+        loop {
+            match client.read().unwrap() {
+                Message::Ping(_) => continue,
+                Message::Text(text) => {
+                    break (client, serde_json::from_str::<Value>(&text).unwrap());
+                }
+                other => panic!("unexpected message {other:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(got["agent"], "1001");
+}
+
+#[tokio::test]
+async fn a_client_that_never_answers_pings_is_dropped() {
+    use std::io::{Read, Write};
+    let api = start_api(Setup {
+        keepalive: events::Keepalive {
+            ping_every: Duration::from_millis(10),
+            idle_limit: Duration::from_millis(50),
+            send_timeout: Duration::from_secs(10),
+        },
+        ..Setup::default()
+    })
+    .await;
+    let addr = api.addr;
+    let received = tokio::task::spawn_blocking(move || {
+        let mut tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        write!(
+            tcp,
+            "GET /api/v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {KEY}\r\n\
+             Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        .unwrap();
+        // Never answers; reads until the server hangs up.
+        let mut received = Vec::new();
+        tcp.read_to_end(&mut received).unwrap();
+        received
+    })
+    .await
+    .unwrap();
+    assert!(received.starts_with(b"HTTP/1.1 101"));
+    let head_end = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    // Server frames: a ping is 0x89 0x00 (FIN, opcode 9, empty).
+    assert!(
+        received[head_end..].starts_with(&[0x89, 0x00]),
+        "{received:?}"
+    );
 }
 
 #[tokio::test]
@@ -947,6 +1054,152 @@ async fn an_empty_key_is_refused() {
         records: Arc::new(Stub::default()),
         reply_timeout: REPLY_TIMEOUT,
         max_streams: 1,
+        keepalive: events::KEEPALIVE,
     };
     assert!(start(listener, server, std::future::pending()).is_err());
+}
+
+/// The JSON examples in docs/api.md, each parsed.
+fn doc_examples() -> Vec<Value> {
+    let doc = include_str!("../../../../docs/api.md");
+    let mut examples = Vec::new();
+    let mut rest = doc;
+    while let Some(start) = rest.find("```json\n") {
+        let body = &rest[start + "```json\n".len()..];
+        let end = body
+            .find("```")
+            .expect("an unterminated json block in docs/api.md");
+        let example = serde_json::from_str(&body[..end])
+            .unwrap_or_else(|err| panic!("docs/api.md: {err} in\n{}", &body[..end]));
+        examples.push(example);
+        rest = &body[end..];
+    }
+    examples
+}
+
+/// Asserts `doc` has the fields `real` has, recursively (free-form maps excepted).
+fn assert_same_shape(path: &str, doc: &Value, real: &Value) {
+    match (doc, real) {
+        (Value::Object(d), Value::Object(r)) => {
+            let dk: std::collections::BTreeSet<&String> = d.keys().collect();
+            let rk: std::collections::BTreeSet<&String> = r.keys().collect();
+            assert_eq!(dk, rk, "docs/api.md example at {path:?}");
+            for (key, value) in r {
+                if key != "variables" && key != "data" {
+                    assert_same_shape(&format!("{path}.{key}"), &d[key], value);
+                }
+            }
+        }
+        (Value::Array(d), Value::Array(r)) => {
+            if let (Some(d), Some(r)) = (d.first(), r.first()) {
+                assert_same_shape(&format!("{path}[0]"), d, r);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn the_documented_examples_have_the_fields_the_api_sends() {
+    let mut agent = agent_view("1001");
+    agent.pause_reason = Some("lunch".into());
+    let mut call = call_view("connected");
+    call.answer_ms = Some(1);
+    let events = [
+        offered("c1", "1001"),
+        ApiEvent::CallStarted {
+            call: "c1".into(),
+            caller: "+8613800000000".into(),
+            did: "+861058000000".into(),
+            trunk: "carrier".into(),
+        },
+        ApiEvent::CallConnected {
+            call: "c1".into(),
+            agent: "1001".into(),
+            queue: "sales".into(),
+        },
+        ApiEvent::CallEnded {
+            call: "c1".into(),
+            disposition: "answered".into(),
+            hangup_by: "caller".into(),
+        },
+        agent_state("1001", "paused"),
+        ApiEvent::QueueChanged {
+            queue: "sales".into(),
+            waiting: 3,
+        },
+    ];
+    let mut real: Vec<(&str, Value)> = vec![
+        ("calls_answered", serde_json::to_value(&agent).unwrap()),
+        ("today", serde_json::to_value(queue_view()).unwrap()),
+        ("start_ms", serde_json::to_value(&call).unwrap()),
+        ("sip_call_id", serde_json::to_value(cdr("c1")).unwrap()),
+        (
+            "audio_url",
+            serde_json::to_value(super::routes::VoicemailView::from(voicemail("vm1", "x")))
+                .unwrap(),
+        ),
+        ("dialplans", json!({ "dialplans": [] })),
+        ("status", json!({ "status": "ok" })),
+        ("error", json!({ "error": "" })),
+        ("missed", json!({ "type": "lagged", "missed": 1 })),
+    ];
+    let log = QueueLogRow {
+        time_ms: 1,
+        call: None,
+        queue: None,
+        agent: None,
+        event: "enter".into(),
+        data: json!({}),
+    };
+    real.push(("event", serde_json::to_value(log).unwrap()));
+    let mut event_types_seen = Vec::new();
+    for example in doc_examples() {
+        let items = match &example {
+            Value::Array(items) => items.clone(),
+            other => vec![other.clone()],
+        };
+        for item in items {
+            let object = item
+                .as_object()
+                .expect("examples are objects or arrays of them");
+            let sample = if let Some(t) = object
+                .get("type")
+                .filter(|_| !object.contains_key("missed"))
+            {
+                event_types_seen.push(t.as_str().unwrap().to_owned());
+                events
+                    .iter()
+                    .map(|e| serde_json::to_value(e).unwrap())
+                    .find(|e| &e["type"] == t)
+                    .unwrap_or_else(|| panic!("docs/api.md documents an unknown event type {t}"))
+            } else if object.contains_key("sip_call_id") {
+                real.iter()
+                    .find(|(k, _)| *k == "sip_call_id")
+                    .unwrap()
+                    .1
+                    .clone()
+            } else {
+                real.iter()
+                    .find(|(key, _)| object.contains_key(*key))
+                    .unwrap_or_else(|| panic!("docs/api.md: an example matching nothing: {item}"))
+                    .1
+                    .clone()
+            };
+            assert_same_shape("", &item, &sample);
+        }
+    }
+    let documented: std::collections::BTreeSet<&str> =
+        event_types_seen.iter().map(String::as_str).collect();
+    for event in &events {
+        let t = serde_json::to_value(event).unwrap()["type"].clone();
+        assert!(
+            documented.contains(t.as_str().unwrap()),
+            "{t} is not documented"
+        );
+    }
+    assert_eq!(
+        event_types_seen[0], "call_offered",
+        "the screen pop comes first"
+    );
 }

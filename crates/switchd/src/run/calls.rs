@@ -43,6 +43,52 @@ pub(crate) use legs::Sip;
 
 /// Music on hold prompt name (in the dialplan's prompt set).
 const MUSIC: &str = "music_on_hold";
+/// Prompts call control plays besides the dialplan's.
+const EXTRA_PROMPTS: &[&str] = &[
+    MUSIC,
+    "position",
+    "next_in_line",
+    "estimated_wait",
+    "minutes",
+    "minute",
+    "less_than_a_minute",
+    "agent_logged_in",
+    "agent_logged_out",
+    "agent_paused",
+    "agent_ready",
+    "login_failed",
+    "leave_message",
+    "0",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+    "7",
+    "8",
+    "9",
+    "10",
+    "11",
+    "12",
+    "13",
+    "14",
+    "15",
+    "16",
+    "17",
+    "18",
+    "19",
+    "20",
+    "30",
+    "40",
+    "50",
+    "60",
+    "70",
+    "80",
+    "90",
+    "hundred",
+    "thousand",
+];
 
 /// What call control needs from the daemon.
 pub(crate) struct CallsSetup {
@@ -219,7 +265,7 @@ pub(crate) struct Calls {
     /// DTMF from SIP INFO, fed in once the call is back in the map.
     pending_dtmf: Vec<(u64, char)>,
     /// INVITEs of calls that ended while they rang: a crossing 2xx gets ACK and BYE.
-    orphans: HashMap<TsxKey, Leg>,
+    orphans: HashMap<TsxKey, (Leg, Option<(u64, AgentId)>)>,
     /// Voicemail recordings still being closed after their call ended.
     finished_voicemail: HashMap<PathBuf, (String, String, String, bool, jiff::Timestamp)>,
 }
@@ -466,8 +512,27 @@ impl Calls {
     /// Every prompt file the media server should decode up front.
     pub(crate) fn prompt_files(&self) -> Vec<Arc<Path>> {
         let mut out: Vec<Arc<Path>> = Vec::new();
+        // The dialplan check already reported the files a language needs; a `say` in one
+        // language may list words that only another language has.
         for slot in self.dialplans.values() {
-            out.extend(slot.current().prompt_files().map(Arc::from));
+            out.extend(
+                slot.current()
+                    .prompt_files()
+                    .filter(|p| p.is_file())
+                    .map(Arc::from),
+            );
+        }
+        // Music on hold, announcements, feature-code answers in every language.
+        for base in self.prompts_dir.values() {
+            let root = base.join("../prompts");
+            for lang in ["en", "zh", "music"] {
+                for name in EXTRA_PROMPTS {
+                    let f = root.join(lang).join(format!("{name}.wav"));
+                    if f.is_file() {
+                        out.push(Arc::from(f.as_path()));
+                    }
+                }
+            }
         }
         out.sort();
         out.dedup();

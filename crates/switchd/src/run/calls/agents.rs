@@ -62,7 +62,7 @@ impl Calls {
         tracing::info!(
             agent = self.agents[i].config.id,
             device,
-            registered,
+            reachable = registered,
             "agent logged in"
         );
     }
@@ -465,6 +465,14 @@ impl Calls {
                         let _ = reply.send(Err(not_found("such call")));
                     }
                 }
+            }
+            ApiRequest::Health(reply) => {
+                let _ = reply.send(Ok(crate::api::HealthView {
+                    status: if self.draining { "draining" } else { "ok" },
+                    active_calls: self.calls.len(),
+                    rtp_ports_in_use: self.media.ports_in_use(),
+                    agents_logged_in: self.agents.iter().filter(|a| a.device.is_some()).count(),
+                }));
             }
             ApiRequest::Reload(reply) => {
                 let r = self.reload_dialplans();

@@ -35,6 +35,10 @@ impl Calls {
                     let d = t.duration_since(self.wall_start);
                     self.epoch + Duration::try_from(d).unwrap_or_default()
                 });
+                if interp.is_finished() && call.phase == Phase::Ivr {
+                    // The dialplan ran out of steps without hanging up.
+                    self.hangup(sip, now, id, "system", "dialplan-end");
+                }
                 return;
             };
             self.ivr_action(sip, now, id, action);
@@ -1214,6 +1218,11 @@ impl Calls {
             self.hangup(sip, now, id, "system", "max-duration");
             return;
         }
+        if call.ack_deadline.is_some_and(|t| t <= now) {
+            tracing::info!(call = call.name, "no ACK for our answer");
+            self.hangup(sip, now, id, "system", "no-ack");
+            return;
+        }
         if call.ivr_deadline.is_some_and(|t| t <= now) {
             call.ivr_deadline = None;
             if call.phase == Phase::Feature {
@@ -1302,7 +1311,6 @@ impl Calls {
         call.phase = Phase::Ended;
         call.hangup_by.get_or_insert(by);
         call.hangup_reason.get_or_insert_with(|| reason.to_owned());
-        let peer_by = by != "caller";
         // The caller's leg.
         if by != "caller" {
             if call.caller.answered {
@@ -1326,11 +1334,11 @@ impl Calls {
                 }
             } else {
                 let _ = sip.layer.cancel(now, &leg.invite_key);
+                self.by_client.remove(&leg.invite_key);
                 self.orphans
-                    .insert(leg.invite_key.clone(), clone_leg_for_orphan(leg));
+                    .insert(leg.invite_key.clone(), (clone_leg_for_orphan(leg), None));
             }
         }
-        let _ = peer_by;
         // The distributor.
         if call.in_acd {
             let ev = if prior_phase == Phase::Connected {
@@ -1348,18 +1356,26 @@ impl Calls {
         }
         // Phones still ringing: CANCEL (the distributor asked already when it knew).
         for (_, offer) in call.offers.drain() {
-            if !offer.leg.cancelled && !offer.leg.answered {
-                let _ = sip.layer.cancel(now, &offer.leg.invite_key);
-            }
-            self.media.close(offer.leg.media);
             self.by_media.remove(&offer.leg.media);
             if offer.leg.answered {
-                // Answered but not connected: hang it up.
+                // Answered but not connected yet: hang it up.
                 let mut leg = offer.leg;
+                self.media.close(leg.media);
                 self.bye(sip, now, id, Side::Agent(0), &mut leg, None);
-            } else {
-                self.orphans.insert(offer.leg.invite_key.clone(), offer.leg);
+                let _ = self
+                    .acd
+                    .handle_event(acd_now, acd::Event::OfferEnded(CallId(id), offer.agent));
+                continue;
             }
+            if !offer.leg.cancelled {
+                let _ = sip.layer.cancel(now, &offer.leg.invite_key);
+            }
+            // The media stays open until the INVITE ends (a crossing 2xx is ACKed).
+            self.by_client.remove(&offer.leg.invite_key);
+            self.orphans.insert(
+                offer.leg.invite_key.clone(),
+                (offer.leg, Some((id, offer.agent))),
+            );
         }
         if let Some(interp) = call.interp.as_mut() {
             interp.handle_event(wall, IvrEvent::Hangup);

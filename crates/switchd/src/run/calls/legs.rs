@@ -300,7 +300,12 @@ impl Calls {
                 return;
             }
         }
-        sip.reject(now, &key, req, 404, "Not Found");
+        // Phone-to-phone calls are not routed: a known extension is unavailable.
+        if self.config.devices.iter().any(|d| d.user == dialled) {
+            sip.reject(now, &key, req, 480, "Temporarily Unavailable");
+        } else {
+            sip.reject(now, &key, req, 404, "Not Found");
+        }
     }
 
     /// Answers the INVITE with our media and starts the dialplan.
@@ -378,7 +383,8 @@ impl Calls {
             connected_at: None,
             connected_wall: None,
             max_end: now + self.config.calls.max_duration,
-            ack_deadline: None,
+            // 64·T1, as RFC 6026's Timer L.
+            ack_deadline: (!early).then(|| now + std::time::Duration::from_secs(32)),
             disposition: None,
             hangup_by: None,
             hangup_reason: None,
@@ -714,6 +720,10 @@ impl Calls {
         if let Some(purpose) = self.by_client.remove(key) {
             self.client_failed(sip, now, purpose, 408);
         }
+        if let Some((leg, offer)) = self.orphans.remove(key) {
+            self.media.close(leg.media);
+            self.orphan_ended(sip, now, offer);
+        }
     }
 
     /// A response to one of our requests.
@@ -725,13 +735,19 @@ impl Calls {
         resp: &Response,
     ) {
         let Some(&purpose) = self.by_client.get(key) else {
-            // A 2xx to an INVITE of a call already gone (a crossing answer): ACK, BYE.
-            if let Some(leg) = self.orphans.remove(key) {
+            // An INVITE of a call already gone: a crossing 2xx gets ACK and BYE; the
+            // distributor learns when a ringing phone's INVITE ended.
+            if let Some((leg, offer)) = self.orphans.remove(key) {
+                if resp.status < 200 {
+                    self.orphans.insert(key.clone(), (leg, offer));
+                    return;
+                }
                 if (200..300).contains(&resp.status) {
                     self.ack_and_bye(sip, now, key, leg, resp);
-                } else if resp.status < 200 {
-                    self.orphans.insert(key.clone(), leg);
+                } else {
+                    self.media.close(leg.media);
                 }
+                self.orphan_ended(sip, now, offer);
             }
             return;
         };
@@ -785,6 +801,16 @@ impl Calls {
                 }
                 self.reschedule(id);
             }
+        }
+    }
+
+    fn orphan_ended(&mut self, sip: &mut Sip<'_>, now: Instant, offer: Option<(u64, AgentId)>) {
+        if let Some((id, agent)) = offer {
+            let acd_now = self.acd_now(now);
+            let _ = self
+                .acd
+                .handle_event(acd_now, acd::Event::OfferEnded(CallId(id), agent));
+            self.drain_acd(sip, now);
         }
     }
 
