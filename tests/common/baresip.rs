@@ -125,7 +125,9 @@ impl Phone {
         };
         std::fs::write(dir.join("accounts"), line).expect("writing baresip's accounts");
         let log = std::fs::File::create(dir.join("baresip.log")).expect("creating the log");
+        // `-s`: SIP messages go to the log too, for failures' messages.
         let child = Command::new(baresip)
+            .arg("-s")
             .arg("-f")
             .arg(&dir)
             .stdin(Stdio::null())
@@ -307,9 +309,29 @@ impl Phone {
         super::audio::read_wav(&path).expect("reading a recording")
     }
 
-    /// Waits until the registrar has accepted the phone's registration (`REGISTER_OK`).
+    /// Waits until the registrar has accepted the phone's registration: a `REGISTER_OK`
+    /// event, or `reginfo` saying OK (the event may come before the control connection).
     pub(crate) fn expect_registered(&self, timeout: Duration) {
-        self.expect_event("REGISTER_OK", timeout);
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
+        loop {
+            if self.count("REGISTER_OK") > 0 {
+                return;
+            }
+            if let Ok(resp) = self.command("reginfo", "") {
+                last = resp["data"].as_str().unwrap_or("").to_owned();
+                if last.contains("OK") && !last.contains("ERR") {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: not registered within {timeout:?}: {last}\nlog tail:\n{}",
+                self.name,
+                self.log_tail(30)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
