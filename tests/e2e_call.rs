@@ -79,7 +79,13 @@ fn trunk_caller_reaches_an_agent_through_the_ivr_and_queue() {
 
     // The ACD offers the call; if Bob rings first, his ring timeout passes and Alice gets
     // it. Alice answers automatically.
-    alice.expect_event("CALL_ESTABLISHED", Duration::from_secs(60));
+    let established = alice.expect_event("CALL_ESTABLISHED", Duration::from_secs(60));
+    assert!(
+        established["peeruri"]
+            .as_str()
+            .is_some_and(|u| u.contains(CALLER)),
+        "the agent's phone shows the caller's number: {established}"
+    );
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(
         caller.count("CALL_CLOSED"),
