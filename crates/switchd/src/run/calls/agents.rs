@@ -188,6 +188,7 @@ impl Calls {
             offers: HashMap::new(),
             agent: None,
             outbound: None,
+            trunk_call: None,
             interp: None,
             ivr_play: None,
             // Hang up even if the prompt cannot be played.

@@ -368,6 +368,7 @@ impl Calls {
             offers: HashMap::new(),
             agent: None,
             outbound: None,
+            trunk_call: None,
             interp: Some(interp),
             ivr_play: None,
             ivr_deadline: None,
@@ -717,7 +718,15 @@ impl Calls {
             }
             return;
         }
+        if self.trunk_failure(sip, now, key) {
+            return;
+        }
         if let Some(purpose) = self.by_client.remove(key) {
+            if let ClientPurpose::Outbound(id) = purpose
+                && self.trunk_call_failure(sip, now, id, key)
+            {
+                return;
+            }
             self.client_failed(sip, now, purpose, 408);
         }
         if let Some((leg, offer)) = self.orphans.remove(key) {
@@ -734,6 +743,9 @@ impl Calls {
         key: &TsxKey,
         resp: &Response,
     ) {
+        if self.trunk_response(sip, now, key, resp) {
+            return;
+        }
         let Some(&purpose) = self.by_client.get(key) else {
             // An INVITE of a call already gone: a crossing 2xx gets ACK and BYE; the
             // distributor learns when a ringing phone's INVITE ended.
