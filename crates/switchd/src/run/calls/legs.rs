@@ -163,6 +163,11 @@ impl Calls {
         }
     }
 
+    /// Whether a request with a To tag belongs to one of our calls' dialogs.
+    pub(crate) fn knows_dialog(&self, req: &Request) -> bool {
+        self.dialog_of(req).is_some()
+    }
+
     fn dialog_of(&self, req: &Request) -> Option<(u64, Side)> {
         let call_id = req.headers.call_id()?;
         let local = req.headers.to()?.tag()?;
@@ -191,6 +196,10 @@ impl Calls {
             return;
         }
         let Some((id, side)) = self.dialog_of(req) else {
+            tracing::debug!(
+                method = req.method.as_str(),
+                "no dialog for an in-dialog request"
+            );
             sip.reject(now, &key, req, 481, "Call/Transaction Does Not Exist");
             return;
         };
@@ -546,6 +555,7 @@ impl Calls {
         };
         let dialog = leg.dialog.as_mut()?;
         if let Err(resp) = dialog.handle_request(req) {
+            tracing::debug!(status = resp.status, state = ?dialog.state(), "in-dialog request refused");
             sip.respond(now, key, *resp);
             return None;
         }
