@@ -456,6 +456,10 @@ impl Calls {
         let _ = self.events.send(ev);
     }
 
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub(crate) fn media(&mut self) -> &mut Media {
         &mut self.media
     }
