@@ -5,8 +5,9 @@
 //! control loop, and a CDR is committed as soon as the writer gets to it (the writer takes
 //! everything waiting and commits it in one transaction, with no timer), so after SIGKILL
 //! every completed call's CDR, and the queue events written before it, are already
-//! durable. Queue events alone wait up to 100 ms to share a commit. Readers ([`Reader`]) open their
-//! own connections (WAL lets them read while the writer writes).
+//! durable. Queue events and registrations snapshots alone wait up to 100 ms to share a
+//! commit. Readers ([`Reader`]) have their own connections (WAL lets them read while the
+//! writer writes).
 //!
 //! ```ignore
 //! let store = Store::open(Path::new("switchyard-data"))?;
