@@ -305,7 +305,8 @@ impl Store {
     }
 
     /// Blocks until every record written so far has been committed (or failed and been
-    /// logged). Errors only if the writer thread has stopped.
+    /// logged), typically well under a millisecond; from async code, call it through
+    /// `spawn_blocking`. Errors only if the writer thread has stopped.
     pub(crate) fn flush(&self) -> anyhow::Result<()> {
         let (done_tx, done_rx) = mpsc::channel();
         let mut pending = self.queue.lock();
@@ -337,7 +338,7 @@ impl Store {
         self.reader()?.load_registrations()
     }
 
-    /// Writes everything queued, then stops the writer (at shutdown).
+    /// Writes everything queued, then stops the writer (at shutdown). Blocks until done.
     pub(crate) fn close(self) {
         drop(self);
     }
