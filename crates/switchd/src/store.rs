@@ -200,6 +200,13 @@ pub(crate) struct SavedRegistrations {
     pub(crate) saved_at_ms: i64,
 }
 
+impl SavedRegistrations {
+    /// How long ago the snapshot was saved (zero if the clock went back).
+    pub(crate) fn age(&self) -> Duration {
+        Duration::from_millis(u64::try_from(now_ms() - self.saved_at_ms).unwrap_or(0))
+    }
+}
+
 /// What [`Store::write`] hands the writer thread.
 #[derive(Default)]
 struct Pending {
