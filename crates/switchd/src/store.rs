@@ -649,7 +649,7 @@ fn voicemail_from_row(row: &Row<'_>) -> rusqlite::Result<Voicemail> {
 /// `Reader` is `Send + Sync`: the connection sits behind a mutex, so one `Reader` (in an
 /// `Arc` or the API's shared state) serves every handler, one query at a time. Each query
 /// is indexed and returns at most [`MAX_LIMIT`] rows, so holding the lock from an async
-/// handler is brief; for more parallel reads, take more readers from [`Store::reader`].
+/// handler is short; for more parallel reads, take more readers from [`Store::reader`].
 pub(crate) struct Reader {
     conn: Mutex<Connection>,
 }
