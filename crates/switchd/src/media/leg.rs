@@ -155,20 +155,4 @@ impl Leg {
             self.dtmf_out.start(d, self.gen_ts, DTMF_TICKS);
         }
     }
-
-    /// Heap bytes this leg owns beyond its own struct (for the memory figure).
-    pub(super) fn heap_bytes(&self) -> usize {
-        use std::mem::size_of;
-        let mut n = self.dtmf_queue.capacity() * size_of::<DtmfDigit>();
-        if self.detector.is_some() {
-            n += size_of::<DtmfDetector>() + 2 * 1024 * size_of::<f32>();
-        }
-        if let Source::Tone(_) = self.source {
-            n += size_of::<ToneGenerator>() + 4 * size_of::<(u64, u64)>();
-        }
-        if self.recording.is_some() {
-            n += size_of::<Recording>() + 8 * 1024 + 8 * 1024;
-        }
-        n
-    }
 }

@@ -799,3 +799,114 @@ fn shipped_music_on_hold_does_not_look_like_dtmf() {
         assert!(p.duration() > Duration::from_secs(5));
     }
 }
+
+#[test]
+fn a_leg_is_small() {
+    use std::mem::size_of;
+    let leg = size_of::<Option<super::leg::Leg>>();
+    eprintln!(
+        "Option<Leg> {leg} B; Player {} B; RtpStream {} B; OutboundRewriter {} B; \
+         TelephoneEventReceiver {} B; TelephoneEventSender {} B; PlayerEvent {} B; \
+         DtmfEvent {} B; StreamEvent {} B; PlaylistItem {} B; Recording {} B; DtmfDetector {} B; \
+         ToneGenerator {} B",
+        size_of::<switchyard_media::player::Player>(),
+        size_of::<switchyard_media::stream::RtpStream>(),
+        size_of::<switchyard_media::relay::OutboundRewriter>(),
+        size_of::<switchyard_media::dtmf::rfc4733::TelephoneEventReceiver>(),
+        size_of::<switchyard_media::dtmf::rfc4733::TelephoneEventSender>(),
+        size_of::<switchyard_media::player::PlayerEvent>(),
+        size_of::<switchyard_media::dtmf::rfc4733::DtmfEvent>(),
+        size_of::<switchyard_media::stream::StreamEvent>(),
+        size_of::<switchyard_media::player::PlaylistItem>(),
+        size_of::<super::record::Recording>(),
+        size_of::<switchyard_media::dtmf::inband::DtmfDetector>(),
+        size_of::<switchyard_media::tone::ToneGenerator>(),
+    );
+    // Big buffers live in the server (receive and send batches), never in a leg.
+    assert!(leg < 1024, "{leg} bytes");
+}
+
+/// CPU time (user + system) of this process's thread named `name`.
+fn thread_cpu(name: &str) -> Option<Duration> {
+    let tick = 100; // USER_HZ on Linux
+    for t in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = t.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // Fields after the command's closing parenthesis: state is field 3, utime 14.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        let (u, s): (u64, u64) = (f[11].parse().ok()?, f[12].parse().ok()?);
+        return Some(Duration::from_millis((u + s) * 1000 / tick));
+    }
+    None
+}
+
+/// Load figures for the benchmarks page: the media thread's CPU for IVR legs (a prompt
+/// generated every 20 ms) and for bridged calls (the relay fast path), on loopback.
+#[test]
+#[ignore = "a measurement, not a check: cargo test -p switchyard --bin switchyard media_load -- --ignored --nocapture"]
+fn media_load() {
+    let calls: usize = std::env::var("MEDIA_LOAD_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let secs = 5;
+    let mut rig = rig(Duration::from_secs(60));
+    let moh: Arc<Path> = Arc::from(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../prompts/en/music_on_hold.wav")
+            .as_path(),
+    );
+    rig.media
+        .preload(std::slice::from_ref(&moh))
+        .expect("preload");
+    let phones: Vec<UdpSocket> = (0..2 * calls).map(|_| phone()).collect();
+    let mut addrs = Vec::new();
+    for (i, p) in phones.iter().enumerate() {
+        addrs.push(leg(&mut rig, i as LegId, p, CodecKind::Pcmu));
+    }
+    // Phase 1: every leg plays music on hold.
+    for i in 0..2 * calls {
+        rig.media
+            .play(i as LegId, 1, vec![moh.clone()], true, false);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let c0 = thread_cpu("media").expect("media thread");
+    std::thread::sleep(Duration::from_secs(secs));
+    let ivr = thread_cpu("media").expect("media thread") - c0;
+    // Phase 2: bridged in pairs, every phone talking.
+    for c in 0..calls {
+        rig.media.bridge(2 * c as LegId, 2 * c as LegId + 1);
+    }
+    let mut talkers: Vec<Talker> = (0..2 * calls)
+        .map(|_| Talker::new(CodecKind::Pcmu))
+        .collect();
+    let frame = sine(1000.0, 160, 6000.0);
+    let start = Instant::now();
+    let c1 = thread_cpu("media").expect("media thread");
+    let mut n = 0u32;
+    while start.elapsed() < Duration::from_secs(secs) {
+        for ((t, p), to) in talkers.iter_mut().zip(&phones).zip(&addrs) {
+            t.frame(p, *to, &frame);
+        }
+        n += 1;
+        let next = start + Duration::from_millis(20 * u64::from(n));
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let bridged = thread_cpu("media").expect("media thread") - c1;
+    let pct = |d: Duration| 100.0 * d.as_secs_f64() / secs as f64;
+    eprintln!(
+        "media_load: {} IVR legs: media thread {:.1}% of a core ({:.1} µs per leg-second); \
+         {calls} bridged calls ({} packets/s in): {:.1}% of a core ({:.1} µs per call-second)",
+        2 * calls,
+        pct(ivr),
+        ivr.as_secs_f64() * 1e6 / (2 * calls) as f64 / secs as f64,
+        2 * calls * 50,
+        pct(bridged),
+        bridged.as_secs_f64() * 1e6 / calls as f64 / secs as f64,
+    );
+}
