@@ -81,6 +81,14 @@ impl Leg {
         now: Instant,
     ) -> Self {
         let fd = socket.as_raw_fd();
+        let mut stream = RtpStream::new(
+            StreamConfig {
+                inactivity: Some(inactivity),
+                ..StreamConfig::default()
+            },
+            now,
+        );
+        stream.use_signalled(true);
         Leg {
             id,
             socket,
@@ -88,13 +96,7 @@ impl Leg {
             port,
             paced,
             params: None,
-            stream: RtpStream::new(
-                StreamConfig {
-                    inactivity: Some(inactivity),
-                    ..StreamConfig::default()
-                },
-                now,
-            ),
+            stream,
             out: OutboundRewriter::new(
                 seed,
                 (seed >> 16) as u16,

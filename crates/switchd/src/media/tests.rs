@@ -471,7 +471,6 @@ fn bridge_carries_tones(codec_b: CodecKind) {
     );
     let pcm_b = decode(&at_b, pt_b);
     let pcm_a = decode(&at_a, PCMU);
-    // 25 frames sent, the first four spent on source learning.
     assert!(pcm_b.len() >= 160 * 20, "{} samples at B", pcm_b.len());
     assert!(pcm_a.len() >= 160 * 20, "{} samples at A", pcm_a.len());
     let (b1k, b16) = (
@@ -521,15 +520,15 @@ fn one_continuous_stream_from_prompt_to_bridge() {
     t.tone(&a, ta, 1000.0, 10, Duration::from_millis(5));
     let is_tone =
         |p: &Rx| tone_amplitude(&decode(std::slice::from_ref(p), PCMU), 1000.0, 8000) > 1000.0;
-    // Ten sent, the first three spent on learning A's address (the fourth completes it).
+    // Ten sent from the signalled address: all used, even while learning it.
     pkts.extend(collect_until(&b, limit, |p| {
-        p.iter().filter(|p| is_tone(p)).count() >= 6
+        p.iter().filter(|p| is_tone(p)).count() >= 10
     }));
     rig.media.unbridge(1);
     pkts.extend(collect_until(&b, limit, |p| p.len() >= 5));
     let relayed = pkts.iter().filter(|p| is_tone(p)).count();
-    assert_eq!(relayed, 7, "relayed packets");
-    assert!(pkts.len() >= 16, "{} packets", pkts.len());
+    assert_eq!(relayed, 10, "relayed packets");
+    assert!(pkts.len() >= 20, "{} packets", pkts.len());
     assert!(pkts.iter().all(|p| p.h.ssrc == pkts[0].h.ssrc), "one SSRC");
     for w in pkts.windows(2) {
         assert_eq!(w[1].h.sequence, w[0].h.sequence.wrapping_add(1), "sequence");
@@ -562,6 +561,20 @@ fn bridge_maps_telephone_event_and_reports_keys() {
         matches!(e, MediaEvent::Dtmf { .. })
     });
     assert_eq!(ev, Some(MediaEvent::Dtmf { leg: 1, digit: '9' }));
+}
+
+#[test]
+fn media_follows_a_phone_behind_nat_once_learned() {
+    let mut rig = rig(Duration::from_secs(60));
+    let (signalled, nat) = (phone(), phone());
+    let to = leg(&mut rig, 1, &signalled, CodecKind::Pcmu);
+    assert!(!collect_until(&signalled, Duration::from_secs(2), |p| !p.is_empty()).is_empty());
+    let mut t = Talker::new(CodecKind::Pcmu);
+    learn(&mut t, &nat, to);
+    let at_nat = collect_until(&nat, Duration::from_secs(2), |p| p.len() >= 3);
+    assert!(at_nat.len() >= 3, "symmetric RTP: {} packets", at_nat.len());
+    let _ = collect(&signalled, Duration::from_millis(60));
+    assert!(collect(&signalled, Duration::from_millis(100)).is_empty());
 }
 
 #[test]
