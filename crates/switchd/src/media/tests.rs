@@ -22,6 +22,14 @@ const TE: u8 = 101;
 struct Rig {
     media: Media,
     events: mpsc::Receiver<MediaEvent>,
+    addrs: std::collections::HashMap<LegId, SocketAddr>,
+}
+
+impl Rig {
+    /// The leg's local RTP address.
+    fn media_addr(&self, leg: LegId) -> SocketAddr {
+        self.addrs[&leg]
+    }
 }
 
 fn rig(inactivity: Duration) -> Rig {
@@ -39,7 +47,11 @@ fn rig(inactivity: Duration) -> Rig {
         }),
     )
     .expect("media starts");
-    Rig { media, events }
+    Rig {
+        media,
+        events,
+        addrs: Default::default(),
+    }
 }
 
 fn phone() -> UdpSocket {
@@ -65,6 +77,7 @@ fn params(remote: SocketAddr, codec: CodecKind) -> LegParams {
 /// Opens and configures a leg whose peer is `phone`.
 fn leg(rig: &mut Rig, id: LegId, phone: &UdpSocket, codec: CodecKind) -> SocketAddr {
     let addr = rig.media.open(id).expect("open");
+    rig.addrs.insert(id, addr);
     rig.media
         .configure(id, params(phone.local_addr().expect("addr"), codec));
     addr
@@ -689,7 +702,8 @@ fn inactivity_is_reported_but_not_on_hold() {
     let mut rig = rig(Duration::from_millis(300));
     let (a, b) = (phone(), phone());
     leg(&mut rig, 1, &a, CodecKind::Pcmu);
-    rig.media.open(2).expect("open");
+    let addr = rig.media.open(2).expect("open");
+    rig.addrs.insert(2, addr);
     rig.media.configure(
         2,
         LegParams {
@@ -699,9 +713,37 @@ fn inactivity_is_reported_but_not_on_hold() {
     );
     let events = events_for(&rig, Duration::from_millis(800));
     assert_eq!(events, [MediaEvent::Inactive { leg: 1 }]);
-    // On hold nothing is sent to the leg either.
+    // On hold nothing is sent to the leg either, but what it sends is still received.
     assert!(collect(&b, Duration::from_millis(100)).is_empty());
     assert!(!collect(&a, Duration::from_millis(100)).is_empty());
+    let mut seq = 1;
+    telephone_event(&b, rig.media_addr(2), &mut seq, 1000, '4', 3);
+    let (ev, _) = wait_for(&rig, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::Dtmf { .. })
+    });
+    assert_eq!(ev, Some(MediaEvent::Dtmf { leg: 2, digit: '4' }));
+}
+
+#[test]
+fn beep_is_a_short_1khz_tone() {
+    let mut rig = rig(Duration::from_secs(60));
+    let a = phone();
+    leg(&mut rig, 1, &a, CodecKind::Pcmu);
+    let _ = collect_until(&a, Duration::from_secs(2), |p| !p.is_empty());
+    rig.media.tone(1, Tone::Beep);
+    let pkts = collect_until(&a, Duration::from_secs(3), |p| p.len() >= 40);
+    let pcm = decode(&pkts, PCMU);
+    let frames: Vec<bool> = pcm
+        .chunks(160)
+        .map(|f| tone_amplitude(f, 1000.0, SAMPLE_RATE) > 1000.0)
+        .collect();
+    let beeping = frames.iter().filter(|b| **b).count();
+    // 250 ms: 12 or 13 frames (one may straddle the command), then silence.
+    assert!(
+        (12..=14).contains(&beeping),
+        "{beeping} frames of beep: {frames:?}"
+    );
+    assert!(!frames[frames.len() - 10..].iter().any(|b| *b));
 }
 
 #[test]
