@@ -789,6 +789,11 @@ fn handle_packet(
         return;
     };
     if h.payload_type == rp.payload_type {
+        if tx.dtmf_out.is_active() {
+            // A key we send replaces the audio meanwhile (RFC 4733 §2.6): interleaving
+            // the two sources would break the event's constant timestamp.
+            return;
+        }
         h.payload_type = tp.payload_type;
         if rp.codec != tp.codec
             && rp

@@ -768,6 +768,32 @@ fn send_dtmf_sends_a_telephone_event_with_three_end_packets() {
 }
 
 #[test]
+fn send_dtmf_on_a_bridged_leg_keeps_the_event_whole() {
+    let (mut rig, [a, b], [ta, _]) = bridged(CodecKind::Pcmu);
+    let talker = std::thread::spawn(move || {
+        let mut t = Talker::new(CodecKind::Pcmu);
+        t.tone(&a, ta, 1000.0, 30, Duration::from_millis(10));
+    });
+    std::thread::sleep(Duration::from_millis(60));
+    rig.media.send_dtmf(2, '8');
+    let ends = |p: &[Rx]| {
+        p.iter()
+            .filter(|p| p.h.payload_type == TE && p.payload[1] & 0x80 != 0)
+            .count()
+    };
+    let pkts = collect_until(&b, Duration::from_secs(3), |p| ends(p) >= 3);
+    talker.join().expect("talker");
+    let te: Vec<&Rx> = pkts.iter().filter(|p| p.h.payload_type == TE).collect();
+    assert!(te.len() >= 5, "{} event packets", te.len());
+    assert!(te.iter().all(|p| p.payload[0] == 8));
+    assert!(
+        te.iter().all(|p| p.h.timestamp == te[0].h.timestamp),
+        "one event, one timestamp"
+    );
+    assert!(pkts.iter().all(|p| p.h.ssrc == pkts[0].h.ssrc), "one SSRC");
+}
+
+#[test]
 fn close_frees_the_port() {
     let mut rig = rig(Duration::from_secs(60));
     let addr = rig.media.open(1).expect("open");
