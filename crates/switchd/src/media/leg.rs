@@ -149,6 +149,11 @@ impl Leg {
         self.detector.is_some() || self.recording.is_some()
     }
 
+    /// Whether the leg plays a prompt or a tone (not silence).
+    pub(super) fn generating(&self) -> bool {
+        !matches!(self.source, Source::Silence)
+    }
+
     /// Starts the next queued key if none is being sent.
     pub(super) fn start_next_dtmf(&mut self) {
         if !self.dtmf_out.is_active()

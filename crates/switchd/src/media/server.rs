@@ -613,7 +613,9 @@ impl Server {
                 l.start_next_dtmf();
             }
         }
-        if !bridged {
+        // A bridged leg hears its peer, unless a prompt or tone is played to it (an
+        // announcement): that replaces the peer's audio until it ends.
+        if !bridged || l.generating() {
             // The player and tones advance even when nothing is sent (hold).
             let mut pcm = [0i16; FRAME];
             match &mut l.source {
@@ -789,9 +791,10 @@ fn handle_packet(
         return;
     };
     if h.payload_type == rp.payload_type {
-        if tx.dtmf_out.is_active() {
+        if tx.dtmf_out.is_active() || tx.generating() {
             // A key we send replaces the audio meanwhile (RFC 4733 §2.6): interleaving
-            // the two sources would break the event's constant timestamp.
+            // the two sources would break the event's constant timestamp. So does an
+            // announcement played to the leg.
             return;
         }
         h.payload_type = tp.payload_type;

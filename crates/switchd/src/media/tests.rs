@@ -794,6 +794,54 @@ fn send_dtmf_on_a_bridged_leg_keeps_the_event_whole() {
 }
 
 #[test]
+fn an_announcement_to_a_bridged_leg_replaces_the_peer_until_done() {
+    let (mut rig, [a, b], [ta, _]) = bridged(CodecKind::Pcmu);
+    let file = tmp("announce.wav");
+    write_wav(&file, &sine(500.0, 8000 * 3 / 10, 6000.0)); // 0.3 s
+    rig.media
+        .play(2, 5, vec![Arc::from(file.as_path())], false, false);
+    let talker = std::thread::spawn(move || {
+        let mut t = Talker::new(CodecKind::Pcmu);
+        t.tone(&a, ta, 1000.0, 60, Duration::from_millis(15));
+    });
+    let (done, _) = wait_for(&rig, Duration::from_secs(5), |e| {
+        matches!(e, MediaEvent::PlaybackDone { .. })
+    });
+    assert_eq!(done, Some(MediaEvent::PlaybackDone { leg: 2, id: 5 }));
+    talker.join().expect("talker");
+    let pkts = collect(&b, Duration::from_millis(300));
+    // Each packet is either the announcement or the peer, and the peer only after it.
+    let kinds: Vec<char> = pkts
+        .iter()
+        .map(|p| {
+            let pcm = decode(std::slice::from_ref(p), PCMU);
+            match (
+                tone_amplitude(&pcm, 500.0, SAMPLE_RATE) > 1000.0,
+                tone_amplitude(&pcm, 1000.0, SAMPLE_RATE) > 1000.0,
+            ) {
+                (true, false) => 'a',
+                (false, true) => 'p',
+                (false, false) => '.',
+                (true, true) => 'x',
+            }
+        })
+        .collect();
+    let kinds: String = kinds.into_iter().collect();
+    let announced = kinds.matches('a').count();
+    assert!((14..=16).contains(&announced), "{kinds}");
+    let last_a = kinds.rfind('a').expect("announcement");
+    assert!(
+        !kinds[..last_a].contains('p'),
+        "peer heard during it: {kinds}"
+    );
+    assert!(
+        kinds[last_a..].matches('p').count() >= 5,
+        "peer after it: {kinds}"
+    );
+    assert!(!kinds.contains('x'), "{kinds}");
+}
+
+#[test]
 fn close_frees_the_port() {
     let mut rig = rig(Duration::from_secs(60));
     let addr = rig.media.open(1).expect("open");
