@@ -289,10 +289,8 @@ impl Core {
                 .entered();
                 self.server_peers
                     .insert(key.clone(), (source.transport, source.remote));
-                // An in-dialog request is call control's to match with its dialogs (it
-                // answers 481 itself when none matches).
                 let calls = self.calls.as_ref();
-                let in_dialog = |r: &Request| calls.is_some_and(|c| c.wants(r));
+                let in_dialog = |r: &Request| calls.is_some_and(|c| c.knows_dialog(r));
                 let resp = match validate(&request, &self.policy, in_dialog) {
                     Err(resp) => *resp,
                     Ok(()) if self.calls.as_ref().is_some_and(|c| c.wants(&request)) => {

@@ -188,6 +188,7 @@ impl Calls {
             offers: HashMap::new(),
             agent: None,
             outbound: None,
+            trunk_call: None,
             interp: None,
             ivr_play: None,
             // Hang up even if the prompt cannot be played.
@@ -312,7 +313,8 @@ impl Calls {
             let t = &live.totals;
             today.offered = t.offered;
             today.answered = t.answered;
-            today.abandoned = t.abandoned;
+            // Short abandons are abandons too (only service level leaves them out).
+            today.abandoned = t.abandoned + t.short_abandoned;
             today.service_level = t.service_level();
             today.average_speed_of_answer_s = t.asa().map(|d| d.as_secs_f64());
         }
