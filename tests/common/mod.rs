@@ -6,6 +6,7 @@
 pub(crate) mod audio;
 pub(crate) mod baresip;
 pub(crate) mod db;
+pub(crate) mod events;
 pub(crate) mod http;
 pub(crate) mod sipp;
 pub(crate) mod torture;
