@@ -134,4 +134,6 @@ fn caller_hanging_up_while_the_agent_rings_cancels_and_counts_an_abandon() {
 
     drop((caller, agent));
     assert!(daemon.stop().success());
+    // Kept when the test fails, for its database, recordings and logs.
+    let _ = std::fs::remove_dir_all(&dir);
 }

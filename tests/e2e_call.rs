@@ -209,6 +209,8 @@ fn trunk_caller_reaches_an_agent_through_the_ivr_and_queue() {
 
     drop((caller, alice, bob));
     assert!(daemon.stop().success());
+    // Kept when the test fails, for its database, recordings and logs.
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn sleep_until(t: Instant) {

@@ -156,6 +156,8 @@ fn unanswered_queue_call_overflows_to_voicemail() {
 
     drop((caller, agent));
     assert!(daemon.stop().success());
+    // Kept when the test fails, for its database, recordings and logs.
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The voicemail list.

@@ -174,6 +174,8 @@ fn two_hundred_ivr_calls_reach_the_queue_their_digit_names_and_leave_nothing_beh
     );
     assert_eq!(agent_states(&daemon), agents_before, "agent states");
     assert!(daemon.stop().success());
+    // Kept when the test fails, for its database, recordings and logs.
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Each agent's id and state.

@@ -339,6 +339,16 @@ impl Drop for Phone {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test keeps the phone's log, SIP trace and recordings to look at.
+        if std::thread::panicking() {
+            eprintln!(
+                "{}: configuration, log and recordings kept in {}",
+                self.name,
+                self.dir.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
