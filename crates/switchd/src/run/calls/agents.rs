@@ -487,7 +487,7 @@ impl Calls {
     /// started with.
     pub(crate) fn reload_dialplans(&mut self) -> Result<crate::api::ReloadView, ApiError> {
         let mut done = Vec::new();
-        let known = crate::run::known_of(&self.config);
+        let known = self.config.known();
         for t in &self.config.trunks {
             let Some(ib) = &t.inbound else { continue };
             let Some(slot) = self.dialplans.get_mut(&t.name) else {
