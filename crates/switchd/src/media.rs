@@ -16,7 +16,7 @@
 //!   never touches the disk for a prompt.
 //! - Recordings are written by the media thread from a small per-recording buffer every
 //!   200 ms (one `write` of about 6 KB for a stereo call), which the page cache absorbs.
-#![allow(dead_code)] // Call control wires these in.
+#![allow(dead_code)] // Busy tone, mixed recordings and sending DTMF to a leg have no caller in call control yet.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
