@@ -391,18 +391,23 @@ fn feature_codes_log_an_agent_in_and_out_from_a_registered_phone() {
     phone.expect_registered(Duration::from_secs(10));
     assert_eq!(agent(&daemon, "1003")["state"], "logged_out");
 
-    // Each feature-code call is answered, says how it went and is hung up by the switch.
+    // Each feature-code call is answered (then says how it went); the code has taken
+    // effect by then, so the phone hangs up at once.
     let mut calls = 0;
     let mut dial = |code: &str| {
         calls += 1;
         phone.dial(&daemon.uri(code));
         if phone
-            .wait_nth("CALL_CLOSED", calls, Duration::from_secs(15))
+            .wait_nth("CALL_ESTABLISHED", calls, Duration::from_secs(10))
             .is_none()
         {
             phone.hangup();
-            panic!("the switch never hung up the feature-code call {code}");
+            panic!("the switch never answered the feature-code call {code}");
         }
+        phone.hangup();
+        phone
+            .wait_nth("CALL_CLOSED", calls, Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("the feature-code call {code} never ended"));
     };
 
     // A wrong PIN does not log in.
