@@ -565,7 +565,18 @@ fn a_held_caller_hears_music_then_the_agent_again() {
     let stop = Arc::new(Mutex::new(false));
     let arrivals = rtp_arrivals(media, stop.clone());
 
-    let agent_phone = phone(&dir, "1001", port, "cc_agent_hold.xml");
+    let agent_phone = Sipp::start(
+        &dir,
+        "phone-1001",
+        "cc_agent_hold.xml",
+        &[
+            ("@USER@", "1001".to_owned()),
+            ("@PCAP@", format!("{}/g711a.pcap", common::sipp::PCAP_DIR)),
+        ],
+        ("127.0.0.1", port),
+        &[],
+        None,
+    );
     let caller = trunk_caller(
         &dir,
         &daemon,
@@ -593,21 +604,22 @@ fn a_held_caller_hears_music_then_the_agent_again() {
         resumed + Duration::from_millis(300),
         resumed + Duration::from_millis(1500),
     );
+    let held_secs = (resumed - held).as_secs_f64() - 0.3;
     eprintln!(
         "RTP packets at the caller: {before} bridged (1.5 s, the agent silent), \
-         {during} on hold ({:.1} s), {after} after (1.2 s)",
-        (resumed - held).as_secs_f64() - 0.3
+         {during} on hold ({held_secs:.1} s), {after} bridged again (1.2 s, the agent talking)"
     );
-    // Music on hold: about 50 packets a second while held.
-    let held_secs = (resumed - held).as_secs_f64() - 0.3;
+    // Bridged to a silent agent, the caller gets nothing; on hold, music (about 50
+    // packets a second); off hold, the agent's voice again.
+    assert!(before <= 5, "{before} packets before the hold");
     assert!(
         during as f64 >= 25.0 * held_secs,
         "{during} packets in {held_secs:.1} s of hold"
     );
+    assert!(after >= 15, "{after} packets in 1.2 s after the hold");
     agent_phone.expect_pass(Duration::from_secs(15));
     caller.expect_pass(Duration::from_secs(10));
     *stop.lock().unwrap() = true;
-    let _ = (before, after);
     let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
     assert_eq!(cdrs[0]["agent"], "1001", "{:#}", cdrs[0]);
     assert!(daemon.stop().success());
