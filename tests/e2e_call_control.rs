@@ -168,7 +168,14 @@ fn free_port_on(ip: &str) -> u16 {
 /// The contact centre of these tests, with `settings` replaced in tests/configs/cc.toml.
 fn start_daemon(dir: &Path, settings: &[(&str, &str)]) -> (Daemon, PathBuf) {
     let data = dir.join("data");
-    let ports = Ports::pick();
+    // The tests of this file run at once: each daemon takes its own tenth of the
+    // process's RTP port range.
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let slot = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10;
+    let mut ports = Ports::pick();
+    let width = (ports.rtp.1 - ports.rtp.0 + 1) / 10;
+    ports.rtp.0 += slot * width;
+    ports.rtp.1 = ports.rtp.0 + width - 1;
     let mut replace = ports.config_replacements(&data);
     replace.extend(settings.iter().map(|(a, b)| (*a, (*b).to_owned())));
     let config = write_config("cc.toml", dir, &replace);
@@ -811,13 +818,14 @@ fn sighup_reloads_the_dialplan_for_new_calls_only() {
         ),
     );
     std::fs::write(&plan, &old).expect("writing the dialplan");
-    let (mut daemon, data) = start_daemon(
-        &dir,
-        &[(
-            "dialplan = \"cc.dialplan\"",
-            &format!("dialplan = {:?}", plan.display().to_string()),
-        )],
+    // The configuration's dialplan (made absolute by the test's replacements) becomes the
+    // copy.
+    let configured = format!(
+        "dialplan = \"{}/cc.dialplan\"",
+        common::configs_dir().display()
     );
+    let copy = format!("dialplan = {:?}", plan.display().to_string());
+    let (mut daemon, data) = start_daemon(&dir, &[(&configured, &copy)]);
     let first = trunk_caller(
         &dir,
         &daemon,
