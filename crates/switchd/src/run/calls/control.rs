@@ -488,7 +488,15 @@ impl Calls {
             did: call.info.to.clone(),
             queue: call.queue.clone().unwrap_or_default(),
             waited_s: waited,
-            variables: call.variables.clone(),
+            variables: {
+                // The screen pop shows the language the caller chose, too.
+                let mut v = call.variables.clone();
+                if let Some(i) = call.interp.as_ref() {
+                    v.entry("language")
+                        .or_insert_with(|| serde_json::Value::String(i.language().to_owned()));
+                }
+                v
+            },
         };
         call.offers.insert(
             offer_no,
