@@ -119,6 +119,9 @@ pub(crate) struct Media {
     config: MediaConfig,
     commands: mpsc::Sender<Command>,
     waker: Arc<switchyard_media::net::mio::Waker>,
+    /// Set when a wake-up is on its way; the media thread clears it before it reads the
+    /// commands.
+    wake_pending: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<JoinHandle<()>>,
     ports: PortAllocator,
     /// Open legs and their port (0 when the system chose it).
@@ -142,7 +145,15 @@ impl Media {
         )?);
         let (commands, rx) = mpsc::channel();
         let (freed_tx, freed) = mpsc::channel();
-        let server = Server::new(poll, rx, events, freed_tx, config.inactivity);
+        let wake_pending = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let server = Server::new(
+            poll,
+            rx,
+            wake_pending.clone(),
+            events,
+            freed_tx,
+            config.inactivity,
+        );
         let thread = std::thread::Builder::new()
             .name("media".into())
             .spawn(move || server.run())?;
@@ -151,6 +162,7 @@ impl Media {
             config,
             commands,
             waker,
+            wake_pending,
             thread: Some(thread),
             legs: HashMap::new(),
             freed,
@@ -160,7 +172,14 @@ impl Media {
 
     fn send(&self, command: Command) {
         if self.commands.send(command).is_ok() {
-            let _ = self.waker.wake();
+            // One wake-up for every command sent before the media thread looks: waking
+            // it per command cost a system call and a context switch each.
+            if !self
+                .wake_pending
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                let _ = self.waker.wake();
+            }
         } else {
             tracing::error!("the media thread has stopped; command dropped");
         }

@@ -141,6 +141,8 @@ pub(super) enum Command {
 pub(super) struct Server {
     poll: Poll,
     commands: mpsc::Receiver<Command>,
+    /// Cleared before each read of the commands (see `Media::send`).
+    wake_pending: std::sync::Arc<std::sync::atomic::AtomicBool>,
     emit: Box<dyn Fn(MediaEvent) + Send>,
     freed: mpsc::Sender<u16>,
     inactivity: Duration,
@@ -163,6 +165,7 @@ impl Server {
     pub(super) fn new(
         poll: Poll,
         commands: mpsc::Receiver<Command>,
+        wake_pending: std::sync::Arc<std::sync::atomic::AtomicBool>,
         emit: Box<dyn Fn(MediaEvent) + Send>,
         freed: mpsc::Sender<u16>,
         inactivity: Duration,
@@ -174,6 +177,7 @@ impl Server {
         Server {
             poll,
             commands,
+            wake_pending,
             emit,
             freed,
             inactivity,
@@ -242,6 +246,8 @@ impl Server {
     // --- commands ---
 
     fn drain_commands(&mut self, now: Instant) {
+        self.wake_pending
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         loop {
             match self.commands.try_recv() {
                 Ok(c) => self.command(c, now),
