@@ -203,6 +203,8 @@ struct Call {
     long_wait_pending: bool,
     /// The timer-set key this call is filed under.
     next_deadline: Option<Instant>,
+    /// A 183 with our SDP went to the caller (early media), not yet the 200.
+    early_sent: bool,
 }
 
 struct VoicemailRun {

@@ -214,6 +214,7 @@ impl Calls {
             in_acd: false,
             long_wait_pending: false,
             next_deadline: None,
+            early_sent: false,
             caller: leg,
         };
         let media = call.caller.media;

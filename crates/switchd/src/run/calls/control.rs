@@ -71,23 +71,69 @@ impl Calls {
         let call = self.calls.get_mut(&id).expect("checked above");
         call.caller = leg;
         call.answer_wall = Some(wall);
+        // 64·T1, as RFC 6026's Timer L.
+        call.ack_deadline = Some(now + Duration::from_secs(32));
+        if let Some(resp) = resp {
+            sip.respond(now, &key, resp);
+        }
+        self.reschedule(id);
+    }
+
+    /// Lets the caller hear media: the 200, or with early media configured a 183 with our
+    /// SDP (the 200 follows when the dialplan needs the caller).
+    fn ensure_media(&mut self, sip: &mut Sip<'_>, now: Instant, id: u64) {
+        let early = self.config.calls.early_media;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.caller.answered || call.early_sent {
+            return;
+        }
+        if !early {
+            self.ensure_answered(sip, now, id);
+            return;
+        }
+        call.early_sent = true;
+        let req = call.caller.invite.clone();
+        let key = call.caller.invite_key.clone();
+        let mut leg = std::mem::replace(&mut call.caller, placeholder_leg(&req, &key));
+        let resp = self.leg_answer(now, &mut leg, &req, 183);
+        let call = self.calls.get_mut(&id).expect("checked above");
+        call.caller = leg;
         if let Some(resp) = resp {
             sip.respond(now, &key, resp);
         }
     }
 
+    /// The far end of a transfer rings: so does the caller, if not answered yet.
+    pub(super) fn caller_ringing(&mut self, sip: &mut Sip<'_>, now: Instant, id: u64) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.caller.answered || call.early_sent {
+            return;
+        }
+        let req = call.caller.invite.clone();
+        if let Some(d) = call.caller.dialog.as_mut() {
+            let resp = d.response(now, &req, 180, "Ringing");
+            sip.respond(now, &call.caller.invite_key, resp);
+        }
+    }
+
     fn ivr_action(&mut self, sip: &mut Sip<'_>, now: Instant, id: u64, action: Action) {
-        let needs_answer = !matches!(
-            action,
-            Action::Play { .. }
-                | Action::StopPlayback { .. }
-                | Action::SetVariable { .. }
-                | Action::Lookup { .. }
-                | Action::Hangup { .. }
-                | Action::Fault { .. }
-        );
-        if needs_answer {
-            self.ensure_answered(sip, now, id);
+        match &action {
+            Action::Play { .. } | Action::StopPlayback { .. } => self.ensure_media(sip, now, id),
+            Action::Collect { .. }
+            | Action::Queue { .. }
+            | Action::Voicemail { .. }
+            | Action::Record { .. }
+            | Action::Callback { .. } => self.ensure_answered(sip, now, id),
+            // A transfer answers when the far end does; the rest need no media.
+            Action::Transfer { .. }
+            | Action::SetVariable { .. }
+            | Action::Lookup { .. }
+            | Action::Hangup { .. }
+            | Action::Fault { .. } => {}
         }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -924,7 +970,13 @@ impl Calls {
                     self.outbound_failed(sip, now, id, 500);
                     return;
                 };
-                let caller_leg = self.calls.get(&id).map(|c| c.caller.media);
+                // An answered caller hears ringback from us; one not answered yet hears
+                // the far end's ringing through our 180.
+                let caller_leg = self
+                    .calls
+                    .get(&id)
+                    .filter(|c| c.caller.answered || c.early_sent)
+                    .map(|c| c.caller.media);
                 if self.place_via_trunk(sip, now, id, trunk, leg) {
                     tracing::info!(call = id, target = uri, trunk = &**trunk, "transferring");
                     if let Some(l) = caller_leg {
@@ -978,9 +1030,12 @@ impl Calls {
         let call = self.calls.get_mut(&id).expect("checked above");
         call.phase = Phase::Outbound;
         let caller_leg = call.caller.media;
+        let heard = call.caller.answered || call.early_sent;
         call.outbound = Some(leg);
         tracing::info!(call = call.name, target = uri, "transferring");
-        self.media.tone(caller_leg, Tone::Ringback);
+        if heard {
+            self.media.tone(caller_leg, Tone::Ringback);
+        }
     }
 
     pub(super) fn outbound_response(
@@ -995,6 +1050,9 @@ impl Calls {
             return;
         }
         if resp.status < 200 {
+            if resp.status > 100 {
+                self.caller_ringing(sip, now, id);
+            }
             return;
         }
         if resp.status >= 300 {
@@ -1029,11 +1087,13 @@ impl Calls {
             self.by_dialog
                 .insert(dialog_map_key(d), (id, Side::Outbound));
         }
+        let leg_media = leg.media;
+        self.calls.get_mut(&id).expect("checked above").outbound = Some(leg);
+        self.ensure_answered(sip, now, id);
         let call = self.calls.get_mut(&id).expect("checked above");
         let caller_leg = call.caller.media;
         self.media.stop(caller_leg);
-        self.media.bridge(caller_leg, leg.media);
-        call.outbound = Some(leg);
+        self.media.bridge(caller_leg, leg_media);
         call.connected_at = Some(now);
         call.connected_wall = Some(wall);
         if call.disposition.is_none() {

@@ -341,21 +341,16 @@ impl Calls {
                 return;
             }
         };
-        let Some(mut leg) = self.answer_leg(sip, now, &key, source, req) else {
+        let Some(leg) = self.answer_leg(sip, now, &key, source, req) else {
             return;
         };
         let id = self.next_call;
         self.next_call += 1;
         let name = format!("c{id}");
-        let early = self.config.calls.early_media;
-        let status = if early { 183 } else { 200 };
-        let Some(resp) = self.leg_answer(now, &mut leg, req, status) else {
-            self.media.close(leg.media);
-            sip.reject(now, &key, req, 500, "Server Internal Error");
-            return;
-        };
-        leg.answered = !early;
-        sip.respond(now, &key, resp);
+        // The answer waits for what the dialplan does first: a prompt or a menu answers
+        // (183 first with early media), a transfer rings the far end and answers when
+        // it does, a hang-up refuses the call.
+        sip.respond(now, &key, Response::for_request(req, 100, "Trying"));
         tracing::info!(
             call = name,
             caller = info.from,
@@ -389,12 +384,11 @@ impl Calls {
             queued_at: None,
             wait: None,
             start_wall: wall,
-            answer_wall: (!early).then_some(wall),
+            answer_wall: None,
             connected_at: None,
             connected_wall: None,
             max_end: now + self.config.calls.max_duration,
-            // 64·T1, as RFC 6026's Timer L.
-            ack_deadline: (!early).then(|| now + std::time::Duration::from_secs(32)),
+            ack_deadline: None,
             disposition: None,
             hangup_by: None,
             hangup_reason: None,
@@ -403,6 +397,7 @@ impl Calls {
             in_acd: false,
             long_wait_pending: false,
             next_deadline: None,
+            early_sent: false,
             caller: leg,
         };
         self.register_call(call, key);

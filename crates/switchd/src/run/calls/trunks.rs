@@ -137,7 +137,11 @@ impl Calls {
                 CallEvent::Cancel { key, .. } => {
                     let _ = sip.layer.cancel(now, &key);
                 }
-                CallEvent::Provisional { .. } => {}
+                CallEvent::Provisional { response, .. } => {
+                    if response.status > 100 {
+                        self.caller_ringing(sip, now, id);
+                    }
+                }
                 CallEvent::Connected { attempt, response } => {
                     let Some((invite, gateway)) = oc.invite(attempt).map(|(r, g)| (r.clone(), g))
                     else {
