@@ -561,6 +561,26 @@ fn count_between(times: &[Instant], from: Instant, to: Instant) -> usize {
     times.iter().filter(|&&t| t >= from && t < to).count()
 }
 
+/// Starts agent 1001's phone (registered on `port`) answering, then holding the caller
+/// after `before_ms`, resuming after `hold_ms`, talking for `after_ms` and hanging up.
+fn holding_phone(dir: &Path, port: u16, before_ms: u32, hold_ms: u32, after_ms: u32) -> Sipp {
+    Sipp::start(
+        dir,
+        "phone-1001",
+        "cc_agent_hold.xml",
+        &[
+            ("@USER@", "1001".to_owned()),
+            ("@PCAP@", format!("{}/g711a.pcap", common::sipp::PCAP_DIR)),
+            ("@BEFORE_MS@", before_ms.to_string()),
+            ("@HOLD_MS@", hold_ms.to_string()),
+            ("@AFTER_MS@", after_ms.to_string()),
+        ],
+        ("127.0.0.1", port),
+        &[],
+        None,
+    )
+}
+
 #[test]
 fn a_held_caller_hears_music_then_the_agent_again() {
     let dir = scratch_dir("cc-hold");
@@ -572,18 +592,7 @@ fn a_held_caller_hears_music_then_the_agent_again() {
     let stop = Arc::new(Mutex::new(false));
     let arrivals = rtp_arrivals(media, stop.clone());
 
-    let agent_phone = Sipp::start(
-        &dir,
-        "phone-1001",
-        "cc_agent_hold.xml",
-        &[
-            ("@USER@", "1001".to_owned()),
-            ("@PCAP@", format!("{}/g711a.pcap", common::sipp::PCAP_DIR)),
-        ],
-        ("127.0.0.1", port),
-        &[],
-        None,
-    );
+    let agent_phone = holding_phone(&dir, port, 2000, 3000, 2000);
     let caller = trunk_caller(
         &dir,
         &daemon,
@@ -629,6 +638,34 @@ fn a_held_caller_hears_music_then_the_agent_again() {
     *stop.lock().unwrap() = true;
     let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
     assert_eq!(cdrs[0]["agent"], "1001", "{:#}", cdrs[0]);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_call_on_hold_is_not_ended_for_inactivity() {
+    let dir = scratch_dir("cc-hold-quiet");
+    let (mut daemon, data) = start_daemon(&dir, &[("inactivity = \"60s\"", "inactivity = \"2s\"")]);
+    let port = agent_on_phone(&daemon, "1001");
+    // Nobody sends RTP for 4 s of hold, twice the inactivity limit: a held call is quiet
+    // by design. The agent then talks for a second and hangs up.
+    let agent_phone = holding_phone(&dir, port, 100, 4000, 1000);
+    let caller = trunk_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "cc_caller.xml",
+        "+8613700137011",
+        SALES,
+        None,
+    );
+    agent_phone.expect_pass(Duration::from_secs(15));
+    caller.expect_pass(Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let cdr = &cdrs[0];
+    eprintln!("CDR: {cdr:#}");
+    assert_eq!(cdr["agent"], "1001", "{cdr:#}");
+    assert_eq!(cdr["hangup_by"], "agent", "{cdr:#}");
+    assert_ne!(cdr["hangup_reason"], "inactivity", "{cdr:#}");
     assert!(daemon.stop().success());
 }
 
