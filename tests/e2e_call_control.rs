@@ -278,6 +278,24 @@ fn trunk_caller(
     )
 }
 
+/// Starts a trunk caller (from 127.0.0.2) to `did` that hangs up `talk_ms` after the
+/// answer.
+fn hanging_up_caller(dir: &Path, daemon: &Daemon, number: &str, did: &str, talk_ms: u32) -> Sipp {
+    Sipp::start(
+        dir,
+        "caller",
+        "cc_caller_hangup.xml",
+        &[
+            ("@CALLER@", number.to_owned()),
+            ("@MEDIA_PORT@", free_port_on("127.0.0.2").to_string()),
+            ("@TALK_MS@", talk_ms.to_string()),
+        ],
+        ("127.0.0.2", free_port_on("127.0.0.2")),
+        &["-s", did],
+        Some(daemon.addr),
+    )
+}
+
 /// `POST path` on the API with `body`; the answer must be 200 with JSON.
 fn post(daemon: &Daemon, path: &str, body: Value) -> Value {
     let resp = request(daemon.api(), "POST", path, API_KEY, Some(&body))
@@ -717,6 +735,55 @@ fn a_call_without_media_is_hung_up_for_inactivity() {
     let cdr = &cdrs[0];
     eprintln!("CDR: {cdr:#}");
     assert_eq!(cdr["hangup_reason"], "inactivity", "{cdr:#}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn an_answer_crossing_the_cancel_of_an_abandoned_call_is_hung_up_and_frees_the_agent() {
+    let dir = scratch_dir("cc-cross-abandon");
+    let (mut daemon, data) = start_daemon(&dir, &[]);
+    let port = agent_on_phone(&daemon, "1001");
+    // The caller hangs up a second into the queue, while 1001's phone rings; its answer
+    // crosses the CANCEL that follows.
+    let racer = phone(&dir, "1001", port, "cc_agent_cross.xml");
+    let caller = hanging_up_caller(&dir, &daemon, "+8613700137012", SALES, 1000);
+    caller.expect_pass(Duration::from_secs(10));
+    racer.expect_pass(Duration::from_secs(15));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let cdr = &cdrs[0];
+    eprintln!("CDR: {cdr:#}");
+    assert_eq!(cdr["hangup_by"], "caller", "{cdr:#}");
+    assert!(cdr["agent"].is_null() || cdr["agent"] == "", "{cdr:#}");
+    // The agent is not left ringing or on a call nobody is on.
+    let a = expect_agent_state(&daemon, "1001", "available", Duration::from_secs(5));
+    assert!(a["call"].is_null(), "{a:#}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn the_maximum_duration_cancels_a_ringing_offer() {
+    let dir = scratch_dir("cc-maxdur-ringing");
+    let (mut daemon, data) =
+        start_daemon(&dir, &[("max_duration = \"10m\"", "max_duration = \"3s\"")]);
+    let port = agent_on_phone(&daemon, "1001");
+    // The ring-all queue rings for 10 s; the call may last 3 s.
+    let ringing = phone(&dir, "1001", port, "cc_agent_ring_out.xml");
+    let caller = trunk_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "cc_caller.xml",
+        "+8613700137013",
+        SUPPORT,
+        None,
+    );
+    ringing.expect_pass(Duration::from_secs(15));
+    caller.expect_pass(Duration::from_secs(5));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let cdr = &cdrs[0];
+    eprintln!("CDR: {cdr:#}");
+    assert_eq!(cdr["hangup_reason"], "max-duration", "{cdr:#}");
+    expect_agent_state(&daemon, "1001", "available", Duration::from_secs(5));
     assert!(daemon.stop().success());
 }
 
