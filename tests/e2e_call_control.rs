@@ -975,6 +975,39 @@ fn ring_all_cancels_say_the_call_was_completed_elsewhere() {
 }
 
 #[test]
+fn when_two_ring_all_agents_answer_at_once_one_gets_the_call() {
+    let dir = scratch_dir("cc-ringall-both");
+    let (mut daemon, data) = start_daemon(&dir, &[]);
+    let port1 = agent_on_phone(&daemon, "1001");
+    let port2 = agent_on_phone(&daemon, "1002");
+    // Both phones answer at once; each scenario passes only if its answer is ACKed and
+    // then hung up: the loser's at once, the winner's when the caller hangs up.
+    let phone1 = phone(&dir, "1001", port1, "cc_agent_answer_race.xml");
+    let phone2 = phone(&dir, "1002", port2, "cc_agent_answer_race.xml");
+    let caller = hanging_up_caller(&dir, &daemon, "+8613700137016", SUPPORT, 2000);
+    phone1.expect_pass(Duration::from_secs(15));
+    phone2.expect_pass(Duration::from_secs(15));
+    caller.expect_pass(Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    assert_eq!(cdrs.len(), 1, "{cdrs:#?}");
+    let cdr = &cdrs[0];
+    eprintln!("CDR: {cdr:#}");
+    assert!(cdr["agent"] == "1001" || cdr["agent"] == "1002", "{cdr:#}");
+    let call = cdr["id"].as_str().expect("the call's id");
+    let log = db::queue_log_of(&data, call);
+    let events = db::events(&log);
+    assert_eq!(
+        events.iter().filter(|e| *e == "connect").count(),
+        1,
+        "{log:#?}"
+    );
+    for id in ["1001", "1002"] {
+        expect_agent_state(&daemon, id, "available", Duration::from_secs(5));
+    }
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn sighup_reloads_the_dialplan_for_new_calls_only() {
     let dir = scratch_dir("cc-reload");
     let plan = dir.join("cc_reload.dialplan");
