@@ -580,8 +580,14 @@ fn count_between(times: &[Instant], from: Instant, to: Instant) -> usize {
 }
 
 /// Starts agent 1001's phone (registered on `port`) answering, then holding the caller
-/// after `before_ms`, resuming after `hold_ms`, talking for `after_ms` and hanging up.
-fn holding_phone(dir: &Path, port: u16, before_ms: u32, hold_ms: u32, after_ms: u32) -> Sipp {
+/// (re-INVITE with `a=direction`) after `before_ms`, resuming after `hold_ms`, talking for
+/// `after_ms` and hanging up.
+fn holding_phone(
+    dir: &Path,
+    port: u16,
+    direction: &str,
+    (before_ms, hold_ms, after_ms): (u32, u32, u32),
+) -> Sipp {
     Sipp::start(
         dir,
         "phone-1001",
@@ -589,6 +595,7 @@ fn holding_phone(dir: &Path, port: u16, before_ms: u32, hold_ms: u32, after_ms: 
         &[
             ("@USER@", "1001".to_owned()),
             ("@PCAP@", format!("{}/g711a.pcap", common::sipp::PCAP_DIR)),
+            ("@HOLD@", direction.to_owned()),
             ("@BEFORE_MS@", before_ms.to_string()),
             ("@HOLD_MS@", hold_ms.to_string()),
             ("@AFTER_MS@", after_ms.to_string()),
@@ -610,7 +617,7 @@ fn a_held_caller_hears_music_then_the_agent_again() {
     let stop = Arc::new(Mutex::new(false));
     let arrivals = rtp_arrivals(media, stop.clone());
 
-    let agent_phone = holding_phone(&dir, port, 2000, 3000, 2000);
+    let agent_phone = holding_phone(&dir, port, "sendonly", (2000, 3000, 2000));
     let caller = trunk_caller(
         &dir,
         &daemon,
@@ -664,9 +671,9 @@ fn a_call_on_hold_is_not_ended_for_inactivity() {
     let dir = scratch_dir("cc-hold-quiet");
     let (mut daemon, data) = start_daemon(&dir, &[("inactivity = \"60s\"", "inactivity = \"2s\"")]);
     let port = agent_on_phone(&daemon, "1001");
-    // Nobody sends RTP for 4 s of hold, twice the inactivity limit: a held call is quiet
-    // by design. The agent then talks for a second and hangs up.
-    let agent_phone = holding_phone(&dir, port, 100, 4000, 1000);
+    // Nobody sends RTP for 4 s of hold (a=inactive), twice the inactivity limit: a held
+    // call is quiet by design. The agent then talks for a second and hangs up.
+    let agent_phone = holding_phone(&dir, port, "inactive", (100, 4000, 1000));
     let caller = trunk_caller(
         &dir,
         &daemon,
@@ -790,7 +797,10 @@ fn the_maximum_duration_cancels_a_ringing_offer() {
 #[test]
 fn shutdown_refuses_new_calls_and_ends_calls_in_progress_after_the_grace() {
     let dir = scratch_dir("cc-shutdown");
-    let (mut daemon, data) = start_daemon(&dir, &[]);
+    let (mut daemon, data) = start_daemon(
+        &dir,
+        &[("shutdown_grace = \"2s\"", "shutdown_grace = \"4s\"")],
+    );
     let port = agent_on_phone(&daemon, "1001");
     let agent_phone = phone(&dir, "1001", port, "cc_agent_answer.xml");
     let caller = trunk_caller(
@@ -819,7 +829,7 @@ fn shutdown_refuses_new_calls_and_ends_calls_in_progress_after_the_grace() {
         None,
     )
     .expect_pass(Duration::from_secs(10));
-    // After the 2 s grace both legs get BYE and the daemon exits.
+    // After the 4 s grace both legs get BYE and the daemon exits.
     agent_phone.expect_pass(Duration::from_secs(10));
     caller.expect_pass(Duration::from_secs(5));
     let status = daemon
