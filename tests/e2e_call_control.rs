@@ -1070,9 +1070,26 @@ fn sighup_reloads_the_dialplan_for_new_calls_only() {
         SALES,
         None,
     );
+    // A plan that fails the checker is refused; the last good one keeps serving.
+    std::fs::write(&plan, old.replace("queue sales", "queue nowhere"))
+        .expect("breaking the dialplan");
+    daemon.signal("HUP");
+    daemon
+        .wait_log(&["reload refused"], Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("a broken dialplan was not refused"));
+    let third = trunk_caller(
+        &dir,
+        &daemon,
+        "third",
+        "cc_caller.xml",
+        "+8613700137017",
+        SALES,
+        None,
+    );
     first.expect_pass(Duration::from_secs(15));
     second.expect_pass(Duration::from_secs(15));
-    let cdrs = db::wait_cdrs(&data, 2, Duration::from_secs(10));
+    third.expect_pass(Duration::from_secs(15));
+    let cdrs = db::wait_cdrs(&data, 3, Duration::from_secs(10));
     let queue_of = |caller: &str| {
         cdrs.iter()
             .find(|c| c["caller"].as_str().is_some_and(|n| n.ends_with(caller)))
@@ -1081,5 +1098,6 @@ fn sighup_reloads_the_dialplan_for_new_calls_only() {
     };
     assert_eq!(queue_of("8613700137009"), "sales", "{cdrs:#?}");
     assert_eq!(queue_of("8613700137010"), "support", "{cdrs:#?}");
+    assert_eq!(queue_of("8613700137017"), "support", "{cdrs:#?}");
     assert!(daemon.stop().success());
 }
