@@ -844,6 +844,65 @@ fn shutdown_refuses_new_calls_and_ends_calls_in_progress_after_the_grace() {
 }
 
 #[test]
+fn shutdown_refuses_feature_codes_too() {
+    let dir = scratch_dir("cc-shutdown-feature");
+    let (mut daemon, _data) = start_daemon(
+        &dir,
+        &[("shutdown_grace = \"2s\"", "shutdown_grace = \"4s\"")],
+    );
+    let tone = long_tone(&dir);
+    let phone = Phone::start(
+        "cc-1003-drain",
+        "127.0.0.1",
+        &tone,
+        &Account::Registered {
+            user: "1003".into(),
+            password: PASSWORD.into(),
+            registrar: daemon.addr,
+            auto_answer: false,
+        },
+    );
+    phone.expect_registered(Duration::from_secs(10));
+    // A call in progress keeps the daemon draining for its grace.
+    let caller = trunk_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "cc_caller.xml",
+        "+8613700137018",
+        HOLD_LINE,
+        None,
+    );
+    wait_until(Duration::from_secs(10), || {
+        (!common::http::items(&daemon.get("/api/v1/calls")).is_empty()).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the call never started"));
+    daemon.signal("TERM");
+    daemon
+        .wait_log(&["shutting down"], Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("the daemon did not start shutting down"));
+    // A login by feature code is a new call like any other: refused, not answered.
+    phone.dial(&daemon.uri("*451003*3456"));
+    let closed = phone
+        .wait_event("CALL_CLOSED", Duration::from_secs(5))
+        .unwrap_or_else(|| {
+            phone.hangup();
+            panic!("the feature-code call was not refused")
+        });
+    eprintln!("closed: {closed}");
+    assert_eq!(phone.count("CALL_ESTABLISHED"), 0, "{closed}");
+    assert!(closed.to_string().contains("503"), "{closed}");
+    assert_eq!(agent(&daemon, "1003")["state"], "logged_out");
+    caller.expect_pass(Duration::from_secs(10));
+    drop(phone);
+    assert!(
+        daemon
+            .wait_exit(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+}
+
+#[test]
 #[ignore = "the daemon exits 100 ms after the grace's CANCELs without reading the answers, \
             so the phone's 487 is never ACKed (run.rs: keep serving until the transactions end)"]
 fn shutdown_cancels_a_ringing_offer_after_the_grace() {
