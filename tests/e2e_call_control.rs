@@ -188,25 +188,34 @@ fn start_daemon(dir: &Path, settings: &[(&str, &str)]) -> (Daemon, PathBuf) {
 /// first digest challenge, and the switch offers SHA-256 first, which SIPp 3.6 cannot do:
 /// the REGISTER is sent from the test, answered with the project's own digest client.)
 fn register_phone(daemon: &Daemon, user: &str) -> u16 {
+    let port = free_port_on("127.0.0.1");
+    register_from(daemon, user, port, 3600);
+    port
+}
+
+/// Registers (or with `expires` 0 unregisters) `user`'s phone at 127.0.0.1:`port`.
+fn register_from(daemon: &Daemon, user: &str, port: u16, expires: u32) {
     use switchyard_sip::client_auth::ClientAuth;
     use switchyard_sip::transaction::Branch;
     use switchyard_sip::{Message, Request};
 
-    let port = free_port_on("127.0.0.1");
+    // Each REGISTER is a new transaction: a branch of its own.
+    static SERIAL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SERIAL.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
     let sock = UdpSocket::bind(("127.0.0.1", port)).expect("binding the phone's port");
     sock.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("setting a timeout");
     let server = daemon.addr;
     let text = format!(
         "REGISTER sip:{server} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-reg-{user}-1\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-reg-{user}-{n}\r\n\
          From: <sip:{user}@{server}>;tag=reg{user}\r\n\
          To: <sip:{user}@{server}>\r\n\
-         Call-ID: reg-{user}-{port}\r\n\
+         Call-ID: reg-{user}-{port}-{expires}\r\n\
          CSeq: 1 REGISTER\r\n\
          Contact: <sip:{user}@127.0.0.1:{port}>\r\n\
          Max-Forwards: 70\r\n\
-         Expires: 3600\r\n\
+         Expires: {expires}\r\n\
          Content-Length: 0\r\n\r\n"
     );
     let Ok(Message::Request(register)) = Message::parse(text.as_bytes()) else {
@@ -231,12 +240,11 @@ fn register_phone(daemon: &Daemon, user: &str) -> u16 {
         .authorize(
             &register,
             &challenge,
-            &Branch::new(&format!("z9hG4bK-reg-{user}-2")),
+            &Branch::new(&format!("z9hG4bK-reg-{user}-{}", n + 1)),
         )
         .expect("answering the challenge");
     let ok = exchange(&again);
     assert_eq!(ok.status, 200, "{ok:?}");
-    port
 }
 
 /// Starts `user`'s phone (registered on `port`) running `scenario`.
@@ -549,6 +557,49 @@ fn a_paused_agent_gets_no_offer_and_the_screen_pop_names_the_caller() {
 
     // The agent answers, talks and hangs up; the caller gets BYE.
     agent_phone.expect_pass(Duration::from_secs(20));
+    caller.expect_pass(Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    assert_eq!(cdrs[0]["agent"], "1001", "{:#}", cdrs[0]);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn an_agent_whose_phone_unregisters_is_offered_nothing_until_it_is_back() {
+    let dir = scratch_dir("cc-unregistered");
+    let (mut daemon, data) = start_daemon(&dir, &[]);
+    let port = agent_on_phone(&daemon, "1001");
+    let events = Events::connect(&daemon);
+    register_from(&daemon, "1001", port, 0);
+    let a = wait_until(Duration::from_secs(5), || {
+        let a = agent(&daemon, "1001");
+        (a["device_registered"] == false).then_some(a)
+    })
+    .unwrap_or_else(|| panic!("the agent's phone still shows registered"));
+    assert_eq!(a["device"], "1001", "still logged in there: {a:#}");
+    let caller = trunk_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "cc_caller.xml",
+        "+8613700137019",
+        SALES,
+        None,
+    );
+    wait_until(Duration::from_secs(10), || {
+        let q = daemon.get("/api/v1/queues/sales");
+        (q["waiting"].as_array().map_or(0, Vec::len) == 1).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the call never waited in sales"));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        events.of("call_offered").is_empty(),
+        "offered to an unregistered phone: {:#?}",
+        events.all()
+    );
+    // The phone registers again: the waiting call is offered to it and answered.
+    register_from(&daemon, "1001", port, 3600);
+    let agent_phone = phone(&dir, "1001", port, "cc_agent_hangup.xml");
+    agent_phone.expect_pass(Duration::from_secs(15));
     caller.expect_pass(Duration::from_secs(10));
     let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
     assert_eq!(cdrs[0]["agent"], "1001", "{:#}", cdrs[0]);
