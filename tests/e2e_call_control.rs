@@ -149,16 +149,19 @@ impl Drop for Sipp {
     }
 }
 
-/// A free UDP port on `ip` whose neighbours (SIPp's RTCP, and its RTP+2) are free too.
+/// A free UDP port on `ip` whose three neighbours (SIPp's media ports) are free too.
+///
+/// Ports come from 20000-29999, below the kernel's ephemeral range, where neither port-0
+/// binds nor the daemons' RTP ranges (30000 and up) land; each test process takes its
+/// own thousand and never hands out a port twice (a port freed by one phone's
+/// registration must not become another SIPp's media port).
 fn free_port_on(ip: &str) -> u16 {
-    for _ in 0..50 {
-        let s = UdpSocket::bind((ip, 0)).expect("binding port 0");
-        let port = s.local_addr().expect("a local address").port();
-        if port < u16::MAX - 4
-            && UdpSocket::bind((ip, port + 1)).is_ok()
-            && UdpSocket::bind((ip, port + 2)).is_ok()
-            && UdpSocket::bind((ip, port + 3)).is_ok()
-        {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 10) as u16 * 1000;
+    for _ in 0..250 {
+        let port = base + NEXT.fetch_add(4, std::sync::atomic::Ordering::Relaxed) % 1000;
+        let free = (port..port + 4).all(|p| UdpSocket::bind((ip, p)).is_ok());
+        if free {
             return port;
         }
     }
