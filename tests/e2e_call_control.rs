@@ -187,9 +187,10 @@ fn start_daemon(dir: &Path, settings: &[(&str, &str)]) -> (Daemon, PathBuf) {
 }
 
 /// Registers `user`'s phone (digest authentication) from a fresh port on 127.0.0.1;
-/// returns the port, where the phone's SIPp scenario must then run. (SIPp answers only the
-/// first digest challenge, and the switch offers SHA-256 first, which SIPp 3.6 cannot do:
-/// the REGISTER is sent from the test, answered with the project's own digest client.)
+/// returns the port, where the phone's SIPp scenario must then run. The REGISTER is sent
+/// by the test itself (answering the challenge with the project's digest client, so with
+/// SHA-256), which also lets a test unregister and register again from that very port
+/// around the phone's SIPp scenarios.
 fn register_phone(daemon: &Daemon, user: &str) -> u16 {
     let port = free_port_on("127.0.0.1");
     register_from(daemon, user, port, 3600);
