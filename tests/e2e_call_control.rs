@@ -1,8 +1,9 @@
 //! End to end: call-control behaviours with real SIP peers. SIPp plays trunk callers (from
-//! 127.0.0.2) and agents' phones (registered with digest authentication, then answering,
-//! holding, hanging up or racing the switch's CANCEL from the scenarios in tests/sipp/cc_*),
-//! baresip a phone dialling feature codes. The contact centre is tests/configs/cc.toml
-//! with the IVR tests/configs/cc.dialplan.
+//! 127.0.0.2) and agents' phones (registered by the test with digest authentication, then
+//! answering, holding, hanging up or racing the switch's CANCEL as the scenarios in
+//! tests/sipp/cc_*.xml say); baresip is a phone dialling feature codes. The contact centre
+//! is tests/configs/cc.toml with the IVR tests/configs/cc.dialplan (one DID per
+//! behaviour); some tests change a setting of it (call length, RTP inactivity, grace).
 
 mod common;
 
