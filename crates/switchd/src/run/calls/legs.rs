@@ -271,12 +271,13 @@ impl Calls {
                 return;
             }
         };
-        let dialled = req.uri.user().map(percent_decode).unwrap_or_default();
-        if self.feature_code(sip, now, &key, source, req, &user, &dialled) {
-            return;
-        }
+        // Shutting down: no new calls, feature-code calls included.
         if self.draining {
             sip.reject(now, &key, req, 503, "Service Unavailable");
+            return;
+        }
+        let dialled = req.uri.user().map(percent_decode).unwrap_or_default();
+        if self.feature_code(sip, now, &key, source, req, &user, &dialled) {
             return;
         }
         // A phone dialling a number served by a dialplan (e.g. the DID): run it as if the
