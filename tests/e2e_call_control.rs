@@ -959,8 +959,6 @@ fn shutdown_refuses_feature_codes_too() {
 }
 
 #[test]
-#[ignore = "the daemon exits 100 ms after the grace's CANCELs without reading the answers, \
-            so the phone's 487 is never ACKed (run.rs: keep serving until the transactions end)"]
 fn shutdown_cancels_a_ringing_offer_after_the_grace() {
     let dir = scratch_dir("cc-shutdown-ringing");
     let (mut daemon, data) = start_daemon(&dir, &[]);

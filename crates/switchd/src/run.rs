@@ -30,6 +30,9 @@ use crate::config::{self, Config};
 
 /// Largest SIP message accepted on a stream; larger ones get 513 (RFC 3261 §21.5.14).
 const MAX_MESSAGE: usize = 64 * 1024;
+/// How long the loop keeps serving after hanging up the last calls at shutdown: the
+/// phones' answers to our CANCELs and BYEs (and their retransmissions) are handled.
+const CLOSING_LINGER: Duration = Duration::from_millis(1500);
 /// How often bindings are saved at most while they change (and always at shutdown).
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
@@ -309,6 +312,9 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
     let mut last_save = tokio::time::Instant::now();
     // Set at SIGTERM: calls may finish until then, then they are hung up.
     let mut draining_until: Option<tokio::time::Instant> = None;
+    // After the grace: the loop keeps answering (ACKs for 487s, BYE retransmissions, their
+    // 200s) until this instant, then exits.
+    let mut closing_until: Option<tokio::time::Instant> = None;
     loop {
         let mut deadline = core
             .poll_timeout()
@@ -318,7 +324,7 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
             // Wake up to save even if nothing else happens.
             deadline = deadline.min(last_save + SAVE_EVERY);
         }
-        if let Some(d) = draining_until {
+        if let Some(d) = closing_until.or(draining_until) {
             deadline = deadline
                 .min(d)
                 .min(tokio::time::Instant::now() + Duration::from_millis(200));
@@ -376,7 +382,11 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
             save(&mut core);
             last_save = tokio::time::Instant::now();
         }
-        if let Some(until) = draining_until {
+        if let Some(until) = closing_until {
+            if tokio::time::Instant::now() >= until {
+                break;
+            }
+        } else if let Some(until) = draining_until {
             let now = std::time::Instant::now();
             let left = core.calls().map_or(0, |c| c.active_calls());
             if left == 0 {
@@ -388,9 +398,7 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
                 while let Some(t) = core.poll_transmit() {
                     net.send(t);
                 }
-                // Let the BYEs leave before the sockets close.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                break;
+                closing_until = Some(tokio::time::Instant::now() + CLOSING_LINGER);
             }
         }
     }

@@ -81,7 +81,7 @@ impl Calls {
 
     /// Lets the caller hear media: the 200, or with early media configured a 183 with our
     /// SDP (the 200 follows when the dialplan needs the caller).
-    fn ensure_media(&mut self, sip: &mut Sip<'_>, now: Instant, id: u64) {
+    pub(super) fn ensure_media(&mut self, sip: &mut Sip<'_>, now: Instant, id: u64) {
         let early = self.config.calls.early_media;
         let Some(call) = self.calls.get_mut(&id) else {
             return;

@@ -403,6 +403,15 @@ impl Calls {
         };
         self.register_call(call, key);
         self.run_ivr(sip, now, id);
+        // A dialplan that waits (a pause, a lookup) before anything else answers now; only
+        // a transfer ringing the far end leaves the caller unanswered.
+        if self
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.phase == Phase::Ivr && !c.caller.answered)
+        {
+            self.ensure_media(sip, now, id);
+        }
         self.reschedule(id);
     }
 
