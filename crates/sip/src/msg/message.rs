@@ -401,16 +401,53 @@ fn header_name(h: &[u8], i: usize) -> PResult<(usize, usize)> {
     Ok((name_end, colon))
 }
 
+/// A header line that starts with a common name spelled as usual and directly followed by
+/// its colon: the name and its length. Decided from the first bytes and one comparison,
+/// without scanning the name's characters (which are all token characters).
+#[inline]
+fn common_name(line: &[u8]) -> Option<(Known, usize)> {
+    fn is(line: &[u8], name: &[u8]) -> bool {
+        line.len() > name.len() && line[name.len()] == b':' && &line[..name.len()] == name
+    }
+    let (k, name): (Known, &[u8]) = match (line.first()?, line.get(1)?) {
+        (b'V', _) => (Known::VIA, b"Via"),
+        (b'F', _) => (Known::FROM, b"From"),
+        (b'T', _) => (Known::TO, b"To"),
+        (b'C', b'a') => (Known::CALL_ID, b"Call-ID"),
+        (b'C', b'S') => (Known::CSEQ, b"CSeq"),
+        (b'C', b'o') => match line.get(7) {
+            Some(b':') => (Known::CONTACT, b"Contact"),
+            Some(b'-') => match line.get(8) {
+                Some(b'L') => (Known::CONTENT_LENGTH, b"Content-Length"),
+                Some(b'T') => (Known::CONTENT_TYPE, b"Content-Type"),
+                _ => return None,
+            },
+            _ => return None,
+        },
+        (b'M', _) => (Known::MAX_FORWARDS, b"Max-Forwards"),
+        (b'R', b'o') => (Known::ROUTE, b"Route"),
+        (b'R', b'e') => (Known::RECORD_ROUTE, b"Record-Route"),
+        (b'E', _) => (Known::EXPIRES, b"Expires"),
+        (b'A', _) => (Known::ALLOW, b"Allow"),
+        (b'S', b'u') => (Known::SUPPORTED, b"Supported"),
+        (b'S', b'e') => (Known::SERVER, b"Server"),
+        (b'U', _) => (Known::USER_AGENT, b"User-Agent"),
+        _ => return None,
+    };
+    is(line, name).then_some((k, name.len()))
+}
+
 /// Adds the header whose name is `i..name_end` and whose value runs from after the colon
 /// to `line_end` (`folded` when that range holds line folds).
 fn add_header(
     buf: &Arc<str>,
     (i, name_end, colon, line_end): (usize, usize, usize, usize),
+    known: Option<Known>,
     folded: bool,
     headers: &mut Headers,
 ) -> PResult<()> {
     let h = buf.as_bytes();
-    let name = match Known::lookup_bytes(&h[i..name_end]) {
+    let name = match known.or_else(|| Known::lookup_bytes(&h[i..name_end])) {
         Some(k) => Name::Known(k),
         None => Name::Other(Val::at(i, name_end)),
     };
@@ -419,11 +456,16 @@ fn add_header(
         let unfolded = unfold(&buf[v0..line_end]);
         Val::Own(unfolded.trim_matches([' ', '\t']).into())
     } else {
-        let mut v1 = line_end;
-        while v0 < v1 && is_ws(h[v0]) {
+        let v = &h[..line_end];
+        // Usually one space after the colon and none at the end.
+        if v.get(v0) == Some(&b' ') {
             v0 += 1;
         }
-        while v1 > v0 && is_ws(h[v1 - 1]) {
+        while v0 < v.len() && is_ws(v[v0]) {
+            v0 += 1;
+        }
+        let mut v1 = v.len();
+        while v1 > v0 && is_ws(v[v1 - 1]) {
             v1 -= 1;
         }
         Val::at(v0, v1)
@@ -448,8 +490,14 @@ fn parse_crlf_headers(
     let h = buf.as_bytes();
     for &end in ends {
         let end = end as usize;
-        let (name_end, colon) = header_name(h, i)?;
-        add_header(buf, (i, name_end, colon, end), false, headers)?;
+        let (name_end, colon, known) = match common_name(&h[i..end]) {
+            Some((k, len)) => (i + len, i + len, Some(k)),
+            None => {
+                let (name_end, colon) = header_name(h, i)?;
+                (name_end, colon, None)
+            }
+        };
+        add_header(buf, (i, name_end, colon, end), known, false, headers)?;
         i = end + 2;
     }
     Ok(())
@@ -480,7 +528,7 @@ fn parse_headers(buf: &Arc<str>, mut i: usize, headers: &mut Headers) -> PResult
             }
             break (k, after);
         };
-        add_header(buf, (i, name_end, colon, line_end), folded, headers)?;
+        add_header(buf, (i, name_end, colon, line_end), None, folded, headers)?;
         i = next;
     }
     Ok(())
