@@ -439,6 +439,7 @@ fn common_name(line: &[u8]) -> Option<(Known, usize)> {
 
 /// Adds the header whose name is `i..name_end` and whose value runs from after the colon
 /// to `line_end` (`folded` when that range holds line folds).
+#[inline(always)]
 fn add_header(
     buf: &Arc<str>,
     (i, name_end, colon, line_end): (usize, usize, usize, usize),
