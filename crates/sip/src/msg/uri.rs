@@ -126,6 +126,7 @@ static HOST: [u8; 256] = {
 
 /// Parses `host` at the start of `s` (hostname / IPv4address / IPv6reference); returns
 /// the kind and the end index. Stops at the first character that cannot be in a host.
+#[inline(always)]
 pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
     let rest = s.get(i..).unwrap_or_default();
     if rest.first() == Some(&b'[') {
@@ -321,6 +322,7 @@ fn is_escaped(s: &[u8], i: usize) -> bool {
 }
 
 /// Skips characters of `class` or `%HH` escapes; an invalid escape is an error.
+#[inline(always)]
 fn skip_chars(s: &[u8], mut i: usize, end: usize, class: &[bool; 256]) -> PResult<usize> {
     loop {
         let k = skip_class_to(s, i, end, class);
@@ -353,6 +355,7 @@ static TEL: [bool; 256] =
         || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#'));
 
 /// `*( ";" pname [ "=" pvalue ] )` of a URI, from `i`; returns the end index.
+#[inline(always)]
 fn uri_params(s: &[u8], mut i: usize, out: &mut Params) -> PResult<usize> {
     while i < s.len() && s[i] == b';' {
         let n0 = i + 1;
