@@ -433,35 +433,37 @@ fn header_name(h: &[u8], i: usize) -> PResult<(usize, usize)> {
 /// without scanning the name's characters (which are all token characters).
 #[inline]
 fn common_name(line: &[u8]) -> Option<(Known, usize)> {
-    fn is(line: &[u8], name: &[u8]) -> bool {
-        line.len() > name.len() && line[name.len()] == b':' && &line[..name.len()] == name
+    /// `name` and a colon start the line: compared as fixed-size arrays, inline.
+    #[inline(always)]
+    fn is<const N: usize>(line: &[u8], k: Known, name: &[u8; N]) -> Option<(Known, usize)> {
+        let head: &[u8; N] = line.get(..N)?.try_into().ok()?;
+        (head == name && line.get(N) == Some(&b':')).then_some((k, N))
     }
-    let (k, name): (Known, &[u8]) = match (line.first()?, line.get(1)?) {
-        (b'V', _) => (Known::VIA, b"Via"),
-        (b'F', _) => (Known::FROM, b"From"),
-        (b'T', _) => (Known::TO, b"To"),
-        (b'C', b'a') => (Known::CALL_ID, b"Call-ID"),
-        (b'C', b'S') => (Known::CSEQ, b"CSeq"),
+    match (line.first()?, line.get(1)?) {
+        (b'V', _) => is(line, Known::VIA, b"Via"),
+        (b'F', _) => is(line, Known::FROM, b"From"),
+        (b'T', _) => is(line, Known::TO, b"To"),
+        (b'C', b'a') => is(line, Known::CALL_ID, b"Call-ID"),
+        (b'C', b'S') => is(line, Known::CSEQ, b"CSeq"),
         (b'C', b'o') => match line.get(7) {
-            Some(b':') => (Known::CONTACT, b"Contact"),
+            Some(b':') => is(line, Known::CONTACT, b"Contact"),
             Some(b'-') => match line.get(8) {
-                Some(b'L') => (Known::CONTENT_LENGTH, b"Content-Length"),
-                Some(b'T') => (Known::CONTENT_TYPE, b"Content-Type"),
-                _ => return None,
+                Some(b'L') => is(line, Known::CONTENT_LENGTH, b"Content-Length"),
+                Some(b'T') => is(line, Known::CONTENT_TYPE, b"Content-Type"),
+                _ => None,
             },
-            _ => return None,
+            _ => None,
         },
-        (b'M', _) => (Known::MAX_FORWARDS, b"Max-Forwards"),
-        (b'R', b'o') => (Known::ROUTE, b"Route"),
-        (b'R', b'e') => (Known::RECORD_ROUTE, b"Record-Route"),
-        (b'E', _) => (Known::EXPIRES, b"Expires"),
-        (b'A', _) => (Known::ALLOW, b"Allow"),
-        (b'S', b'u') => (Known::SUPPORTED, b"Supported"),
-        (b'S', b'e') => (Known::SERVER, b"Server"),
-        (b'U', _) => (Known::USER_AGENT, b"User-Agent"),
-        _ => return None,
-    };
-    is(line, name).then_some((k, name.len()))
+        (b'M', _) => is(line, Known::MAX_FORWARDS, b"Max-Forwards"),
+        (b'R', b'o') => is(line, Known::ROUTE, b"Route"),
+        (b'R', b'e') => is(line, Known::RECORD_ROUTE, b"Record-Route"),
+        (b'E', _) => is(line, Known::EXPIRES, b"Expires"),
+        (b'A', _) => is(line, Known::ALLOW, b"Allow"),
+        (b'S', b'u') => is(line, Known::SUPPORTED, b"Supported"),
+        (b'S', b'e') => is(line, Known::SERVER, b"Server"),
+        (b'U', _) => is(line, Known::USER_AGENT, b"User-Agent"),
+        _ => None,
+    }
 }
 
 /// Adds the header whose name is `i..name_end` and whose value runs from after the colon
