@@ -266,9 +266,20 @@ struct Parts {
 impl Parts {
     fn parse_sip(&mut self, s: &[u8], start: usize) -> PResult<usize> {
         let mut i = start;
-        if let Some(at) = memchr::memchr(b'@', &s[start..]) {
-            let at = start + at;
-            let user_end = skip_chars(s, start, at, &USER)?;
+        // Usually the user part is plain characters up to the '@': the class scan finds
+        // both, with no search for the '@' first.
+        let plain = skip_class_to(s, start, s.len(), &USER);
+        let at = if s.get(plain) == Some(&b'@') {
+            Some(plain)
+        } else {
+            memchr::memchr(b'@', &s[start..]).map(|k| start + k)
+        };
+        if let Some(at) = at {
+            let user_end = if at == plain {
+                plain
+            } else {
+                skip_chars(s, start, at, &USER)?
+            };
             if user_end == start {
                 return Err(Fail::new(start, "a user name"));
             }
