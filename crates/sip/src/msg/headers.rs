@@ -113,14 +113,17 @@ fn clean(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The bytes a Call-ID may hold: anything above SP but DEL.
+static CALL_ID: [bool; 256] = super::scan::class_table!(|b| b > b' ' && b != 0x7f);
+
 /// `Call-ID = word [ "@" word ]`: visible characters, no whitespace.
 fn check_call_id(s: &str) -> PResult<()> {
     if s.is_empty() {
         return Err(Fail::new(0, "a Call-ID"));
     }
-    match s.bytes().position(|b| b <= b' ' || b == 0x7f) {
-        Some(i) => Err(Fail::new(i, "a Call-ID without whitespace")),
-        None => Ok(()),
+    match super::scan::skip_class(s.as_bytes(), 0, &CALL_ID) {
+        i if i < s.len() => Err(Fail::new(i, "a Call-ID without whitespace")),
+        _ => Ok(()),
     }
 }
 
@@ -134,7 +137,7 @@ fn check_value(k: Known, s: &str) -> PResult<()> {
         Known::CALL_ID => check_call_id(s),
         Known::MAX_FORWARDS => check_number(s, 255, "Max-Forwards of 0-255").map(|_| ()),
         Known::CONTENT_TYPE => {
-            let slash = s.find('/').ok_or(Fail::new(0, "a media type"))?;
+            let slash = memchr::memchr(b'/', s.as_bytes()).ok_or(Fail::new(0, "a media type"))?;
             if slash == 0 || s.len() == slash + 1 {
                 return Err(Fail::new(0, "a media type"));
             }

@@ -221,15 +221,42 @@ fn header_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
     }
 }
 
+/// Finds the next CR or LF. One search per header line: on x86-64 the AVX2 searcher is
+/// built once per message and called directly, skipping the per-call dispatch.
+struct LineEnds {
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<memchr::arch::x86_64::avx2::memchr::Two>,
+}
+
+impl LineEnds {
+    #[inline]
+    fn new() -> LineEnds {
+        LineEnds {
+            #[cfg(target_arch = "x86_64")]
+            avx2: memchr::arch::x86_64::avx2::memchr::Two::new(b'\r', b'\n'),
+        }
+    }
+
+    #[inline]
+    fn next(&self, h: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(two) = &self.avx2 {
+            return two.find(h);
+        }
+        memchr::memchr2(b'\r', b'\n', h)
+    }
+}
+
 /// Line ends (the index of each CR) of a header section whose lines all end in CRLF and
 /// none is folded, and the index of the empty line that ends it. `None` for anything else
 /// (bare LF, lone CR, folding, no empty line): the general path handles those, so both
 /// paths accept and reject the same messages.
 fn crlf_lines(d: &[u8]) -> Option<(SmallVec<[u32; 32]>, usize)> {
+    let find = LineEnds::new();
     let mut ends = SmallVec::new();
     let mut line = 0;
     loop {
-        let k = line + memchr::memchr2(b'\r', b'\n', d.get(line..)?)?;
+        let k = line + find.next(d.get(line..)?)?;
         if d[k] != b'\r' || d.get(k + 1) != Some(&b'\n') {
             return None;
         }
@@ -401,16 +428,56 @@ fn header_name(h: &[u8], i: usize) -> PResult<(usize, usize)> {
     Ok((name_end, colon))
 }
 
+/// A header line that starts with a common name spelled as usual and directly followed by
+/// its colon: the name and its length. Decided from the first bytes and one comparison,
+/// without scanning the name's characters (which are all token characters).
+#[inline]
+fn common_name(line: &[u8]) -> Option<(Known, usize)> {
+    /// `name` and a colon start the line: compared as fixed-size arrays, inline.
+    #[inline(always)]
+    fn is<const N: usize>(line: &[u8], k: Known, name: &[u8; N]) -> Option<(Known, usize)> {
+        let head: &[u8; N] = line.get(..N)?.try_into().ok()?;
+        (head == name && line.get(N) == Some(&b':')).then_some((k, N))
+    }
+    match (line.first()?, line.get(1)?) {
+        (b'V', _) => is(line, Known::VIA, b"Via"),
+        (b'F', _) => is(line, Known::FROM, b"From"),
+        (b'T', _) => is(line, Known::TO, b"To"),
+        (b'C', b'a') => is(line, Known::CALL_ID, b"Call-ID"),
+        (b'C', b'S') => is(line, Known::CSEQ, b"CSeq"),
+        (b'C', b'o') => match line.get(7) {
+            Some(b':') => is(line, Known::CONTACT, b"Contact"),
+            Some(b'-') => match line.get(8) {
+                Some(b'L') => is(line, Known::CONTENT_LENGTH, b"Content-Length"),
+                Some(b'T') => is(line, Known::CONTENT_TYPE, b"Content-Type"),
+                _ => None,
+            },
+            _ => None,
+        },
+        (b'M', _) => is(line, Known::MAX_FORWARDS, b"Max-Forwards"),
+        (b'R', b'o') => is(line, Known::ROUTE, b"Route"),
+        (b'R', b'e') => is(line, Known::RECORD_ROUTE, b"Record-Route"),
+        (b'E', _) => is(line, Known::EXPIRES, b"Expires"),
+        (b'A', _) => is(line, Known::ALLOW, b"Allow"),
+        (b'S', b'u') => is(line, Known::SUPPORTED, b"Supported"),
+        (b'S', b'e') => is(line, Known::SERVER, b"Server"),
+        (b'U', _) => is(line, Known::USER_AGENT, b"User-Agent"),
+        _ => None,
+    }
+}
+
 /// Adds the header whose name is `i..name_end` and whose value runs from after the colon
 /// to `line_end` (`folded` when that range holds line folds).
+#[inline(always)]
 fn add_header(
     buf: &Arc<str>,
     (i, name_end, colon, line_end): (usize, usize, usize, usize),
+    known: Option<Known>,
     folded: bool,
     headers: &mut Headers,
 ) -> PResult<()> {
     let h = buf.as_bytes();
-    let name = match Known::lookup_bytes(&h[i..name_end]) {
+    let name = match known.or_else(|| Known::lookup_bytes(&h[i..name_end])) {
         Some(k) => Name::Known(k),
         None => Name::Other(Val::at(i, name_end)),
     };
@@ -419,11 +486,16 @@ fn add_header(
         let unfolded = unfold(&buf[v0..line_end]);
         Val::Own(unfolded.trim_matches([' ', '\t']).into())
     } else {
-        let mut v1 = line_end;
-        while v0 < v1 && is_ws(h[v0]) {
+        let v = &h[..line_end];
+        // Usually one space after the colon and none at the end.
+        if v.get(v0) == Some(&b' ') {
             v0 += 1;
         }
-        while v1 > v0 && is_ws(h[v1 - 1]) {
+        while v0 < v.len() && is_ws(v[v0]) {
+            v0 += 1;
+        }
+        let mut v1 = v.len();
+        while v1 > v0 && is_ws(v[v1 - 1]) {
             v1 -= 1;
         }
         Val::at(v0, v1)
@@ -448,8 +520,14 @@ fn parse_crlf_headers(
     let h = buf.as_bytes();
     for &end in ends {
         let end = end as usize;
-        let (name_end, colon) = header_name(h, i)?;
-        add_header(buf, (i, name_end, colon, end), false, headers)?;
+        let (name_end, colon, known) = match common_name(&h[i..end]) {
+            Some((k, len)) => (i + len, i + len, Some(k)),
+            None => {
+                let (name_end, colon) = header_name(h, i)?;
+                (name_end, colon, None)
+            }
+        };
+        add_header(buf, (i, name_end, colon, end), known, false, headers)?;
         i = end + 2;
     }
     Ok(())
@@ -480,7 +558,7 @@ fn parse_headers(buf: &Arc<str>, mut i: usize, headers: &mut Headers) -> PResult
             }
             break (k, after);
         };
-        add_header(buf, (i, name_end, colon, line_end), folded, headers)?;
+        add_header(buf, (i, name_end, colon, line_end), None, folded, headers)?;
         i = next;
     }
     Ok(())

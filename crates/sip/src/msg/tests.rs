@@ -239,3 +239,37 @@ fn extra_bytes_after_body_are_ignored_and_leading_crlf_skipped() {
     let r = request(&s);
     assert_eq!(r.body.len(), 142);
 }
+
+/// Names that share their first letters with a common header name, or follow it with
+/// something other than the colon, are read as what they are.
+#[test]
+fn names_close_to_common_ones() {
+    let lines = "Allow-Events: talk\r\n\
+Contacts: x\r\n\
+Content-Lengthy: 9\r\n\
+Content-Typo: y\r\n\
+Server-X: s\r\n\
+Session-Expires: 1800\r\n\
+Replaces: abc\r\n\
+MIME-Version: 1.0\r\n\
+Via : SIP/2.0/UDP h2;branch=z9hG4bK2\r\n\
+TO: <sip:bob@example.com>\r\n";
+    let msg = INVITE.replacen("To: Bob <sip:bob@biloxi.example.com>\r\n", lines, 1);
+    let r = request(&msg);
+    let h = &r.headers;
+    assert_eq!(h.get("Allow-Events"), Some("talk"));
+    assert_eq!(h.get("Allow"), None);
+    assert_eq!(h.get("Contacts"), Some("x"));
+    assert_eq!(h.contacts().as_slice().len(), 1);
+    assert_eq!(h.get("Content-Lengthy"), Some("9"));
+    assert_eq!(h.get("Content-Typo"), Some("y"));
+    assert_eq!(h.get("Server-X"), Some("s"));
+    assert_eq!(h.get("Server"), None);
+    assert_eq!(h.get("Session-Expires"), Some("1800"));
+    assert_eq!(h.get("Replaces"), Some("abc"));
+    assert_eq!(h.get("MIME-Version"), Some("1.0"));
+    assert_eq!(h.vias().len(), 3);
+    assert_eq!(h.vias()[2].host_str(), "h2");
+    assert_eq!(h.to().unwrap().uri().user(), Some("bob"));
+    assert_eq!(r.body.len(), 142);
+}

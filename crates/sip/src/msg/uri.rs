@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use super::error::{Fail, PResult, ParseError};
-use super::scan::{Param, Params, class_table, find_param, is_unreserved};
+use super::scan::{Param, Params, class_table, find_param, is_unreserved, skip_class_to};
 use super::text::{MAX_TYPED_LEN, Span, Text};
 
 /// A URI scheme. Scheme names are case-insensitive; an unknown one keeps its spelling.
@@ -126,6 +126,7 @@ static HOST: [u8; 256] = {
 
 /// Parses `host` at the start of `s` (hostname / IPv4address / IPv6reference); returns
 /// the kind and the end index. Stops at the first character that cannot be in a host.
+#[inline(always)]
 pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
     let rest = s.get(i..).unwrap_or_default();
     if rest.first() == Some(&b'[') {
@@ -137,6 +138,13 @@ pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
             .and_then(|t| t.parse::<Ipv6Addr>().ok())
             .ok_or(Fail::new(i + 1, "an IPv6 address"))?;
         return Ok((HostKind::V6(addr), i + len + 1));
+    }
+    // An IPv4 address is read directly when nothing that can be part of a host follows it.
+    if rest.first().is_some_and(u8::is_ascii_digit)
+        && let Some((addr, len)) = ipv4_prefix(rest)
+        && rest.get(len).is_none_or(|&c| HOST[c as usize] == 0)
+    {
+        return Ok((HostKind::V4(addr), i + len));
     }
     // One pass: the extent, the classes seen, and whether a dot follows a dot (or starts
     // the host), which is an empty label.
@@ -179,34 +187,49 @@ pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
 /// Dotted-quad IPv4 (no leading zeros beyond a single `0`), as `Ipv4Addr::from_str`
 /// accepts, without its generic parser.
 pub(crate) fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut n = 0;
-    let mut v: u32 = 0;
-    let mut digits = 0;
-    for &c in s {
-        if c == b'.' {
-            if digits == 0 || v > 255 || n == 3 {
-                return None;
-            }
-            octets[n] = v as u8;
-            n += 1;
-            v = 0;
-            digits = 0;
-        } else {
-            let d = c.wrapping_sub(b'0');
-            // At most three digits, and no leading zero before another digit.
-            if d > 9 || digits == 3 || (digits == 1 && v == 0) {
-                return None;
-            }
-            v = v * 10 + u32::from(d);
-            digits += 1;
+    ipv4_prefix(s)
+        .filter(|&(_, len)| len == s.len())
+        .map(|(addr, _)| addr)
+}
+
+/// The dotted-quad IPv4 address at the start of `s`, and its length. What follows it is
+/// not looked at (the caller decides whether it ends the address).
+pub(crate) fn ipv4_prefix(s: &[u8]) -> Option<(Ipv4Addr, usize)> {
+    let (a, i) = octet(s, 0)?;
+    let (b, i) = octet(s, dot(s, i)?)?;
+    let (c, i) = octet(s, dot(s, i)?)?;
+    let (d, i) = octet(s, dot(s, i)?)?;
+    Some((Ipv4Addr::new(a, b, c, d), i))
+}
+
+#[inline(always)]
+fn dot(s: &[u8], i: usize) -> Option<usize> {
+    (s.get(i) == Some(&b'.')).then_some(i + 1)
+}
+
+#[inline(always)]
+fn digit(s: &[u8], i: usize) -> Option<u32> {
+    let d = s.get(i)?.wrapping_sub(b'0');
+    (d <= 9).then_some(u32::from(d))
+}
+
+/// One to three digits at `i` making 0–255, with no leading zero before another digit.
+#[inline(always)]
+fn octet(s: &[u8], i: usize) -> Option<(u8, usize)> {
+    let mut v = digit(s, i)?;
+    let mut j = i + 1;
+    if let Some(d) = digit(s, j) {
+        if v == 0 {
+            return None;
+        }
+        v = v * 10 + d;
+        j += 1;
+        if let Some(d) = digit(s, j) {
+            v = v * 10 + d;
+            j += 1;
         }
     }
-    if n != 3 || digits == 0 || v > 255 {
-        return None;
-    }
-    octets[3] = v as u8;
-    Some(Ipv4Addr::from(octets))
+    u8::try_from(v).ok().map(|v| (v, j))
 }
 
 /// Parses `":" port` at `i` if present; returns the port and the end index.
@@ -243,9 +266,20 @@ struct Parts {
 impl Parts {
     fn parse_sip(&mut self, s: &[u8], start: usize) -> PResult<usize> {
         let mut i = start;
-        if let Some(at) = memchr::memchr(b'@', &s[start..]) {
-            let at = start + at;
-            let user_end = skip_chars(s, start, at, &USER)?;
+        // Usually the user part is plain characters up to the '@': the class scan finds
+        // both, with no search for the '@' first.
+        let plain = skip_class_to(s, start, s.len(), &USER);
+        let at = if s.get(plain) == Some(&b'@') {
+            Some(plain)
+        } else {
+            memchr::memchr(b'@', &s[start..]).map(|k| start + k)
+        };
+        if let Some(at) = at {
+            let user_end = if at == plain {
+                plain
+            } else {
+                skip_chars(s, start, at, &USER)?
+            };
             if user_end == start {
                 return Err(Fail::new(start, "a user name"));
             }
@@ -299,12 +333,10 @@ fn is_escaped(s: &[u8], i: usize) -> bool {
 }
 
 /// Skips characters of `class` or `%HH` escapes; an invalid escape is an error.
+#[inline(always)]
 fn skip_chars(s: &[u8], mut i: usize, end: usize, class: &[bool; 256]) -> PResult<usize> {
     loop {
-        let k = s[i..end]
-            .iter()
-            .position(|&b| !class[b as usize])
-            .map_or(end, |k| i + k);
+        let k = skip_class_to(s, i, end, class);
         if k < end && s[k] == b'%' {
             if is_escaped(&s[..end], k) {
                 i = k + 3;
@@ -334,6 +366,7 @@ static TEL: [bool; 256] =
         || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#'));
 
 /// `*( ";" pname [ "=" pvalue ] )` of a URI, from `i`; returns the end index.
+#[inline(always)]
 fn uri_params(s: &[u8], mut i: usize, out: &mut Params) -> PResult<usize> {
     while i < s.len() && s[i] == b';' {
         let n0 = i + 1;
@@ -636,6 +669,45 @@ mod tests {
         ] {
             assert_eq!(parse_ipv4(s.as_bytes()), s.parse().ok(), "{s}");
         }
+    }
+
+    #[test]
+    fn ipv4_like_std_on_every_shape() {
+        let octets = [
+            "", "0", "00", "01", "1", "9", "10", "99", "100", "199", "249", "250", "255", "256",
+            "299", "300", "999", "1000", "1a", "a",
+        ];
+        for a in octets {
+            for b in ["0", "255", "256", "01", ""] {
+                for c in ["7", "00", ""] {
+                    for d in octets {
+                        let s = format!("{a}.{b}.{c}.{d}");
+                        assert_eq!(parse_ipv4(s.as_bytes()), s.parse().ok(), "{s}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hosts_that_start_like_addresses() {
+        let host = |s: &str| Uri::parse(s).map(|u| u.host());
+        assert_eq!(
+            host("sip:1.2.3.4:5060"),
+            Ok(Some(Host::V4("1.2.3.4".parse().unwrap())))
+        );
+        assert_eq!(
+            host("sip:1.2.3.4a.example"),
+            Ok(Some(Host::Domain("1.2.3.4a.example".into())))
+        );
+        assert_eq!(
+            host("sip:1.2.3.4-x"),
+            Ok(Some(Host::Domain("1.2.3.4-x".into())))
+        );
+        assert!(host("sip:1.2.3.4.5").is_err());
+        assert!(host("sip:1.2.3.45678").is_err());
+        assert!(host("sip:1.2.3.4..x").is_err());
+        assert!(host("sip:01.2.3.4").is_err());
     }
 
     #[test]

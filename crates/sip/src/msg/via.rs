@@ -119,6 +119,7 @@ impl Via {
     }
 
     /// `received` must be an address, `ttl` 0–255, `rport` a port or empty.
+    #[inline(always)]
     fn check_params(&self) -> PResult<()> {
         let t = self.text.as_str();
         let b = t.as_bytes();
