@@ -61,6 +61,40 @@ both all_busy "All our agents are busy." "所有座席都在忙。"
 both goodbye "Thank you for calling. Goodbye." "感谢您的来电，再见。"
 both technical_problem "Sorry, we have a technical problem. Please call again later." "对不起，系统出现故障，请稍后再拨。"
 
+# --- queue announcements and agent feature codes (call control) ---
+both position "You are caller number" "您前面的排队位置是第"
+both next_in_line "You are next in line." "您是下一位。"
+both estimated_wait "Your estimated wait is" "您的预计等待时间是"
+both minutes "minutes." "分钟。"
+both minute "minute." "分钟。"
+both less_than_a_minute "less than a minute." "不到一分钟。"
+both agent_logged_in "You are logged in." "您已登录。"
+both agent_logged_out "You are logged out." "您已退出登录。"
+both agent_paused "You are paused." "您已暂停接听。"
+both agent_ready "You are ready for calls." "您已恢复接听。"
+both login_failed "Login failed." "登录失败。"
+
+# --- music on hold: a gentle looped melody, the same file in both languages ---
+# Single sine notes below 660 Hz, one at a time: in-band DTMF needs two simultaneous
+# tones, one from 697-941 Hz and one from 1209-1633 Hz, so the music can never look like a
+# key press (pressing a key during music on hold still works).
+music() {
+  local notes=(392 440 523 440 392 330 294 330 392 330 294 262 294 330 392 392)
+  local files=()
+  local i=0
+  for f in "${notes[@]}"; do
+    sox -V1 -n -r 8000 -c 1 -b 16 "$tmp/n$i.wav" synth 0.5 sine "$f" vol 0.25 fade q 0.05 0.5 0.2
+    files+=("$tmp/n$i.wav")
+    i=$((i + 1))
+  done
+  sox -V1 "${files[@]}" "$tmp/melody.wav"
+  for lang in en zh; do
+    mkdir -p "$lang"
+    sox -V1 "$tmp/melody.wav" -D -r 8000 -c 1 -b 16 "$lang/music_on_hold.wav" pad 0 0.5
+  done
+}
+music
+
 # --- words for `say digits`, `say number` and `say time` ---
 en_words=(zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
   fifteen sixteen seventeen eighteen nineteen)

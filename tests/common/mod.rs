@@ -3,6 +3,13 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub(crate) mod audio;
+pub(crate) mod baresip;
+pub(crate) mod db;
+pub(crate) mod http;
+pub(crate) mod sipp;
+pub(crate) mod torture;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
@@ -14,12 +21,24 @@ use std::time::{Duration, Instant};
 /// The password every demo user gets in the tests.
 pub(crate) const PASSWORD: &str = "test-secret-1";
 
+/// The API key the contact-centre tests give the daemon.
+pub(crate) const API_KEY: &str = "test-api-key";
+
+/// The instant the dialplans' wall clock starts at in the contact-centre tests: a Monday
+/// at 10:00 in Shanghai, inside the demo's business hours and no holiday.
+pub(crate) const AT: &str = "2026-11-23T10:00:00+08:00";
+
+/// The demo contact centre's number (its DID).
+pub(crate) const DEMO_DID: &str = "+861058000000";
+
 /// A running daemon.
 pub(crate) struct Daemon {
     child: Child,
     /// Its UDP and TCP listen address (the same port for both).
     pub(crate) addr: SocketAddr,
     pub(crate) data_dir: PathBuf,
+    /// Its HTTP API address, when it printed one (`http on ADDR`).
+    pub(crate) http: Option<SocketAddr>,
     /// Everything it printed on stdout.
     pub(crate) stdout: Vec<String>,
     log: Arc<Mutex<Vec<String>>>,
@@ -42,8 +61,16 @@ impl Daemon {
 
     /// Starts `switchyard run` listening on `listen` (port 0 picks a free port).
     pub(crate) fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Daemon {
+        // Each daemon gets an API port of its own unless the test chose one.
+        let http_default: &[&str] = if extra.contains(&"--http-listen") {
+            &[]
+        } else {
+            &["--http-listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["run", "--sip-listen", listen, "--data-dir"])
+            .args(["run", "--sip-listen", listen])
+            .args(http_default)
+            .arg("--data-dir")
             .arg(data_dir)
             .args(["--demo-password", PASSWORD])
             .args(extra)
@@ -100,14 +127,75 @@ impl Daemon {
                 .any(|l| l == &format!("listening on tcp:{addr}")),
             "TCP listens on the UDP port too: {lines:?}"
         );
+        let http = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("http on "))
+            .and_then(|a| a.trim().trim_start_matches("http://").parse().ok());
         Daemon {
             child,
             addr,
             data_dir: data_dir.to_owned(),
+            http,
             stdout: lines,
             log,
             log_rx: Mutex::new(log_rx),
         }
+    }
+
+    /// Starts the contact centre: `switchyard run` with `config` (none: the demo), the API
+    /// on a free port with [`API_KEY`], the dialplans' clock at [`AT`], RTP on a port range
+    /// of its own, and `extra` arguments.
+    pub(crate) fn contact_centre(data_dir: &Path, config: Option<&Path>, extra: &[&str]) -> Daemon {
+        Daemon::contact_centre_on(&Ports::pick(), data_dir, config, extra)
+    }
+
+    /// Like [`contact_centre`](Daemon::contact_centre), on the given ports.
+    pub(crate) fn contact_centre_on(
+        ports: &Ports,
+        data_dir: &Path,
+        config: Option<&Path>,
+        extra: &[&str],
+    ) -> Daemon {
+        let http = ports.http.to_string();
+        let rtp = format!("{}-{}", ports.rtp.0, ports.rtp.1);
+        let mut args: Vec<&str> = vec![
+            "--http-listen",
+            &http,
+            "--api-key",
+            API_KEY,
+            "--at",
+            AT,
+            "--rtp-ports",
+            &rtp,
+        ];
+        let config_text;
+        if let Some(c) = config {
+            config_text = c.display().to_string();
+            args.extend(["--config", &config_text]);
+        }
+        args.extend_from_slice(extra);
+        let daemon = Daemon::start_on(data_dir, &ports.sip.to_string(), &args);
+        assert!(
+            daemon.http.is_some(),
+            "the daemon printed no `http on ADDR` line: {:?}",
+            daemon.stdout
+        );
+        daemon
+    }
+
+    /// Its API address (panics when it printed none).
+    pub(crate) fn api(&self) -> SocketAddr {
+        self.http.expect("the daemon's HTTP address")
+    }
+
+    /// `GET path` on its API with [`API_KEY`]; the answer must be 200 with JSON.
+    pub(crate) fn get(&self, path: &str) -> serde_json::Value {
+        http::get_json(self.api(), path, API_KEY)
+    }
+
+    /// The SIP URI of `number` at the daemon.
+    pub(crate) fn uri(&self, number: &str) -> String {
+        format!("sip:{number}@{}", self.addr)
     }
 
     /// The demo users and passwords it printed.
@@ -228,6 +316,79 @@ pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The addresses a contact-centre daemon is given (to write into its configuration too).
+#[derive(Debug, Clone)]
+pub(crate) struct Ports {
+    /// SIP over UDP and TCP.
+    pub(crate) sip: SocketAddr,
+    /// The HTTP API.
+    pub(crate) http: SocketAddr,
+    /// The RTP port range.
+    pub(crate) rtp: (u16, u16),
+}
+
+impl Ports {
+    /// Free loopback ports.
+    pub(crate) fn pick() -> Ports {
+        let sip = loop {
+            let port = free_udp_port();
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                break port;
+            }
+        };
+        Ports {
+            sip: SocketAddr::from(([127, 0, 0, 1], sip)),
+            http: SocketAddr::from(([127, 0, 0, 1], baresip::free_tcp_port())),
+            rtp: rtp_ports(),
+        }
+    }
+
+    /// The replacements that turn a configuration in tests/configs/ into one for these
+    /// ports, with its storage in `data_dir` and its dialplan found where it lies.
+    pub(crate) fn config_replacements(&self, data_dir: &Path) -> Vec<(&'static str, String)> {
+        vec![
+            ("\"127.0.0.1:17100\"", format!("\"{}\"", self.sip)),
+            ("\"127.0.0.1:17180\"", format!("\"{}\"", self.http)),
+            ("port_min = 17400", format!("port_min = {}", self.rtp.0)),
+            ("port_max = 17799", format!("port_max = {}", self.rtp.1)),
+            (
+                "path = \"data\"",
+                format!("path = {:?}", data_dir.display().to_string()),
+            ),
+            (
+                "dialplan = \"",
+                format!("dialplan = \"{}/", configs_dir().display()),
+            ),
+        ]
+    }
+}
+
+/// An RTP port range for one test process (400 ports in 30000-49999, chosen by process
+/// id so that test binaries running at once rarely share one).
+pub(crate) fn rtp_ports() -> (u16, u16) {
+    let lo = 30_000 + (std::process::id() % 50) as u16 * 400;
+    (lo, lo + 399)
+}
+
+/// Polls `f` every 50 ms until it gives a value or `timeout` passes.
+pub(crate) fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The repository's root directory.
+pub(crate) fn repo_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
 /// A free loopback port (bound then released; good enough for a peer started right after).
 pub(crate) fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
@@ -266,4 +427,24 @@ pub(crate) fn run_sipp(
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// Writes the test configuration `tests/configs/NAME` into `dir` with each `(from, to)`
+/// replacement made (ports, paths); returns the written file.
+pub(crate) fn write_config(name: &str, dir: &Path, replace: &[(&str, String)]) -> PathBuf {
+    let src = repo_root().join("tests/configs").join(name);
+    let mut text =
+        std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
+    for (from, to) in replace {
+        assert!(text.contains(from), "{} has no `{from}`", src.display());
+        text = text.replace(from, to);
+    }
+    let out = dir.join(name);
+    std::fs::write(&out, text).expect("writing a configuration");
+    out
+}
+
+/// The directory of the test configurations and dialplans.
+pub(crate) fn configs_dir() -> PathBuf {
+    repo_root().join("tests/configs")
 }

@@ -4,16 +4,41 @@
 //! The API never touches call state itself: it asks the call control loop through
 //! [`ApiRequest`]s (each with a reply channel) and relays the loop's [`ApiEvent`]s to
 //! WebSocket clients. CDR and voicemail queries read the database directly.
-#![allow(dead_code)] // Skeleton: filled in by the API work.
+//!
+//! Routes, authentication and the event stream are described for users in `docs/api.md`.
+//! Layout: [`auth`] checks the key, [`routes`] holds the REST handlers and the route
+//! table, [`events`] the WebSocket, [`records`] the storage queries behind a trait so
+//! tests can serve from a stub.
+// Until the daemon loop calls `serve` and builds the requests' answers, much of this is
+// reached only from the tests.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context as _;
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+mod auth;
+mod events;
+mod records;
+mod routes;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use self::records::Records;
+
+/// How long a request waits for call control's answer before it gets 503.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Event stream clients served at once; more get 503 (each costs a task and a buffer).
+const MAX_STREAMS: usize = 1024;
 
 /// An answer from call control: the JSON to return, or an error with its HTTP status.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
 
+/// An error answer: `{"error": "..."}` with an HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct ApiError {
     /// HTTP status (404 unknown agent/queue/call, 409 not possible in this state, 400 bad
@@ -22,6 +47,49 @@ pub(crate) struct ApiError {
     pub(crate) status: u16,
     pub(crate) error: String,
 }
+
+impl ApiError {
+    /// An error with this status and message.
+    pub(crate) fn new(status: u16, error: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            error: error.into(),
+        }
+    }
+
+    /// 400: the request is malformed.
+    pub(crate) fn bad_request(error: impl Into<String>) -> ApiError {
+        ApiError::new(400, error)
+    }
+
+    /// 404: no such agent, queue, call, record or route.
+    pub(crate) fn not_found(error: impl Into<String>) -> ApiError {
+        ApiError::new(404, error)
+    }
+
+    /// 409: not possible in the current state.
+    pub(crate) fn conflict(error: impl Into<String>) -> ApiError {
+        ApiError::new(409, error)
+    }
+
+    /// 503: call control is not answering (stopping, or too busy).
+    pub(crate) fn unavailable(error: impl Into<String>) -> ApiError {
+        ApiError::new(503, error)
+    }
+
+    /// 500: something failed inside (the storage, a file).
+    pub(crate) fn internal(error: impl Into<String>) -> ApiError {
+        ApiError::new(500, error)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.error)
+    }
+}
+
+impl std::error::Error for ApiError {}
 
 /// What the API asks of call control.
 #[derive(Debug)]
@@ -54,6 +122,8 @@ pub(crate) enum ApiRequest {
         call: String,
         reply: Reply<CallView>,
     },
+    /// Liveness and the counters that show nothing leaks.
+    Health(Reply<HealthView>),
     /// Reload the configuration's dialplans (as SIGHUP does).
     Reload(Reply<ReloadView>),
 }
@@ -136,6 +206,17 @@ pub(crate) struct CallView {
     pub(crate) answer_ms: Option<i64>,
 }
 
+/// `GET /api/v1/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct HealthView {
+    /// `ok`, or `draining` during a graceful shutdown.
+    pub(crate) status: &'static str,
+    pub(crate) active_calls: usize,
+    /// RTP ports allocated now (back to 0 when no call is up).
+    pub(crate) rtp_ports_in_use: usize,
+    pub(crate) agents_logged_in: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct ReloadView {
     pub(crate) dialplans: Vec<String>,
@@ -201,6 +282,97 @@ pub(crate) async fn serve(
     ctx: ApiContext,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<SocketAddr> {
-    let _ = (ctx, shutdown);
-    anyhow::bail!("the API is not built yet")
+    let listener = bind(ctx.listen).await?;
+    start(
+        listener,
+        Server {
+            api_key: ctx.api_key,
+            control: ctx.control,
+            events: ctx.events,
+            records: Arc::new(ctx.store),
+            reply_timeout: REPLY_TIMEOUT,
+            max_streams: MAX_STREAMS,
+            keepalive: events::KEEPALIVE,
+        },
+        shutdown,
+    )
+}
+
+/// Binds the API's TCP listener, saying what to do when the address is taken.
+async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => Ok(listener),
+        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => Err(anyhow::anyhow!(
+            "the HTTP API address {listen} is already in use (is another switchyard running?); \
+             stop that process or set another address in [http] listen"
+        )),
+        Err(err) => Err(err).with_context(|| format!("binding the HTTP API address {listen}")),
+    }
+}
+
+/// What a running API server needs, from [`ApiContext`] or from a test.
+struct Server {
+    api_key: String,
+    control: mpsc::Sender<ApiRequest>,
+    events: broadcast::Sender<ApiEvent>,
+    records: Arc<dyn Records>,
+    reply_timeout: Duration,
+    max_streams: usize,
+    keepalive: events::Keepalive,
+}
+
+/// The state every handler shares.
+struct Shared {
+    api_key: String,
+    control: mpsc::Sender<ApiRequest>,
+    events: broadcast::Sender<ApiEvent>,
+    /// The database's read side (queries run in `spawn_blocking`).
+    records: Arc<dyn Records>,
+    reply_timeout: Duration,
+    /// Turns `true` when the server shuts down (WebSocket streams then close).
+    stopping: watch::Receiver<bool>,
+    /// One permit per open event stream.
+    streams: Arc<tokio::sync::Semaphore>,
+    keepalive: events::Keepalive,
+}
+
+/// Spawns the server on `listener` and returns its address.
+fn start(
+    listener: tokio::net::TcpListener,
+    server: Server,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<SocketAddr> {
+    anyhow::ensure!(
+        !server.api_key.is_empty(),
+        "refusing to serve the HTTP API without an API key"
+    );
+    let addr = listener
+        .local_addr()
+        .context("reading the HTTP API's bound address")?;
+    let (stop_tx, stopping) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        api_key: server.api_key,
+        control: server.control,
+        events: server.events,
+        records: server.records,
+        reply_timeout: server.reply_timeout,
+        stopping,
+        streams: Arc::new(tokio::sync::Semaphore::new(server.max_streams)),
+        keepalive: server.keepalive,
+    });
+    let app = routes::router(shared);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Err(err) = served {
+            tracing::error!("the HTTP API stopped: {err}");
+        }
+    });
+    tracing::info!("HTTP API on http://{addr}/api/v1/");
+    Ok(addr)
 }

@@ -3,11 +3,23 @@
 //! [`load`] reads a file into the validated [`Config`] that the rest of the daemon uses;
 //! every mistake is reported with file, line, column and a hint. [`demo`] builds the
 //! configuration `switchyard run` serves without a file.
-#![allow(dead_code)] // Skeleton: filled in by the configuration work.
+//!
+//! The file's syntax and every key: `docs/config.md`; a full example:
+//! `docs/switchyard.example.toml`.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+#[path = "config_cmd.rs"]
+pub(crate) mod cmd;
+mod demo;
+mod doc;
+mod print;
+mod read;
+
+pub(crate) use demo::demo;
+pub(crate) use print::to_toml;
 
 /// A validated configuration. Durations are plain [`Duration`]s, addresses are parsed,
 /// every name one part refers to exists (queues' skills, agents' devices, trunks'
@@ -15,6 +27,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     /// The file it came from (`None`: the demo).
+    #[allow(dead_code)] // For reload and messages in the daemon loop.
     pub(crate) source: Option<PathBuf>,
     pub(crate) sip: SipConfig,
     pub(crate) rtp: RtpConfig,
@@ -23,7 +36,8 @@ pub(crate) struct Config {
     pub(crate) calls: CallsConfig,
     pub(crate) voicemail: VoicemailConfig,
     pub(crate) feature_codes: FeatureCodes,
-    /// Every skill name (from `skills`, `[[skill]]`, queues and agents).
+    /// Every skill name: the top-level `skills` list, or without one, those the agents
+    /// and queues name (sorted).
     pub(crate) skills: Vec<String>,
     pub(crate) trunks: Vec<Trunk>,
     /// SIP users: phones that register and may place calls (agents log in on any of them).
@@ -132,6 +146,7 @@ pub(crate) enum DidSource {
     Diversion,
 }
 
+/// A network: an address and a prefix length (`127.0.0.2/32`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Cidr {
     pub(crate) addr: IpAddr,
@@ -139,6 +154,28 @@ pub(crate) struct Cidr {
 }
 
 impl Cidr {
+    /// The network address: `addr` with the bits beyond the prefix cleared.
+    pub(crate) fn network(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V4(a) => {
+                let bits = u32::from(self.prefix.min(32));
+                let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+                IpAddr::V4((u32::from(a) & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let bits = u32::from(self.prefix.min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                IpAddr::V6((u128::from(a) & mask).into())
+            }
+        }
+    }
+
+    /// True when some address is in both networks.
+    pub(crate) fn overlaps(&self, other: &Cidr) -> bool {
+        self.contains(other.network()) || other.contains(self.network())
+    }
+
+    /// True when `ip` is in this network (an IPv4 network never holds an IPv6 address).
     pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
@@ -187,6 +224,7 @@ pub(crate) struct Gateway {
     /// Where requests go (`sip:host:port`), as written.
     pub(crate) uri: String,
     /// Its resolved address (IP literals only).
+    #[allow(dead_code)] // Read by outbound calls.
     pub(crate) address: SocketAddr,
     pub(crate) priority: u32,
 }
@@ -257,6 +295,34 @@ pub(crate) struct ConfigError {
     pub(crate) hint: Option<String>,
     /// The offending source line (for the caret display).
     pub(crate) source_line: String,
+    /// How many characters the caret underlines (at least 1).
+    pub(crate) len: usize,
+}
+
+impl ConfigError {
+    /// The error as rustc prints one: the headline, the line with a caret under the
+    /// column, and the hint.
+    pub(crate) fn render(&self) -> String {
+        let num = self.line.to_string();
+        let pad = " ".repeat(num.len());
+        let mut out = format!("{self}\n{pad} |\n{num} | {}\n", self.source_line);
+        let col = self.column.max(1);
+        out += &format!(
+            "{pad} | {}{}",
+            " ".repeat(col - 1),
+            "^".repeat(self.len.max(1))
+        );
+        if let Some(hint) = &self.hint {
+            out += &format!("\n{pad} = hint: {hint}");
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 impl std::fmt::Display for ConfigError {
@@ -274,19 +340,50 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Reads and validates a configuration file.
-pub(crate) fn load(path: &std::path::Path) -> Result<Config, Vec<ConfigError>> {
-    let _ = path;
-    Err(Vec::new())
+#[allow(dead_code)] // Called by `switchyard run --config`.
+/// Reads and validates a configuration file. Every error found is returned, each with
+/// its file, line and column; a file that cannot be read gives one error at 1:1.
+pub(crate) fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_str(path, &text),
+        Err(e) => Err(vec![ConfigError {
+            file: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: format!("cannot read the configuration: {e}"),
+            hint: None,
+            source_line: String::new(),
+            len: 1,
+        }]),
+    }
 }
 
-/// The built-in demo contact centre. `passwords` are the devices' passwords (random unless
-/// `--demo-password` is given); `api_key` the API key printed at start.
-pub(crate) fn demo(
-    repo_root: &std::path::Path,
-    password: &dyn Fn() -> String,
-    api_key: String,
-) -> Config {
-    let _ = (repo_root, password, api_key);
-    unreachable!("skeleton")
+/// Validates the text of a configuration file; `path` names the file in errors, and
+/// relative paths in it are relative to its directory.
+pub(crate) fn load_str(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+    read::read(path, text)
 }
+
+/// Renders errors for a terminal, one after another with a blank line between.
+pub(crate) fn render_errors(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(ConfigError::render)
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+impl Config {
+    #[allow(dead_code)] // For reloading dialplans against the running configuration.
+    /// Queue and skill and trunk names, for checking dialplans against this configuration.
+    pub(crate) fn known(&self) -> switchyard_ivr::Known {
+        switchyard_ivr::Known {
+            queues: self.queues.iter().map(|q| q.name.clone()).collect(),
+            skills: self.skills.iter().cloned().collect(),
+            trunks: self.trunks.iter().map(|t| t.name.clone()).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -35,6 +35,9 @@ enum Command {
     Dialplan(dialplan::DialplanCommand),
     /// Agents needed per interval for a forecast (Erlang C).
     Staffing(staffing::StaffingArgs),
+    /// Check the daemon's configuration file, or print the demo's.
+    #[command(subcommand)]
+    Config(config::cmd::ConfigCommand),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::main(args),
         Command::Dialplan(cmd) => dialplan::main(cmd),
         Command::Staffing(args) => staffing::main(args),
+        Command::Config(cmd) => config::cmd::main(cmd),
     };
     match result {
         Ok(code) => code,

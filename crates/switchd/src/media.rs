@@ -6,23 +6,51 @@
 //! thread paces every outgoing 20 ms stream from one central tick, detects DTMF (RFC 4733,
 //! or in-band on legs without it) and reports back [`MediaEvent`]s. No packet crosses a
 //! channel or a lock: only commands and events do.
-#![allow(dead_code)] // Skeleton: filled in by the media work.
+//!
+//! Division of work between the two threads:
+//! - `open` allocates the port and binds the socket on the caller's thread (the SDP needs
+//!   the address at once) and hands the socket over; `close` frees the port at once, so
+//!   [`Media::ports_in_use`] never waits for the media thread.
+//! - Prompt files are decoded on the caller's thread (by [`Media::preload`] at startup, or
+//!   on first use by [`Media::play`]) into shared, reference-counted PCM: the media thread
+//!   never touches the disk for a prompt.
+//! - Recordings are written by the media thread from a small per-recording buffer every
+//!   200 ms (one `write` of about 6 KB for a stereo call), which the page cache absorbs.
+#![allow(dead_code)] // Call control wires these in.
 
-use std::net::{IpAddr, SocketAddr};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use switchyard_media::codec::CodecKind;
+use switchyard_media::net::PortAllocator;
+use switchyard_media::player::{PlaylistItem, Prompt, PromptCache};
+
+mod leg;
+mod record;
+mod server;
+#[cfg(test)]
+mod tests;
+
+use server::{Command, Server};
 
 /// Chosen by call control; unique for the daemon's life.
 pub(crate) type LegId = u64;
+
+/// The sample rate of every stream the media server generates or decodes (G.711).
+pub(crate) const SAMPLE_RATE: u32 = 8000;
 
 #[derive(Debug, Clone)]
 pub(crate) struct MediaConfig {
     /// Where RTP sockets bind (and what SDP advertises).
     pub(crate) address: IpAddr,
-    /// Even ports in `port_min..=port_max`; RTCP is multiplexed or on port + 1.
+    /// Even ports in `port_min..=port_max`; RTCP is multiplexed or on port + 1. Both 0:
+    /// let the system choose each port (tests).
     pub(crate) port_min: u16,
     pub(crate) port_max: u16,
     /// Report [`MediaEvent::Inactive`] after this long without RTP from a sending leg.
@@ -87,7 +115,18 @@ pub(crate) enum MediaEvent {
 
 /// The call control side: commands go to the media thread, events come back through the
 /// `events` callback given to [`Media::start`].
-pub(crate) struct Media {}
+pub(crate) struct Media {
+    config: MediaConfig,
+    commands: mpsc::Sender<Command>,
+    waker: Arc<switchyard_media::net::mio::Waker>,
+    thread: Option<JoinHandle<()>>,
+    ports: PortAllocator,
+    /// Open legs and their port (0 when the system chose it).
+    legs: HashMap<LegId, u16>,
+    /// Ports whose socket the media thread has closed, to go back to the allocator.
+    freed: mpsc::Receiver<u16>,
+    prompts: PromptCache,
+}
 
 impl Media {
     /// Starts the media thread. `events` is called on the media thread for each event (it
@@ -96,30 +135,107 @@ impl Media {
         config: MediaConfig,
         events: Box<dyn Fn(MediaEvent) + Send>,
     ) -> std::io::Result<Media> {
-        let _ = (config, events);
-        Err(std::io::Error::other("media is not built yet"))
+        let poll = switchyard_media::net::mio::Poll::new()?;
+        let waker = Arc::new(switchyard_media::net::mio::Waker::new(
+            poll.registry(),
+            server::WAKER,
+        )?);
+        let (commands, rx) = mpsc::channel();
+        let (freed_tx, freed) = mpsc::channel();
+        let server = Server::new(poll, rx, events, freed_tx, config.inactivity);
+        let thread = std::thread::Builder::new()
+            .name("media".into())
+            .spawn(move || server.run())?;
+        Ok(Media {
+            ports: PortAllocator::new(config.port_min, config.port_max, true),
+            config,
+            commands,
+            waker,
+            thread: Some(thread),
+            legs: HashMap::new(),
+            freed,
+            prompts: PromptCache::new(),
+        })
+    }
+
+    fn send(&self, command: Command) {
+        if self.commands.send(command).is_ok() {
+            let _ = self.waker.wake();
+        } else {
+            tracing::error!("the media thread has stopped; command dropped");
+        }
     }
 
     /// Decodes prompt files once, up front; a missing or undecodable file is an error
     /// naming the file.
     pub(crate) fn preload(&mut self, files: &[Arc<Path>]) -> anyhow::Result<()> {
-        let _ = files;
+        for f in files {
+            self.prompts
+                .load(f, SAMPLE_RATE)
+                .with_context(|| format!("loading prompt {}", f.display()))?;
+        }
         Ok(())
     }
 
     /// Allocates a port and binds the leg's RTP socket; returns the address for SDP.
     pub(crate) fn open(&mut self, leg: LegId) -> std::io::Result<SocketAddr> {
-        let _ = leg;
-        Err(std::io::Error::other("media is not built yet"))
+        if self.legs.contains_key(&leg) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("media leg {leg} is already open"),
+            ));
+        }
+        let (socket, port) = self.bind()?;
+        socket.set_nonblocking(true)?;
+        let addr = socket.local_addr()?;
+        self.legs.insert(leg, port);
+        self.send(Command::Open { leg, socket, port });
+        Ok(addr)
+    }
+
+    fn bind(&mut self) -> std::io::Result<(UdpSocket, u16)> {
+        if self.config.port_min == 0 && self.config.port_max == 0 {
+            let s = UdpSocket::bind(SocketAddr::new(self.config.address, 0))?;
+            return Ok((s, 0));
+        }
+        // A closed leg's port is reused only once its socket is closed (and the
+        // allocator's rotation keeps it unused for a while after that).
+        while let Ok(p) = self.freed.try_recv() {
+            self.ports.release(p);
+        }
+        let mut failed = Vec::new();
+        let mut last = std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "the RTP port range is exhausted",
+        );
+        let result = loop {
+            let Some(port) = self.ports.allocate() else {
+                break Err(last);
+            };
+            match UdpSocket::bind(SocketAddr::new(self.config.address, port)) {
+                Ok(s) => break Ok((s, port)),
+                // Held by another program: try the next port.
+                Err(e) => {
+                    failed.push(port);
+                    last = e;
+                }
+            }
+        };
+        for p in failed {
+            self.ports.release(p);
+        }
+        result
     }
 
     /// Sets or updates (re-INVITE) what was negotiated; restarts source learning.
     pub(crate) fn configure(&mut self, leg: LegId, params: LegParams) {
-        let _ = (leg, params);
+        self.send(Command::Configure { leg, params });
     }
 
     /// Plays files one after another into the leg (replacing what it played); `looped`
     /// repeats them (music on hold) and never reports done; `barge_in` stops at a key.
+    /// A file that cannot be decoded is left out (and logged); with none left, the
+    /// playback is reported done at once.
     pub(crate) fn play(
         &mut self,
         leg: LegId,
@@ -128,28 +244,51 @@ impl Media {
         looped: bool,
         barge_in: bool,
     ) {
-        let _ = (leg, id, files, looped, barge_in);
+        let items: Vec<PlaylistItem> = files
+            .iter()
+            .filter_map(|f| self.prompt(f).map(PlaylistItem::Prompt))
+            .collect();
+        self.send(Command::Play {
+            leg,
+            id,
+            items,
+            looped,
+            barge_in,
+        });
+    }
+
+    fn prompt(&mut self, file: &Path) -> Option<Prompt> {
+        if let Some(p) = self.prompts.get(file, SAMPLE_RATE) {
+            return Some(p);
+        }
+        match self.prompts.load(file, SAMPLE_RATE) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "prompt left out of a playback");
+                None
+            }
+        }
     }
 
     /// Stops what the leg plays (a tone or a playback); silence follows.
     pub(crate) fn stop(&mut self, leg: LegId) {
-        let _ = leg;
+        self.send(Command::Stop { leg });
     }
 
     /// Generates a tone into the leg until `stop`, `play` or `bridge`.
     pub(crate) fn tone(&mut self, leg: LegId, tone: Tone) {
-        let _ = (leg, tone);
+        self.send(Command::Tone { leg, tone });
     }
 
     /// Connects two legs: each one's RTP goes to the other (relay fast path when codecs
     /// match, transcoding otherwise; telephone-event payload types mapped).
     pub(crate) fn bridge(&mut self, a: LegId, b: LegId) {
-        let _ = (a, b);
+        self.send(Command::Bridge { a, b });
     }
 
     /// Separates a bridged leg from its peer (both go back to playing silence).
     pub(crate) fn unbridge(&mut self, leg: LegId) {
-        let _ = leg;
+        self.send(Command::Unbridge { leg });
     }
 
     /// Starts recording to a WAV file (a bridge's two legs for `Stereo`/`Mixed`).
@@ -160,29 +299,54 @@ impl Media {
         mode: RecordMode,
         max: Option<Duration>,
     ) {
-        let _ = (leg, path, mode, max);
+        self.send(Command::Record {
+            leg,
+            path,
+            mode,
+            max,
+        });
     }
 
     /// Stops a recording (reported by [`MediaEvent::RecordingDone`]).
     pub(crate) fn stop_recording(&mut self, leg: LegId) {
-        let _ = leg;
+        self.send(Command::StopRecording { leg });
     }
 
     /// Sends a key to the leg's peer the way the leg negotiated (RFC 4733).
     pub(crate) fn send_dtmf(&mut self, leg: LegId, digit: char) {
-        let _ = (leg, digit);
+        self.send(Command::SendDtmf { leg, digit });
     }
 
-    /// Closes the leg and frees its port.
+    /// Closes the leg and frees its port (counted free at once; reused once the media
+    /// thread has closed the socket).
     pub(crate) fn close(&mut self, leg: LegId) {
-        let _ = leg;
+        if self.legs.remove(&leg).is_some() {
+            self.send(Command::Close { leg });
+        }
     }
 
     /// Ports allocated now (0 when no call is up).
     pub(crate) fn ports_in_use(&self) -> usize {
-        0
+        self.legs.len()
     }
 
-    /// Stops the media thread.
-    pub(crate) fn shutdown(self) {}
+    /// Stops the media thread (closing every leg and finishing its recordings first).
+    pub(crate) fn shutdown(mut self) {
+        self.stop_thread();
+    }
+
+    fn stop_thread(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.send(Command::Shutdown);
+            if t.join().is_err() {
+                tracing::error!("the media thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Media {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
 }

@@ -1,32 +1,37 @@
-//! `switchyard run`: the daemon. For now it serves what the SIP stack has: a registrar with
-//! digest authentication that answers REGISTER and OPTIONS, qualifies registered phones,
-//! and keeps its bindings across restarts.
+//! `switchyard run`: the daemon. It serves a whole contact centre from one configuration
+//! (or the built-in demo): the registrar for agents' phones, trunks, dialplans, queues,
+//! bridged calls, storage and the HTTP API.
 //!
-//! Life of the process, top to bottom in [`main`]: read the options (exit 64 when they are
-//! wrong), bind every listen address, print them and the demo credentials, restore saved
-//! bindings, serve until SIGTERM/SIGINT, save the bindings, exit.
+//! Life of the process, top to bottom in [`main`]: read the configuration (exit 78 when it
+//! is wrong, saying why), bind every listen address, print them and the demo credentials,
+//! open the storage, start the media thread, compile the dialplans and decode their
+//! prompts, restore saved bindings, serve until SIGTERM/SIGINT (SIGHUP reloads the
+//! dialplans), drain calls for the grace period, save, exit.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
+mod calls;
 mod core;
 mod net;
 mod persist;
+mod trunk;
 
+use self::calls::{Calls, CallsSetup};
 use self::core::{Core, CoreConfig};
 use self::net::Inbound;
+use crate::config::{self, Config};
 
 /// Largest SIP message accepted on a stream; larger ones get 513 (RFC 3261 §21.5.14).
 const MAX_MESSAGE: usize = 64 * 1024;
 /// How often bindings are saved at most while they change (and always at shutdown).
 const SAVE_EVERY: Duration = Duration::from_secs(1);
-/// The demo contact centre's agents' extensions.
-const DEMO_USERS: [&str; 3] = ["1001", "1002", "1003"];
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
@@ -34,49 +39,131 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Address to listen on for SIP over UDP and TCP (repeatable; port 0 picks a free
-    /// port). Default: 127.0.0.1:5060 and [::1]:5060 (when IPv6 is available).
+    /// port). Default: the configuration's, else 127.0.0.1:5060 and [::1]:5060.
     #[arg(long = "sip-listen", value_name = "ADDR")]
     sip_listen: Vec<SocketAddr>,
     /// SIP domain and digest realm. Default: the host of the first listen address.
     #[arg(long)]
     domain: Option<String>,
-    /// Directory for persistent state (registrations).
-    #[arg(long, default_value = "switchyard-data")]
-    data_dir: PathBuf,
-    /// Password for every demo user instead of random ones.
+    /// Directory for the database, recordings and voicemail (overrides `[storage] path`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Password for every demo phone instead of random ones.
     #[arg(long, env = "SWITCHYARD_DEMO_PASSWORD", hide_env_values = true)]
     demo_password: Option<String>,
+    /// API key (overrides `[http] api_key`; the demo's is random otherwise).
+    #[arg(long, env = "SWITCHYARD_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// HTTP API address (overrides `[http] listen`; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    http_listen: Option<SocketAddr>,
+    /// RTP port range, e.g. 30000-30999 (overrides `[rtp]`).
+    #[arg(long, value_name = "MIN-MAX")]
+    rtp_ports: Option<String>,
     /// Seconds between OPTIONS probes of each registered contact (0 disables them).
-    #[arg(long, default_value_t = 30)]
-    qualify_interval: u64,
+    #[arg(long)]
+    qualify_interval: Option<u64>,
     /// Shortest registration accepted, in seconds (shorter ones get 423).
-    #[arg(long, default_value_t = 60)]
-    min_expires: u32,
+    #[arg(long)]
+    min_expires: Option<u32>,
     /// Contacts kept per address-of-record; beyond it the least recently refreshed is dropped.
-    #[arg(long, default_value_t = 10)]
-    max_contacts: usize,
+    #[arg(long)]
+    max_contacts: Option<usize>,
+    /// The dialplans' wall clock starts at this instant (RFC 3339), for reproducible
+    /// business-hours behaviour in tests and demos.
+    #[arg(long, hide = true)]
+    at: Option<jiff::Timestamp>,
 }
 
 pub(crate) fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
-    if let Some(config) = &args.config {
-        eprintln!(
-            "switchyard: configuration files are not supported yet ({}); run without --config for the demo",
-            config.display()
-        );
-        return Ok(ExitCode::from(64));
-    }
+    let config = match &args.config {
+        Some(path) => match config::load(path) {
+            Ok(c) => c,
+            Err(errors) => {
+                eprintln!("{}", crate::config::render_errors(&errors));
+                eprintln!(
+                    "switchyard: {} error(s) in {}; not starting (check it with `switchyard config check {}`)",
+                    errors.len().max(1),
+                    path.display(),
+                    path.display()
+                );
+                return Ok(ExitCode::from(78));
+            }
+        },
+        None => {
+            let pw = args.demo_password.clone();
+            let key = args.api_key.clone().unwrap_or_else(random_password);
+            config::demo(&move || pw.clone().unwrap_or_else(random_password), key)
+        }
+    };
     // One thread: every message meets the core on the thread that received it, with no
-    // cross-thread wake-ups (measured in docs/benchmarks.md).
+    // cross-thread wake-ups (measured in docs/benchmarks.md). Media has its own thread.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(serve(args))?;
-    Ok(ExitCode::SUCCESS)
+    runtime.block_on(serve(args, config))
 }
 
-async fn serve(args: RunArgs) -> anyhow::Result<()> {
-    let listen: Vec<(SocketAddr, bool)> = if args.sip_listen.is_empty() {
+/// Queue, skill and trunk names of a configuration, for checking dialplans against it.
+pub(crate) fn known_of(config: &Config) -> switchyard_ivr::Known {
+    let mut known = switchyard_ivr::Known::default();
+    known.skills.extend(config.skills.iter().cloned());
+    for q in &config.queues {
+        known.queues.insert(q.name.clone());
+        known.skills.extend(q.skills.iter().map(|(s, _)| s.clone()));
+    }
+    for a in &config.agents {
+        known.skills.extend(a.skills.iter().map(|(s, _)| s.clone()));
+    }
+    known
+        .trunks
+        .extend(config.trunks.iter().map(|t| t.name.clone()));
+    known
+}
+
+fn apply_overrides(args: &RunArgs, config: &mut Config) -> anyhow::Result<()> {
+    if !args.sip_listen.is_empty() {
+        config.sip.listen = args.sip_listen.clone();
+    }
+    if let Some(d) = &args.domain {
+        config.sip.domain = Some(d.clone());
+    }
+    if let Some(d) = &args.data_dir {
+        config.storage.path = d.clone();
+    }
+    if let Some(k) = &args.api_key {
+        config.http.api_key = k.clone();
+    }
+    if let Some(h) = args.http_listen {
+        config.http.listen = h;
+    }
+    if let Some(r) = &args.rtp_ports {
+        let (a, b) = r
+            .split_once('-')
+            .context("--rtp-ports takes MIN-MAX, e.g. 30000-30999")?;
+        config.rtp.port_min = a.trim().parse().context("--rtp-ports: MIN is not a port")?;
+        config.rtp.port_max = b.trim().parse().context("--rtp-ports: MAX is not a port")?;
+        anyhow::ensure!(
+            config.rtp.port_min < config.rtp.port_max,
+            "--rtp-ports: MIN must be below MAX"
+        );
+    }
+    if let Some(q) = args.qualify_interval {
+        config.sip.qualify_interval = (q > 0).then(|| Duration::from_secs(q));
+    }
+    if let Some(m) = args.min_expires {
+        config.sip.min_expires = m;
+    }
+    if let Some(m) = args.max_contacts {
+        config.sip.max_contacts = m;
+    }
+    Ok(())
+}
+
+async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
+    apply_overrides(&args, &mut config)?;
+    let listen: Vec<(SocketAddr, bool)> = if config.sip.listen.is_empty() {
         vec![
             (
                 SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5060),
@@ -84,49 +171,130 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
             ),
             (SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 5060), true),
         ]
+    } else if args.sip_listen.is_empty() && args.config.is_none() {
+        // The demo's [::1] is optional: hosts without IPv6 still run it.
+        config
+            .sip
+            .listen
+            .iter()
+            .map(|a| (*a, a.is_ipv6()))
+            .collect()
     } else {
-        args.sip_listen.iter().map(|a| (*a, false)).collect()
+        config.sip.listen.iter().map(|a| (*a, false)).collect()
     };
     let bound = net::bind(&listen).await?;
     for addr in bound.describe() {
         println!("listening on {addr}");
     }
-    let domain = match &args.domain {
+    let first = bound
+        .first_addr()
+        .expect("bind returns at least one socket");
+    let domain = match &config.sip.domain {
         Some(d) => d.clone(),
-        None => host_text(
-            bound
-                .first_addr()
-                .expect("bind returns at least one socket"),
-        ),
+        None => host_text(first),
     };
     println!("domain {domain}");
-
-    let users: Vec<(String, String)> = DEMO_USERS
-        .iter()
-        .map(|u| {
-            let pw = args.demo_password.clone().unwrap_or_else(random_password);
-            ((*u).to_owned(), pw)
-        })
-        .collect();
-    for (user, pw) in &users {
-        println!("demo user {user} password {pw}");
+    for d in &config.devices {
+        println!("demo user {} password {}", d.user, d.password);
     }
 
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let qualify = (args.qualify_interval > 0).then(|| Duration::from_secs(args.qualify_interval));
+    let data_dir = config.storage.path.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating the storage directory {}", data_dir.display()))?;
+    let store = crate::store::Store::open(&data_dir)?;
+    let reader = store.reader()?;
+
+    let (tx, mut rx) = mpsc::channel::<Inbound>(8192);
+    let media_tx = tx.clone();
+    let media = crate::media::Media::start(
+        crate::media::MediaConfig {
+            address: config.rtp.address,
+            port_min: config.rtp.port_min,
+            port_max: config.rtp.port_max,
+            inactivity: config.rtp.inactivity,
+        },
+        Box::new(move |ev| {
+            // The loop is gone only at shutdown.
+            let _ = media_tx.blocking_send(Inbound::Media(ev));
+        }),
+    )
+    .context("starting the media thread")?;
+
+    let known = known_of(&config);
+    let mut dialplans = std::collections::HashMap::new();
+    for t in &config.trunks {
+        let Some(ib) = &t.inbound else { continue };
+        match crate::dialplan::load(&ib.dialplan, Some(&known))? {
+            Ok(plan) => {
+                dialplans.insert(t.name.clone(), switchyard_ivr::DialplanSlot::new(plan));
+            }
+            Err(diags) => {
+                eprintln!("{diags}");
+                anyhow::bail!(
+                    "dialplan {} of trunk {} has errors; not starting",
+                    ib.dialplan.display(),
+                    t.name
+                );
+            }
+        }
+    }
+    let (events, _) = broadcast::channel(1024);
+    let epoch = std::time::Instant::now();
+    let wall_start = args.at.unwrap_or_else(jiff::Timestamp::now);
+    let config = Arc::new(config);
+    let mut calls = Calls::new(CallsSetup {
+        config: config.clone(),
+        media,
+        store,
+        events: events.clone(),
+        dialplans,
+        wall_start,
+        epoch,
+        sip_local: Some(first),
+    })?;
+    let prompts = calls.prompt_files();
+    calls
+        .media()
+        .preload(&prompts)
+        .context("decoding the dialplans' prompts")?;
+
+    let (api_tx, mut api_rx) = mpsc::channel(256);
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = crate::api::serve(
+        crate::api::ApiContext {
+            listen: config.http.listen,
+            api_key: config.http.api_key.clone(),
+            control: api_tx,
+            events,
+            store: reader,
+        },
+        async move {
+            let _ = api_stopped.await;
+        },
+    )
+    .await?;
+    println!("http on {http}");
+    if args.config.is_none() {
+        println!("api key {}", config.http.api_key);
+    }
+
+    let qualify = config.sip.qualify_interval;
     let mut core = Core::new(CoreConfig {
         domain,
-        users,
+        users: config
+            .devices
+            .iter()
+            .map(|d| (d.user.clone(), d.password.clone()))
+            .collect(),
         qualify_interval: qualify,
-        min_expires: args.min_expires,
-        max_contacts: args.max_contacts,
+        min_expires: config.sip.min_expires,
+        max_contacts: config.sip.max_contacts,
         seed: rand::random(),
         nonce_key: rand::random(),
-        epoch: std::time::Instant::now(),
+        epoch,
     });
     let now = std::time::Instant::now();
-    match persist::load(&args.data_dir) {
+    match persist::load(&data_dir) {
         Ok(Some((snapshot, elapsed))) => {
             let n = snapshot.bindings.len();
             core.restore(now, snapshot, elapsed);
@@ -135,17 +303,23 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         Ok(None) => {}
         Err(err) => {
             // Keep the unreadable file for inspection instead of overwriting it later.
-            let aside = persist::set_aside(&args.data_dir);
+            let aside = persist::set_aside(&data_dir);
             tracing::warn!("ignoring saved bindings ({err:#}); moved to {aside:?}");
         }
     }
+    core.set_calls(now, calls);
 
-    let (tx, mut rx) = mpsc::channel::<Inbound>(4096);
-    let mut net = net::serve(bound, tx, MAX_MESSAGE);
+    let mut net = net::serve(bound, tx.clone(), MAX_MESSAGE);
+    let lookups = reqwest::Client::builder()
+        .build()
+        .context("building the HTTP client for lookups")?;
     println!("ready");
 
     let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut hangup = hup_signal();
     let mut last_save = tokio::time::Instant::now();
+    // Set at SIGTERM: calls may finish until then, then they are hung up.
+    let mut draining_until: Option<tokio::time::Instant> = None;
     loop {
         let mut deadline = core
             .poll_timeout()
@@ -155,11 +329,27 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
             // Wake up to save even if nothing else happens.
             deadline = deadline.min(last_save + SAVE_EVERY);
         }
+        if let Some(d) = draining_until {
+            deadline = deadline
+                .min(d)
+                .min(tokio::time::Instant::now() + Duration::from_millis(200));
+        }
         tokio::select! {
             biased;
-            signal = &mut shutdown => {
-                tracing::info!("{signal}: shutting down");
-                break;
+            signal = &mut shutdown, if draining_until.is_none() => {
+                let grace = config.calls.shutdown_grace;
+                let left = core.drain_calls(std::time::Instant::now(), false);
+                tracing::info!("{signal}: shutting down; {left} call(s) may finish within {grace:?}");
+                draining_until = Some(tokio::time::Instant::now() + grace);
+            }
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading dialplans");
+                if let Some(c) = core.calls() {
+                    match c.reload_dialplans() {
+                        Ok(v) => tracing::info!("reloaded {:?}", v.dialplans),
+                        Err(e) => tracing::warn!("reload refused: {}", e.error),
+                    }
+                }
             }
             inbound = rx.recv() => {
                 let Some(inbound) = inbound else { break };
@@ -172,6 +362,13 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
                         net.closed(conn);
                         core.connection_closed(conn);
                     }
+                    Inbound::Media(ev) => core.handle_media(now, ev),
+                    Inbound::Lookup { call, result } => core.handle_lookup(now, call, result),
+                }
+            }
+            request = api_rx.recv() => {
+                if let Some(request) = request {
+                    core.handle_api(std::time::Instant::now(), request);
                 }
             }
             () = tokio::time::sleep_until(deadline) => {
@@ -181,13 +378,64 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         while let Some(t) = core.poll_transmit() {
             net.send(t);
         }
+        while let Some(job) = core.poll_lookup() {
+            spawn_lookup(&lookups, job, tx.clone());
+        }
         if core.bindings_changed() && last_save.elapsed() >= SAVE_EVERY {
-            save(&args.data_dir, &mut core);
+            save(&data_dir, &mut core);
             last_save = tokio::time::Instant::now();
         }
+        if let Some(until) = draining_until {
+            let now = std::time::Instant::now();
+            let left = core.calls().map_or(0, |c| c.active_calls());
+            if left == 0 {
+                break;
+            }
+            if tokio::time::Instant::now() >= until {
+                tracing::info!("grace period over: hanging up {left} call(s)");
+                core.drain_calls(now, true);
+                while let Some(t) = core.poll_transmit() {
+                    net.send(t);
+                }
+                // Let the BYEs leave before the sockets close.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                break;
+            }
+        }
     }
-    save(&args.data_dir, &mut core);
-    Ok(())
+    save(&data_dir, &mut core);
+    let _ = stop_api.send(());
+    if let Some(calls) = core.take_calls() {
+        calls.close();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a dialplan's customer lookup off the loop; the answer comes back as an
+/// [`Inbound::Lookup`].
+fn spawn_lookup(client: &reqwest::Client, job: calls::LookupJob, tx: mpsc::Sender<Inbound>) {
+    let request = if job.post {
+        client
+            .post(&job.url)
+            .header("Content-Type", "application/json")
+            .body(job.body.clone().unwrap_or_default())
+    } else {
+        client.get(&job.url)
+    };
+    let request = request.timeout(job.timeout);
+    tokio::spawn(async move {
+        let result = match request.send().await {
+            Ok(resp) if resp.status().is_success() => resp.text().await.map_err(|e| e.to_string()),
+            Ok(resp) => Err(format!("HTTP {}", resp.status())),
+            Err(err) => Err(err.to_string()),
+        };
+        let _ = tx
+            .send(Inbound::Lookup {
+                call: job.call,
+                result,
+            })
+            .await;
+    });
 }
 
 fn save(data_dir: &std::path::Path, core: &mut Core) {
@@ -211,6 +459,27 @@ fn random_password() -> String {
     (0..12)
         .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
         .collect()
+}
+
+/// SIGHUP: reload (a stream that never yields where signals are unavailable).
+fn hup_signal() -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut hup) = signal(SignalKind::hangup()) {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    if tx.send(()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            return rx;
+        }
+    }
+    std::mem::forget(tx);
+    rx
 }
 
 async fn shutdown_signal() -> &'static str {

@@ -51,7 +51,7 @@ fn check_against_a_configuration() {
     let good = dir.join("good.toml");
     std::fs::write(
         &good,
-        "skills = [\"english\", \"mandarin\"]\n[[queue]]\nname = \"sales\"\nskills = [\"sales\"]\n[[queue]]\nname = \"support\"\nskills = [\"support\"]\n[[queue]]\nname = \"billing\"\nskills = [\"billing\"]\n",
+        "skills = [\"english\", \"mandarin\"]\n[[queue]]\nname = \"sales\"\nskills = { sales = 1 }\n[[queue]]\nname = \"support\"\nskills = { support = 1 }\n[[queue]]\nname = \"billing\"\nskills = { billing = 1 }\n",
     )
     .expect("write config");
     let out = switchyard(&[
@@ -66,7 +66,7 @@ fn check_against_a_configuration() {
     let bad = dir.join("bad.toml");
     std::fs::write(
         &bad,
-        "[[queue]]\nname = \"sales\"\nskills = [\"sales\", \"english\", \"mandarin\"]\n",
+        "[[queue]]\nname = \"sales\"\nskills = { sales = 1, english = 1, mandarin = 1 }\n",
     )
     .expect("write config");
     let out = switchyard(&[

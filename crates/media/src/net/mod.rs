@@ -49,6 +49,10 @@ mod engine;
 mod pacer;
 mod ports;
 
+/// The readiness API the engines are built on, for a daemon that runs its own loop over
+/// these sockets (its `Poll`, `Waker` and `SourceFd` must come from the same version).
+pub use mio;
+
 pub use batch::{BATCH, MAX_DATAGRAM, RecvBatch, SendBatch, Uring};
 pub use engine::{EngineConfig, EngineStats, RelayEngine, RelayId};
 pub use pacer::{PacedId, Pacer};

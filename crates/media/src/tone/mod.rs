@@ -82,6 +82,12 @@ impl ToneSpec {
         Self::new([450.0, 0.0], vec![step(350, 350)])
     }
 
+    /// A single short beep (1 kHz, 250 ms, e.g. before a voicemail recording): the
+    /// cadence's silence is long enough (one hour) that it never repeats in practice.
+    pub fn beep() -> Self {
+        Self::new([1000.0, 0.0], vec![step(250, 3_600_000)])
+    }
+
     /// Length of one cadence cycle.
     pub fn cycle(&self) -> Duration {
         self.cadence.iter().map(|s| s.on + s.off).sum()

@@ -59,6 +59,8 @@ enum Kind {
         request: Box<Request>,
         state: InviteState,
         cancel_pending: bool,
+        /// A `Reason` header value for the CANCEL (RFC 3326).
+        cancel_reason: Option<String>,
     },
     NonInvite(NonInviteState),
 }
@@ -126,6 +128,7 @@ impl ClientTsx {
                     timer_b: timeout,
                 },
                 cancel_pending: false,
+                cancel_reason: None,
             }
         } else {
             Kind::NonInvite(NonInviteState::Trying {
@@ -180,18 +183,29 @@ impl ClientTsx {
     /// The TU asks to cancel this INVITE. Returns the CANCEL to send now, or `None` when it
     /// must wait for a provisional response (RFC 3261 §9.1); `Err` when there is nothing
     /// left to cancel.
-    pub(crate) fn cancel(&mut self) -> Result<Option<Request>, super::TsxError> {
+    pub(crate) fn cancel(
+        &mut self,
+        reason: Option<&str>,
+    ) -> Result<Option<Request>, super::TsxError> {
         match &mut self.kind {
             Kind::Invite {
                 request,
                 state,
                 cancel_pending,
+                cancel_reason,
             } => match state {
                 InviteState::Calling { .. } => {
                     *cancel_pending = true;
+                    *cancel_reason = reason.map(str::to_owned);
                     Ok(None)
                 }
-                InviteState::Proceeding => Ok(Some(build::cancel_for(request))),
+                InviteState::Proceeding => {
+                    let mut cancel = build::cancel_for(request);
+                    if let Some(reason) = reason {
+                        cancel.headers.push("Reason", reason);
+                    }
+                    Ok(Some(cancel))
+                }
                 _ => Err(super::TsxError::InvalidState),
             },
             Kind::NonInvite(_) => Err(super::TsxError::InvalidState),
@@ -235,11 +249,16 @@ impl ClientTsx {
                 request,
                 state,
                 cancel_pending,
+                cancel_reason,
             } => match state {
                 InviteState::Calling { .. } | InviteState::Proceeding if status < 200 => {
                     if matches!(state, InviteState::Calling { .. }) && *cancel_pending {
                         *cancel_pending = false;
-                        after.send_cancel = Some(build::cancel_for(request));
+                        let mut cancel = build::cancel_for(request);
+                        if let Some(reason) = cancel_reason.take() {
+                            cancel.headers.push("Reason", reason);
+                        }
+                        after.send_cancel = Some(cancel);
                     }
                     *state = InviteState::Proceeding;
                     pass_up = is_new_provisional(&mut self.last_provisional, &response);

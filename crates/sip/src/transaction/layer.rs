@@ -473,12 +473,23 @@ impl TransactionLayer {
     /// that only ever gets provisional responses stays in Proceeding: ending it (a
     /// no-answer timer, then `cancel`) is the TU's decision.
     pub fn cancel(&mut self, now: Instant, invite: &TsxKey) -> Result<TsxKey, TsxError> {
+        self.cancel_with_reason(now, invite, None)
+    }
+
+    /// [`cancel`](Self::cancel) with a `Reason` header (RFC 3326), e.g.
+    /// `SIP;cause=200;text="Call completed elsewhere"` when another phone answered.
+    pub fn cancel_with_reason(
+        &mut self,
+        now: Instant,
+        invite: &TsxKey,
+        reason: Option<&str>,
+    ) -> Result<TsxKey, TsxError> {
         let tsx = self
             .clients
             .get_mut(invite)
             .ok_or(TsxError::NoTransaction)?;
         let (remote, transport) = tsx.remote();
-        match tsx.cancel()? {
+        match tsx.cancel(reason)? {
             Some(cancel) => self.send_request(now, cancel, remote, transport),
             None => Ok(invite.with_method(Method::Cancel)),
         }

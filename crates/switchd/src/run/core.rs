@@ -25,7 +25,10 @@ use switchyard_sip::transport::{ConnId, Source, Transport};
 use switchyard_sip::uas::{UasPolicy, validate};
 use switchyard_sip::{Message, Method, Request, Response, reject_unparsable};
 
+use super::calls::{Calls, LookupJob, Sip};
 use super::net::Transmit;
+use crate::api::ApiRequest;
+use crate::media::MediaEvent;
 
 /// Digest nonces are fresh for this long; older ones get `stale=true`.
 const NONCE_LIFETIME: Duration = Duration::from_secs(300);
@@ -51,20 +54,45 @@ struct Peer {
     last: Instant,
 }
 
+/// The way back to each peer: the local socket and connection its last message used.
+#[derive(Default)]
+pub(crate) struct PeerBook {
+    map: HashMap<(Transport, SocketAddr), Peer>,
+    next_sweep: Option<Instant>,
+}
+
+impl PeerBook {
+    /// Remembers (or refreshes) the way to `source.remote`.
+    pub(crate) fn touch(&mut self, now: Instant, source: Source) {
+        self.map.insert(
+            (source.transport, source.remote),
+            Peer { source, last: now },
+        );
+        if self.next_sweep.is_none() {
+            self.next_sweep = Some(now + SWEEP_EVERY);
+        }
+    }
+
+    fn get(&self, key: &(Transport, SocketAddr)) -> Option<&Peer> {
+        self.map.get(key)
+    }
+}
+
 pub(crate) struct Core {
     domain: String,
     registrar: Registrar,
     policy: UasPolicy,
     layer: TransactionLayer,
-    /// The way back to each peer: the local socket and connection its last message used.
-    peers: HashMap<(Transport, SocketAddr), Peer>,
+    /// The way back to each peer.
+    peers: PeerBook,
     /// Who opened each server transaction (pruned with the peers).
     server_peers: HashMap<TsxKey, (Transport, SocketAddr)>,
     /// Outstanding qualify probes by client transaction.
     probes: HashMap<TsxKey, BindingId>,
-    next_sweep: Option<Instant>,
     rng: ChaCha8Rng,
     out: VecDeque<Transmit>,
+    /// Call control (absent in a registrar-only core).
+    calls: Option<Calls>,
 }
 
 impl Core {
@@ -92,11 +120,11 @@ impl Core {
             registrar: Registrar::new(bindings, auth, config.users.into_iter().collect()),
             policy: UasPolicy::default(),
             layer,
-            peers: HashMap::new(),
+            peers: PeerBook::default(),
             server_peers: HashMap::new(),
             probes: HashMap::new(),
-            next_sweep: None,
             rng,
+            calls: None,
             out: VecDeque::new(),
         }
     }
@@ -184,13 +212,7 @@ impl Core {
     }
 
     fn touch_peer(&mut self, now: Instant, source: Source) {
-        self.peers.insert(
-            (source.transport, source.remote),
-            Peer { source, last: now },
-        );
-        if self.next_sweep.is_none() {
-            self.next_sweep = Some(now + SWEEP_EVERY);
-        }
+        self.peers.touch(now, source);
     }
 
     /// Reacts to everything the transaction layer and the registrar have to say, until
@@ -269,6 +291,12 @@ impl Core {
                     .insert(key.clone(), (source.transport, source.remote));
                 let resp = match validate(&request, &self.policy, |_| false) {
                     Err(resp) => *resp,
+                    Ok(()) if self.calls.as_ref().is_some_and(|c| c.wants(&request)) => {
+                        self.with_calls(now, |c, sip| {
+                            c.handle_request(sip, now, key, source, &request)
+                        });
+                        return;
+                    }
                     Ok(()) => self.serve(now, source, &request),
                 };
                 let resp = self.finish(resp);
@@ -276,10 +304,19 @@ impl Core {
                     tracing::debug!("answer not sent: {err}");
                 }
             }
-            // ACKs for 2xx (none are sent yet) and CANCELs of pending INVITEs (every
-            // INVITE is answered at once) need nothing from this server yet.
-            TsxEvent::Ack { .. } | TsxEvent::Cancelled { .. } => {}
+            TsxEvent::Ack { request, .. } => {
+                if let Some(c) = self.calls.as_mut() {
+                    c.handle_ack(now, &request);
+                }
+            }
+            TsxEvent::Cancelled { invite, .. } => {
+                self.with_calls(now, |c, sip| c.handle_cancelled(sip, now, &invite));
+            }
             TsxEvent::Response { key, response } => {
+                if !self.probes.contains_key(&key) {
+                    self.with_calls(now, |c, sip| c.handle_response(sip, now, &key, &response));
+                    return;
+                }
                 if response.status < 200 {
                     return;
                 }
@@ -291,7 +328,9 @@ impl Core {
             }
             // An unanswered probe: the registrar counts it as missed at the next interval.
             TsxEvent::Timeout { key, .. } | TsxEvent::TransportError { key } => {
-                self.probes.remove(&key);
+                if self.probes.remove(&key).is_none() {
+                    self.with_calls(now, |c, sip| c.handle_tsx_timeout(sip, now, &key));
+                }
             }
         }
     }
@@ -365,12 +404,14 @@ impl Core {
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         self.layer.handle_timeout(now);
         self.registrar.handle_timeout(now);
-        if self.next_sweep.is_some_and(|t| t <= now) {
+        self.with_calls(now, |c, sip| c.handle_timeout(sip, now));
+        if self.peers.next_sweep.is_some_and(|t| t <= now) {
             self.peers
+                .map
                 .retain(|_, p| now.saturating_duration_since(p.last) < PEER_MEMORY);
             let layer = &self.layer;
             self.server_peers.retain(|key, _| layer.has_server(key));
-            self.next_sweep = (!self.peers.is_empty()).then(|| now + SWEEP_EVERY);
+            self.peers.next_sweep = (!self.peers.map.is_empty()).then(|| now + SWEEP_EVERY);
         }
         self.drive(now);
     }
@@ -383,11 +424,21 @@ impl Core {
                 contact,
                 source,
             } => self.send_probe(now, id, &aor, &contact, source),
-            RegistrarEvent::Bound { aor, .. } => tracing::debug!(aor, "contact bound"),
-            RegistrarEvent::Unbound { aor, .. } => tracing::debug!(aor, "contact unbound"),
-            RegistrarEvent::Expired { aor, .. } => tracing::info!(aor, "binding expired"),
+            RegistrarEvent::Bound { aor, .. } => {
+                tracing::debug!(aor, "contact bound");
+                self.with_calls(now, |c, sip| c.device_changed(sip, now, &aor));
+            }
+            RegistrarEvent::Unbound { aor, .. } => {
+                tracing::debug!(aor, "contact unbound");
+                self.with_calls(now, |c, sip| c.device_changed(sip, now, &aor));
+            }
+            RegistrarEvent::Expired { aor, .. } => {
+                tracing::info!(aor, "binding expired");
+                self.with_calls(now, |c, sip| c.device_changed(sip, now, &aor));
+            }
             RegistrarEvent::Unreachable { aor, .. } => {
                 tracing::info!(aor, "contact unreachable, binding dropped");
+                self.with_calls(now, |c, sip| c.device_changed(sip, now, &aor));
             }
             RegistrarEvent::Evicted { aor, .. } => {
                 tracing::info!(aor, "binding evicted (too many contacts)");
@@ -441,6 +492,78 @@ impl Core {
         }
     }
 
+    /// Gives call control what it borrows from the SIP core for one operation.
+    fn with_calls<R>(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut Calls, &mut Sip<'_>) -> R,
+    ) -> Option<R> {
+        let calls = self.calls.as_mut()?;
+        let rng = &mut self.rng;
+        let mut token = || format!("{:016x}", rng.random::<u64>());
+        let mut sip = Sip {
+            layer: &mut self.layer,
+            registrar: &mut self.registrar,
+            peers: &mut self.peers,
+            domain: &self.domain,
+            token: &mut token,
+        };
+        let r = f(calls, &mut sip);
+        calls.flush_dtmf(&mut sip, now);
+        Some(r)
+    }
+
+    /// Installs call control and logs in the agents configured to be.
+    pub(crate) fn set_calls(&mut self, now: Instant, calls: Calls) {
+        self.calls = Some(calls);
+        self.with_calls(now, |c, sip| c.startup(sip, now));
+        self.drive(now);
+    }
+
+    pub(crate) fn calls(&mut self) -> Option<&mut Calls> {
+        self.calls.as_mut()
+    }
+
+    pub(crate) fn take_calls(&mut self) -> Option<Calls> {
+        self.calls.take()
+    }
+
+    /// An event from the media thread.
+    pub(crate) fn handle_media(&mut self, now: Instant, ev: MediaEvent) {
+        self.with_calls(now, |c, sip| c.media_event(sip, now, ev));
+        self.drive(now);
+    }
+
+    /// A customer-system lookup finished.
+    pub(crate) fn handle_lookup(
+        &mut self,
+        now: Instant,
+        call: u64,
+        result: Result<String, String>,
+    ) {
+        self.with_calls(now, |c, sip| c.lookup_result(sip, now, call, result));
+        self.drive(now);
+    }
+
+    /// A request from the HTTP API.
+    pub(crate) fn handle_api(&mut self, now: Instant, req: ApiRequest) {
+        self.with_calls(now, |c, sip| c.handle_api(sip, now, req));
+        self.drive(now);
+    }
+
+    /// Refuse new calls from now on; with `end_calls`, hang up every call.
+    pub(crate) fn drain_calls(&mut self, now: Instant, end_calls: bool) -> usize {
+        let n = self
+            .with_calls(now, |c, sip| c.drain(sip, now, end_calls))
+            .unwrap_or(0);
+        self.drive(now);
+        n
+    }
+
+    pub(crate) fn poll_lookup(&mut self) -> Option<LookupJob> {
+        self.calls.as_mut()?.poll_lookup()
+    }
+
     fn token(&mut self) -> String {
         format!("{:016x}", self.rng.random::<u64>())
     }
@@ -453,7 +576,8 @@ impl Core {
         [
             self.registrar.bindings().poll_timeout(),
             self.layer.poll_timeout(),
-            self.next_sweep,
+            self.peers.next_sweep,
+            self.calls.as_ref().and_then(Calls::poll_timeout),
         ]
         .into_iter()
         .flatten()

@@ -42,6 +42,13 @@ pub(crate) enum Inbound {
     },
     /// A TCP connection closed.
     Closed { conn: ConnId },
+    /// The media thread reports.
+    Media(crate::media::MediaEvent),
+    /// A customer-system lookup finished.
+    Lookup {
+        call: u64,
+        result: Result<String, String>,
+    },
 }
 
 /// A message to send.

@@ -1,0 +1,797 @@
+//! The media thread's loop: one mio `Poll` over every leg's socket plus a waker for
+//! commands, `recvmmsg` batches in, `sendmmsg` batches out, and the central 20 ms
+//! [`Pacer`] tick that generates prompts, tones and silence for unbridged legs.
+//!
+//! Per wake-up: commands first (so a `bridge` applies before the next packet), then every
+//! readable socket drained, then the due ticks, then the send batch flushed and the
+//! events handed to the callback. Nothing here allocates per packet: the receive and
+//! send batches, the scratch frames and the event list are reused.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use switchyard_media::codec::{CodecKind, g711};
+use switchyard_media::dtmf::DtmfDigit;
+use switchyard_media::dtmf::rfc4733::DtmfEvent;
+use switchyard_media::net::mio::unix::SourceFd;
+use switchyard_media::net::mio::{Events, Interest, Poll, Token};
+use switchyard_media::net::{BATCH, PacedId, Pacer, RecvBatch, SendBatch};
+use switchyard_media::player::{PlayOptions, PlayerEvent, PlaylistItem};
+use switchyard_media::rtp::{FIXED_HEADER_LEN, FixedHeader, PacketKind, classify};
+use switchyard_media::stream::{StreamEvent, Verdict};
+use switchyard_media::tone::{ToneGenerator, ToneSpec};
+
+use super::leg::{FRAME_TICKS, Leg, Source};
+use super::record::{FRAME, Recording};
+use super::{LegId, LegParams, MediaEvent, RecordMode, SAMPLE_RATE, Tone};
+
+/// The waker's token (socket tokens are slot indexes).
+pub(super) const WAKER: Token = Token(usize::MAX);
+/// How often inactivity is checked.
+const HOUSEKEEPING: Duration = Duration::from_millis(100);
+/// Largest frame decoded from a received packet (60 ms at 8 kHz).
+const MAX_FRAME: usize = 480;
+/// RTP payload type of telephone-event when the leg negotiated none (never sent).
+const NO_PT: u8 = 0xff;
+
+/// A command from call control.
+pub(super) enum Command {
+    Open {
+        leg: LegId,
+        socket: UdpSocket,
+        /// The allocated port (0: chosen by the system, not returned).
+        port: u16,
+    },
+    Configure {
+        leg: LegId,
+        params: LegParams,
+    },
+    Play {
+        leg: LegId,
+        id: u32,
+        items: Vec<PlaylistItem>,
+        looped: bool,
+        barge_in: bool,
+    },
+    Stop {
+        leg: LegId,
+    },
+    Tone {
+        leg: LegId,
+        tone: Tone,
+    },
+    Bridge {
+        a: LegId,
+        b: LegId,
+    },
+    Unbridge {
+        leg: LegId,
+    },
+    Record {
+        leg: LegId,
+        path: PathBuf,
+        mode: RecordMode,
+        max: Option<Duration>,
+    },
+    StopRecording {
+        leg: LegId,
+    },
+    SendDtmf {
+        leg: LegId,
+        digit: char,
+    },
+    Close {
+        leg: LegId,
+    },
+    Shutdown,
+}
+
+/// The media thread's state.
+pub(super) struct Server {
+    poll: Poll,
+    commands: mpsc::Receiver<Command>,
+    emit: Box<dyn Fn(MediaEvent) + Send>,
+    freed: mpsc::Sender<u16>,
+    inactivity: Duration,
+    legs: Vec<Option<Leg>>,
+    free: Vec<usize>,
+    by_id: HashMap<LegId, usize>,
+    /// Slot of each pacer id.
+    paced: Vec<usize>,
+    pacer: Pacer,
+    recv: RecvBatch,
+    send: SendBatch,
+    due: Vec<PacedId>,
+    events: Vec<MediaEvent>,
+    next_housekeeping: Instant,
+    seed: u32,
+    stopping: bool,
+}
+
+impl Server {
+    pub(super) fn new(
+        poll: Poll,
+        commands: mpsc::Receiver<Command>,
+        emit: Box<dyn Fn(MediaEvent) + Send>,
+        freed: mpsc::Sender<u16>,
+        inactivity: Duration,
+    ) -> Self {
+        let now = Instant::now();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x5357_4d44, |d| d.subsec_nanos() ^ d.as_secs() as u32);
+        Server {
+            poll,
+            commands,
+            emit,
+            freed,
+            inactivity,
+            legs: Vec::new(),
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            paced: Vec::new(),
+            // 20 ticks of 1 ms per 20 ms period: streams spread over the phases.
+            pacer: Pacer::new(Duration::from_millis(20), 20, now),
+            recv: RecvBatch::new(),
+            send: SendBatch::new(),
+            due: Vec::with_capacity(1024),
+            events: Vec::with_capacity(64),
+            next_housekeeping: now + HOUSEKEEPING,
+            seed,
+            stopping: false,
+        }
+    }
+
+    /// Runs until [`Command::Shutdown`] (or until call control's side is dropped).
+    pub(super) fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        while !self.stopping {
+            let now = Instant::now();
+            let deadline = self
+                .pacer
+                .poll_timeout()
+                .map_or(self.next_housekeeping, |t| t.min(self.next_housekeeping));
+            let timeout = deadline.saturating_duration_since(now);
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+                && e.kind() != std::io::ErrorKind::Interrupted
+            {
+                tracing::error!(error = %e, "media poll failed");
+                break;
+            }
+            let now = Instant::now();
+            // Commands first, whatever the order of the readiness events: call control
+            // sent them before the packets that follow (a `configure`, then RTP).
+            self.drain_commands(now);
+            for ev in events.iter() {
+                if ev.token() != WAKER {
+                    self.receive(ev.token().0, now);
+                }
+            }
+            self.tick(now);
+            if now >= self.next_housekeeping {
+                self.housekeeping(now);
+                self.next_housekeeping = now + HOUSEKEEPING;
+            }
+            self.flush();
+        }
+        let slots: Vec<usize> = self.by_id.values().copied().collect();
+        for slot in slots {
+            self.close_slot(slot);
+        }
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        self.send.flush();
+        for ev in self.events.drain(..) {
+            (self.emit)(ev);
+        }
+    }
+
+    fn push_send(send: &mut SendBatch, fd: std::os::fd::RawFd, to: SocketAddr, data: &[u8]) {
+        if !send.push(fd, to, data) {
+            send.flush();
+            send.push(fd, to, data);
+        }
+    }
+
+    // --- commands ---
+
+    fn drain_commands(&mut self, now: Instant) {
+        loop {
+            match self.commands.try_recv() {
+                Ok(c) => self.command(c, now),
+                Err(mpsc::TryRecvError::Empty) => return,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.stopping = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn slot(&self, leg: LegId) -> Option<usize> {
+        let s = self.by_id.get(&leg).copied();
+        if s.is_none() {
+            tracing::debug!(leg, "media command for a leg that is not open");
+        }
+        s
+    }
+
+    fn leg_mut(&mut self, leg: LegId) -> Option<&mut Leg> {
+        let s = self.slot(leg)?;
+        self.legs[s].as_mut()
+    }
+
+    fn command(&mut self, c: Command, now: Instant) {
+        match c {
+            Command::Open { leg, socket, port } => self.open(leg, socket, port, now),
+            Command::Configure { leg, params } => {
+                if let Some(l) = self.leg_mut(leg) {
+                    l.configure(params, now);
+                }
+            }
+            Command::Play {
+                leg,
+                id,
+                items,
+                looped,
+                barge_in,
+            } => self.play(leg, id, items, looped, barge_in),
+            Command::Stop { leg } => {
+                if let Some(l) = self.leg_mut(leg) {
+                    l.player.stop();
+                    l.source = Source::Silence;
+                }
+                self.player_events(leg);
+            }
+            Command::Tone { leg, tone } => {
+                if let Some(l) = self.leg_mut(leg) {
+                    l.player.stop();
+                    let spec = match tone {
+                        Tone::Ringback => ToneSpec::ringback_china(),
+                        Tone::Busy => ToneSpec::busy_china(),
+                        Tone::Beep => ToneSpec::beep(),
+                    };
+                    l.source = Source::Tone(Box::new(ToneGenerator::new(spec, SAMPLE_RATE)));
+                }
+                self.player_events(leg);
+            }
+            Command::Bridge { a, b } => self.bridge(a, b),
+            Command::Unbridge { leg } => {
+                if let Some(s) = self.slot(leg) {
+                    self.unbridge(s);
+                }
+            }
+            Command::Record {
+                leg,
+                path,
+                mode,
+                max,
+            } => self.record(leg, path, mode, max),
+            Command::StopRecording { leg } => {
+                if let Some(s) = self.slot(leg) {
+                    self.finish_recording(s);
+                }
+            }
+            Command::SendDtmf { leg, digit } => {
+                let Some(d) = DtmfDigit::from_char(digit) else {
+                    tracing::warn!(leg, %digit, "not a DTMF key");
+                    return;
+                };
+                if let Some(l) = self.leg_mut(leg) {
+                    if l.params
+                        .as_ref()
+                        .is_some_and(|p| p.dtmf_payload_type.is_some())
+                    {
+                        l.dtmf_queue.push_back(d);
+                        l.start_next_dtmf();
+                    } else {
+                        tracing::debug!(leg, "no telephone-event on this leg; key not sent");
+                    }
+                }
+            }
+            Command::Close { leg } => {
+                if let Some(s) = self.slot(leg) {
+                    self.close_slot(s);
+                }
+            }
+            Command::Shutdown => self.stopping = true,
+        }
+    }
+
+    fn open(&mut self, leg: LegId, socket: UdpSocket, port: u16, now: Instant) {
+        use std::os::fd::AsRawFd;
+        if let Some(s) = self.by_id.get(&leg).copied() {
+            self.close_slot(s);
+        }
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.legs.push(None);
+            self.legs.len() - 1
+        });
+        if let Err(e) = self.poll.registry().register(
+            &mut SourceFd(&socket.as_raw_fd()),
+            Token(slot),
+            Interest::READABLE,
+        ) {
+            tracing::error!(leg, error = %e, "cannot watch the RTP socket");
+            self.free.push(slot);
+            drop(socket);
+            self.port_freed(port);
+            return;
+        }
+        let paced = self.pacer.add(now);
+        let p = paced.0 as usize;
+        if self.paced.len() <= p {
+            self.paced.resize(p + 1, usize::MAX);
+        }
+        self.paced[p] = slot;
+        self.seed = self
+            .seed
+            .wrapping_mul(0x9E37_79B9)
+            .wrapping_add(leg as u32 | 1);
+        self.legs[slot] = Some(Leg::new(
+            leg,
+            socket,
+            port,
+            paced,
+            self.inactivity,
+            self.seed,
+            now,
+        ));
+        self.by_id.insert(leg, slot);
+    }
+
+    fn close_slot(&mut self, slot: usize) {
+        self.unbridge(slot);
+        self.finish_recording(slot);
+        let Some(mut l) = self.legs[slot].take() else {
+            return;
+        };
+        l.player.stop();
+        self.drain_player(&mut l);
+        let _ = self.poll.registry().deregister(&mut SourceFd(&l.fd));
+        self.pacer.remove(l.paced);
+        if let Some(p) = self.paced.get_mut(l.paced.0 as usize) {
+            *p = usize::MAX;
+        }
+        self.by_id.remove(&l.id);
+        self.free.push(slot);
+        let port = l.port;
+        drop(l);
+        self.port_freed(port);
+    }
+
+    fn port_freed(&self, port: u16) {
+        if port != 0 {
+            let _ = self.freed.send(port);
+        }
+    }
+
+    fn play(
+        &mut self,
+        leg: LegId,
+        id: u32,
+        items: Vec<PlaylistItem>,
+        looped: bool,
+        barge_in: bool,
+    ) {
+        let Some(s) = self.slot(leg) else { return };
+        let Some(l) = self.legs[s].as_mut() else {
+            return;
+        };
+        if items.is_empty() {
+            l.player.stop();
+            l.source = Source::Silence;
+            Self::drain_player_into(l, &mut self.events);
+            if !looped {
+                self.events.push(MediaEvent::PlaybackDone { leg, id });
+            }
+            return;
+        }
+        match l.player.play(items, PlayOptions { looped, barge_in }) {
+            Ok(pid) => {
+                // The replaced playback's event, if any, is reported with its own id.
+                Self::drain_player_into(l, &mut self.events);
+                l.playing = Some((pid, id));
+                l.source = Source::Player;
+            }
+            Err(e) => {
+                tracing::warn!(leg, error = %e, "playback refused");
+                self.events.push(MediaEvent::PlaybackDone { leg, id });
+            }
+        }
+    }
+
+    fn player_events(&mut self, leg: LegId) {
+        if let Some(s) = self.by_id.get(&leg).copied()
+            && let Some(l) = self.legs[s].as_mut()
+        {
+            Self::drain_player_into(l, &mut self.events);
+        }
+    }
+
+    fn drain_player(&mut self, l: &mut Leg) {
+        Self::drain_player_into(l, &mut self.events);
+    }
+
+    fn drain_player_into(l: &mut Leg, events: &mut Vec<MediaEvent>) {
+        while let Some(PlayerEvent::PlaybackDone { id, .. }) = l.player.poll_event() {
+            if let Some((pid, ours)) = l.playing
+                && pid == id
+            {
+                l.playing = None;
+                events.push(MediaEvent::PlaybackDone {
+                    leg: l.id,
+                    id: ours,
+                });
+            }
+        }
+    }
+
+    fn bridge(&mut self, a: LegId, b: LegId) {
+        let (Some(sa), Some(sb)) = (self.slot(a), self.slot(b)) else {
+            return;
+        };
+        if sa == sb {
+            return;
+        }
+        self.unbridge(sa);
+        self.unbridge(sb);
+        for (s, peer) in [(sa, sb), (sb, sa)] {
+            if let Some(l) = self.legs[s].as_mut() {
+                l.player.stop();
+                l.source = Source::Silence;
+                l.peer = Some(peer);
+                Self::drain_player_into(l, &mut self.events);
+            }
+        }
+    }
+
+    fn unbridge(&mut self, slot: usize) {
+        let Some(peer) = self.legs[slot].as_mut().and_then(|l| l.peer.take()) else {
+            return;
+        };
+        if let Some(p) = self.legs.get_mut(peer).and_then(Option::as_mut) {
+            p.peer = None;
+        }
+    }
+
+    fn record(&mut self, leg: LegId, path: PathBuf, mode: RecordMode, max: Option<Duration>) {
+        let Some(s) = self.slot(leg) else { return };
+        self.finish_recording(s);
+        match Recording::create(path.clone(), mode, max) {
+            Ok(r) => {
+                if let Some(l) = self.legs[s].as_mut() {
+                    l.recording = Some(Box::new(r));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot create the recording");
+                self.events.push(MediaEvent::RecordingDone {
+                    leg,
+                    path,
+                    duration: Duration::ZERO,
+                });
+            }
+        }
+    }
+
+    fn finish_recording(&mut self, slot: usize) {
+        let Some(l) = self.legs[slot].as_mut() else {
+            return;
+        };
+        if let Some(r) = l.recording.take() {
+            let (path, duration) = r.finish();
+            self.events.push(MediaEvent::RecordingDone {
+                leg: l.id,
+                path,
+                duration,
+            });
+        }
+    }
+
+    // --- receive ---
+
+    fn receive(&mut self, slot: usize, now: Instant) {
+        loop {
+            let fd = match self.legs.get(slot).and_then(Option::as_ref) {
+                Some(l) => l.fd,
+                None => return,
+            };
+            let n = match self.recv.recv(fd) {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::debug!(error = %e, "RTP receive failed");
+                    return;
+                }
+            };
+            for i in 0..n {
+                let Some((buf, src)) = self.recv.get_mut(i) else {
+                    continue;
+                };
+                handle_packet(
+                    &mut self.legs,
+                    &mut self.send,
+                    &mut self.events,
+                    slot,
+                    src,
+                    buf,
+                    now,
+                );
+            }
+            if n < BATCH {
+                return;
+            }
+        }
+    }
+
+    // --- tick ---
+
+    fn tick(&mut self, now: Instant) {
+        if self.pacer.poll_timeout().is_none_or(|t| t > now) {
+            return;
+        }
+        let mut due = std::mem::take(&mut self.due);
+        self.pacer.due(now, &mut due);
+        for id in &due {
+            let Some(&slot) = self.paced.get(id.0 as usize) else {
+                continue;
+            };
+            self.tick_leg(slot, now);
+        }
+        self.due = due;
+    }
+
+    fn tick_leg(&mut self, slot: usize, now: Instant) {
+        let Some(l) = self.legs.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        // The recording takes one frame of what arrived since the last tick.
+        let record_full = l.recording.as_mut().is_some_and(|r| r.tick());
+        let bridged = l.peer.is_some();
+        let mut pkt = [0u8; FIXED_HEADER_LEN + FRAME];
+        let mut len = 0;
+        let mut pt = 0;
+        let mut marker = false;
+        let mut ts = l.gen_ts;
+        if let Some(e) = l.dtmf_out.next_packet() {
+            pkt[FIXED_HEADER_LEN..FIXED_HEADER_LEN + 4].copy_from_slice(&e.payload);
+            len = FIXED_HEADER_LEN + 4;
+            pt = l
+                .params
+                .as_ref()
+                .and_then(|p| p.dtmf_payload_type)
+                .unwrap_or(NO_PT);
+            marker = e.marker;
+            ts = e.timestamp;
+            if !l.dtmf_out.is_active() {
+                l.start_next_dtmf();
+            }
+        }
+        if !bridged {
+            // The player and tones advance even when nothing is sent (hold).
+            let mut pcm = [0i16; FRAME];
+            match &mut l.source {
+                Source::Silence => {}
+                Source::Player => {
+                    l.player.next_frame(&mut pcm);
+                }
+                Source::Tone(t) => t.next_frame(&mut pcm),
+            }
+            Self::drain_player_into(l, &mut self.events);
+            if matches!(l.source, Source::Player) && !l.player.is_playing() {
+                l.source = Source::Silence;
+            }
+            if len == 0
+                && let Some(p) = &l.params
+            {
+                let payload = &mut pkt[FIXED_HEADER_LEN..];
+                let n = match p.codec {
+                    CodecKind::Pcmu => g711::encode_ulaw(&pcm, payload),
+                    CodecKind::Pcma => g711::encode_alaw(&pcm, payload),
+                    _ => 0,
+                };
+                if n > 0 {
+                    len = FIXED_HEADER_LEN + n;
+                    pt = p.payload_type;
+                }
+            }
+        }
+        l.gen_ts = l.gen_ts.wrapping_add(FRAME_TICKS);
+        if len > 0 && pt != NO_PT {
+            let sending = l.params.as_ref().is_some_and(|p| p.send);
+            if let (true, Some(to)) = (sending, l.stream.send_target()) {
+                let mut h = FixedHeader {
+                    marker,
+                    payload_type: pt,
+                    sequence: l.gen_seq,
+                    timestamp: ts,
+                    ssrc: l.gen_ssrc,
+                };
+                l.gen_seq = l.gen_seq.wrapping_add(1);
+                l.out.rewrite(now, &mut h);
+                pkt[0] = 0x80;
+                let _ = h.write_into(&mut pkt);
+                l.out.count(len - FIXED_HEADER_LEN);
+                Self::push_send(&mut self.send, l.fd, to, &pkt[..len]);
+            }
+        }
+        if record_full {
+            self.finish_recording(slot);
+        }
+    }
+
+    // --- housekeeping ---
+
+    fn housekeeping(&mut self, now: Instant) {
+        for l in self.legs.iter_mut().flatten() {
+            l.stream.handle_timeout(now);
+            while let Some(e) = l.stream.poll_event() {
+                if e == StreamEvent::Inactive {
+                    self.events.push(MediaEvent::Inactive { leg: l.id });
+                }
+            }
+        }
+    }
+}
+
+/// The range of the payload in an RTP packet (after CSRCs and the extension, before
+/// padding), or `None` if the packet is malformed.
+fn payload_range(buf: &[u8]) -> Option<std::ops::Range<usize>> {
+    let b0 = *buf.first()?;
+    let mut start = FIXED_HEADER_LEN + 4 * usize::from(b0 & 0x0f);
+    if b0 & 0x10 != 0 {
+        let ext = buf.get(start..start + 4)?;
+        start += 4 + 4 * usize::from(u16::from_be_bytes([ext[2], ext[3]]));
+    }
+    let mut end = buf.len();
+    if b0 & 0x20 != 0 {
+        end = end.checked_sub(usize::from(*buf.last()?))?;
+    }
+    (start <= end).then_some(start..end)
+}
+
+/// Handles one datagram received on leg `slot`.
+fn handle_packet(
+    legs: &mut [Option<Leg>],
+    send: &mut SendBatch,
+    events: &mut Vec<MediaEvent>,
+    slot: usize,
+    src: SocketAddr,
+    buf: &mut [u8],
+    now: Instant,
+) {
+    // RTCP (muxed) and anything else that is not RTP is ignored.
+    if classify(buf) != PacketKind::Rtp {
+        return;
+    }
+    let Some(mut h) = FixedHeader::read(buf) else {
+        return;
+    };
+    let Some(range) = payload_range(buf) else {
+        return;
+    };
+    let peer_slot = {
+        let Some(l) = legs.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(p) = &l.params else { return };
+        if !p.receive {
+            return;
+        }
+        if let Verdict::Drop(_) = l.stream.handle_rtp(now, src, h.sequence) {
+            return;
+        }
+        let (audio_pt, dtmf_pt, codec) = (p.payload_type, p.dtmf_payload_type, p.codec);
+        if Some(h.payload_type) == dtmf_pt {
+            if l.dtmf_in
+                .handle_packet(&buf[range.clone()], h.timestamp, h.marker)
+                .is_ok()
+            {
+                dtmf_events(l, events);
+            }
+        } else if h.payload_type == audio_pt {
+            if l.dtmf_in.in_progress() {
+                // Audio resumed: the key's end packets were lost.
+                l.dtmf_in.end_pending();
+                dtmf_events(l, events);
+            }
+            let peer = l.peer;
+            let peer_records = peer.is_some_and(|ps| legs_records_peer(legs, ps));
+            let l = legs[slot].as_mut().expect("checked above");
+            if l.needs_pcm() || peer_records {
+                let mut pcm = [0i16; MAX_FRAME];
+                let n = codec.decode(&buf[range.clone()], &mut pcm).unwrap_or(0);
+                let pcm = &pcm[..n];
+                if let Some(mut d) = l.detector.take() {
+                    d.feed(pcm);
+                    while let Some(digit) = d.poll_digit() {
+                        key(l, digit, events);
+                    }
+                    l.detector = Some(d);
+                }
+                if let Some(r) = &mut l.recording {
+                    r.left.push(pcm);
+                }
+                if peer_records
+                    && let Some(ps) = peer
+                    && let Some(Some(p)) = legs.get_mut(ps)
+                    && let Some(r) = &mut p.recording
+                {
+                    r.right.push(pcm);
+                }
+            }
+        } else {
+            return;
+        }
+        let Some(l) = legs[slot].as_ref() else { return };
+        match l.peer {
+            Some(ps) => ps,
+            None => return,
+        }
+    };
+    // Bridged: the relay fast path to the peer.
+    let Ok([Some(rx), Some(tx)]) = legs.get_disjoint_mut([slot, peer_slot]) else {
+        return;
+    };
+    let (Some(rp), Some(tp)) = (&rx.params, &tx.params) else {
+        return;
+    };
+    if !tp.send {
+        return;
+    }
+    let Some(to) = tx.stream.send_target() else {
+        return;
+    };
+    if h.payload_type == rp.payload_type {
+        h.payload_type = tp.payload_type;
+        if rp.codec != tp.codec
+            && rp
+                .codec
+                .transcode_in_place(tp.codec, &mut buf[range])
+                .is_err()
+        {
+            return;
+        }
+    } else {
+        match tp.dtmf_payload_type {
+            Some(pt) => h.payload_type = pt,
+            None => return,
+        }
+    }
+    tx.out.rewrite(now, &mut h);
+    tx.out.count(buf.len() - FIXED_HEADER_LEN);
+    let _ = h.write_into(buf);
+    Server::push_send(send, tx.fd, to, buf);
+}
+
+fn legs_records_peer(legs: &[Option<Leg>], peer: usize) -> bool {
+    legs.get(peer)
+        .and_then(Option::as_ref)
+        .and_then(|p| p.recording.as_ref())
+        .is_some_and(|r| r.mode != RecordMode::Leg)
+}
+
+fn dtmf_events(l: &mut Leg, events: &mut Vec<MediaEvent>) {
+    while let Some(e) = l.dtmf_in.poll_event() {
+        if let DtmfEvent::End { digit, .. } = e {
+            key(l, digit, events);
+        }
+    }
+}
+
+/// A key from the leg's peer: reported, and it stops a barge-in playback.
+fn key(l: &mut Leg, digit: DtmfDigit, events: &mut Vec<MediaEvent>) {
+    events.push(MediaEvent::Dtmf {
+        leg: l.id,
+        digit: digit.to_char(),
+    });
+    if l.player.handle_dtmf(digit) {
+        l.source = Source::Silence;
+        Server::drain_player_into(l, events);
+    }
+}

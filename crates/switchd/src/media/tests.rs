@@ -1,0 +1,801 @@
+//! The media server over loopback, with plain UDP sockets as the phones.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use switchyard_media::codec::CodecKind;
+use switchyard_media::dtmf::DtmfDigit;
+use switchyard_media::dtmf::generate::DtmfGenerator;
+use switchyard_media::dtmf::goertzel::{rms, tone_amplitude};
+use switchyard_media::rtp::{FixedHeader, write_header};
+
+use super::*;
+
+const PCMU: u8 = 0;
+const PCMA: u8 = 8;
+const TE: u8 = 101;
+
+struct Rig {
+    media: Media,
+    events: mpsc::Receiver<MediaEvent>,
+}
+
+fn rig(inactivity: Duration) -> Rig {
+    let (tx, events) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let media = Media::start(
+        MediaConfig {
+            address: [127, 0, 0, 1].into(),
+            port_min: 0,
+            port_max: 0,
+            inactivity,
+        },
+        Box::new(move |e| {
+            let _ = tx.lock().expect("test channel").send(e);
+        }),
+    )
+    .expect("media starts");
+    Rig { media, events }
+}
+
+fn phone() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind phone");
+    s.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    s
+}
+
+fn params(remote: SocketAddr, codec: CodecKind) -> LegParams {
+    LegParams {
+        remote,
+        codec,
+        payload_type: if codec == CodecKind::Pcma { PCMA } else { PCMU },
+        dtmf_payload_type: Some(TE),
+        ptime_ms: 20,
+        send: true,
+        receive: true,
+        inband_dtmf: false,
+    }
+}
+
+/// Opens and configures a leg whose peer is `phone`.
+fn leg(rig: &mut Rig, id: LegId, phone: &UdpSocket, codec: CodecKind) -> SocketAddr {
+    let addr = rig.media.open(id).expect("open");
+    rig.media
+        .configure(id, params(phone.local_addr().expect("addr"), codec));
+    addr
+}
+
+fn tmp(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "switchyard-media-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir.join(name)
+}
+
+fn sine(freq: f32, samples: usize, amp: f32) -> Vec<i16> {
+    (0..samples)
+        .map(|i| {
+            (amp * (std::f32::consts::TAU * freq * i as f32 / SAMPLE_RATE as f32).sin()) as i16
+        })
+        .collect()
+}
+
+/// Writes a mono 16-bit 8 kHz WAV file.
+fn write_wav(path: &Path, pcm: &[i16]) {
+    let data = pcm.len() as u32 * 2;
+    let mut f = Vec::new();
+    f.extend_from_slice(b"RIFF");
+    f.extend_from_slice(&(36 + data).to_le_bytes());
+    f.extend_from_slice(b"WAVEfmt ");
+    f.extend_from_slice(&16u32.to_le_bytes());
+    f.extend_from_slice(&1u16.to_le_bytes());
+    f.extend_from_slice(&1u16.to_le_bytes());
+    f.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
+    f.extend_from_slice(&(SAMPLE_RATE * 2).to_le_bytes());
+    f.extend_from_slice(&2u16.to_le_bytes());
+    f.extend_from_slice(&16u16.to_le_bytes());
+    f.extend_from_slice(b"data");
+    f.extend_from_slice(&data.to_le_bytes());
+    for s in pcm {
+        f.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, f).expect("write wav");
+}
+
+/// Sends one RTP packet.
+fn send_rtp(
+    phone: &UdpSocket,
+    to: SocketAddr,
+    pt: u8,
+    seq: u16,
+    ts: u32,
+    marker: bool,
+    payload: &[u8],
+) {
+    let mut pkt = vec![0u8; 12 + payload.len()];
+    write_header(&mut pkt, marker, pt, seq, ts, 0xABCD_0001).expect("header");
+    pkt[12..].copy_from_slice(payload);
+    phone.send_to(&pkt, to).expect("send");
+}
+
+/// A phone's outgoing audio stream.
+struct Talker {
+    seq: u16,
+    ts: u32,
+    codec: CodecKind,
+    pt: u8,
+}
+
+impl Talker {
+    fn new(codec: CodecKind) -> Self {
+        Talker {
+            seq: 100,
+            ts: 8000,
+            codec,
+            pt: if codec == CodecKind::Pcma { PCMA } else { PCMU },
+        }
+    }
+
+    fn frame(&mut self, phone: &UdpSocket, to: SocketAddr, pcm: &[i16]) {
+        let mut payload = vec![0u8; pcm.len()];
+        self.codec.encode(pcm, &mut payload).expect("encode");
+        send_rtp(phone, to, self.pt, self.seq, self.ts, false, &payload);
+        self.seq = self.seq.wrapping_add(1);
+        self.ts = self.ts.wrapping_add(pcm.len() as u32);
+    }
+
+    /// Sends `frames` 20 ms frames of a tone, `pace` apart.
+    fn tone(
+        &mut self,
+        phone: &UdpSocket,
+        to: SocketAddr,
+        freq: f32,
+        frames: usize,
+        pace: Duration,
+    ) {
+        let pcm = sine(freq, 160 * frames, 8000.0);
+        for f in pcm.chunks(160) {
+            self.frame(phone, to, f);
+            if !pace.is_zero() {
+                std::thread::sleep(pace);
+            }
+        }
+    }
+}
+
+/// A received RTP packet.
+struct Rx {
+    h: FixedHeader,
+    payload: Vec<u8>,
+    at: Instant,
+}
+
+fn recv(phone: &UdpSocket) -> Option<Rx> {
+    let mut buf = [0u8; 2048];
+    let (n, _) = phone.recv_from(&mut buf).ok()?;
+    Some(Rx {
+        h: FixedHeader::read(&buf[..n])?,
+        payload: buf[12..n].to_vec(),
+        at: Instant::now(),
+    })
+}
+
+/// Everything a phone receives for `d`.
+fn collect(phone: &UdpSocket, d: Duration) -> Vec<Rx> {
+    let end = Instant::now() + d;
+    let mut out = Vec::new();
+    while Instant::now() < end {
+        if let Some(r) = recv(phone) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// Receives until `enough` says so (or `limit` passes: the machine may be loaded).
+fn collect_until(phone: &UdpSocket, limit: Duration, enough: impl Fn(&[Rx]) -> bool) -> Vec<Rx> {
+    let end = Instant::now() + limit;
+    let mut out = Vec::new();
+    while Instant::now() < end && !enough(&out) {
+        out.extend(recv(phone));
+    }
+    out
+}
+
+fn decode(pkts: &[Rx], pt: u8) -> Vec<i16> {
+    let codec = if pt == PCMA {
+        CodecKind::Pcma
+    } else {
+        CodecKind::Pcmu
+    };
+    let mut pcm = Vec::new();
+    for p in pkts.iter().filter(|p| p.h.payload_type == pt) {
+        let mut f = vec![0i16; p.payload.len()];
+        codec.decode(&p.payload, &mut f).expect("decode");
+        pcm.extend_from_slice(&f);
+    }
+    pcm
+}
+
+/// Waits for an event matching `want`, returning the events seen before it too.
+fn wait_for(
+    rig: &Rig,
+    d: Duration,
+    mut want: impl FnMut(&MediaEvent) -> bool,
+) -> (Option<MediaEvent>, Vec<MediaEvent>) {
+    let end = Instant::now() + d;
+    let mut seen = Vec::new();
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        match rig.events.recv_timeout(left) {
+            Ok(e) if want(&e) => return (Some(e), seen),
+            Ok(e) => seen.push(e),
+            Err(_) => break,
+        }
+    }
+    (None, seen)
+}
+
+fn events_for(rig: &Rig, d: Duration) -> Vec<MediaEvent> {
+    wait_for(rig, d, |_| false).1
+}
+
+/// Lets the leg learn the phone as its source (four packets in a row).
+fn learn(talker: &mut Talker, phone: &UdpSocket, to: SocketAddr) {
+    for _ in 0..5 {
+        talker.frame(phone, to, &[0; 160]);
+    }
+}
+
+fn telephone_event(
+    phone: &UdpSocket,
+    to: SocketAddr,
+    seq: &mut u16,
+    ts: u32,
+    digit: char,
+    end_copies: usize,
+) {
+    let ev = DtmfDigit::from_char(digit).expect("digit").event();
+    for (i, dur) in [160u16, 320, 480].into_iter().enumerate() {
+        send_rtp(
+            phone,
+            to,
+            TE,
+            *seq,
+            ts,
+            i == 0,
+            &[ev, 10, (dur >> 8) as u8, dur as u8],
+        );
+        *seq = seq.wrapping_add(1);
+    }
+    for _ in 0..end_copies {
+        send_rtp(phone, to, TE, *seq, ts, false, &[ev, 0x80 | 10, 0x02, 0x80]);
+        *seq = seq.wrapping_add(1);
+    }
+}
+
+#[test]
+fn plays_a_prompt_as_paced_pcmu_and_reports_done() {
+    let mut rig = rig(Duration::from_secs(60));
+    let file = tmp("tone.wav");
+    let prompt = sine(600.0, 8000 / 2, 6000.0); // 0.5 s
+    write_wav(&file, &prompt);
+    let files: Vec<Arc<Path>> = vec![Arc::from(file.as_path())];
+    rig.media.preload(&files).expect("preload");
+    let a = phone();
+    leg(&mut rig, 1, &a, CodecKind::Pcmu);
+    rig.media.play(1, 7, files, false, false);
+    // Receive while it plays, until it is reported done (each tick sends one frame and
+    // advances the player by one: 25 frames for 0.5 s, however loaded the machine).
+    let mut pkts = Vec::new();
+    let end = Instant::now() + Duration::from_secs(5);
+    let done = loop {
+        pkts.extend(recv(&a));
+        if let Ok(e) = rig.events.try_recv() {
+            break Some(e);
+        }
+        if Instant::now() > end {
+            break None;
+        }
+    };
+    assert_eq!(done, Some(MediaEvent::PlaybackDone { leg: 1, id: 7 }));
+    pkts.extend(collect(&a, Duration::from_millis(60)));
+    assert!(pkts.len() >= 25, "{} packets", pkts.len());
+    assert!(
+        pkts.iter()
+            .all(|p| p.h.payload_type == PCMU && p.payload.len() == 160)
+    );
+    assert!(pkts.iter().all(|p| p.h.ssrc == pkts[0].h.ssrc));
+    for w in pkts.windows(2) {
+        assert_eq!(w[1].h.sequence, w[0].h.sequence.wrapping_add(1));
+        assert_eq!(w[1].h.timestamp, w[0].h.timestamp.wrapping_add(160));
+    }
+    // Paced, not burst: the packets span about their playing time.
+    let span = pkts.last().expect("some").at - pkts[0].at;
+    let expect = Duration::from_millis(20 * (pkts.len() as u64 - 1));
+    assert!(span > expect / 2, "{span:?} for {} packets", pkts.len());
+    // The audio is the prompt: the non-silent part has its level and frequency.
+    let pcm = decode(&pkts, PCMU);
+    let voiced: Vec<i16> = pcm
+        .chunks(160)
+        .filter(|f| rms(f) > 100.0)
+        .flatten()
+        .copied()
+        .collect();
+    assert!(voiced.len() >= 160 * 24, "{} voiced samples", voiced.len());
+    let ratio = rms(&voiced) / rms(&prompt);
+    assert!((0.9..1.1).contains(&ratio), "level ratio {ratio}");
+    let at = tone_amplitude(&voiced, 600.0, SAMPLE_RATE);
+    let off = tone_amplitude(&voiced, 900.0, SAMPLE_RATE);
+    assert!(at > 10.0 * off, "600 Hz {at} vs 900 Hz {off}");
+    rig.media.shutdown();
+}
+
+#[test]
+fn music_on_hold_loops_without_playback_done() {
+    let mut rig = rig(Duration::from_secs(60));
+    let file = tmp("moh.wav");
+    write_wav(&file, &sine(400.0, 1600, 6000.0)); // 0.2 s
+    let a = phone();
+    leg(&mut rig, 1, &a, CodecKind::Pcmu);
+    rig.media
+        .play(1, 3, vec![Arc::from(file.as_path())], true, false);
+    let _ = collect(&a, Duration::from_millis(100));
+    let pkts = collect(&a, Duration::from_millis(800));
+    let events = events_for(&rig, Duration::from_millis(50));
+    assert!(events.is_empty(), "{events:?}");
+    assert!(pkts.len() >= 5, "{} packets", pkts.len());
+    let pcm = decode(&pkts, PCMU);
+    let loud = pcm.chunks(160).filter(|f| rms(f) > 1000.0).count();
+    assert!(loud * 10 >= pkts.len() * 9, "{loud} of {}", pkts.len());
+    rig.media.stop(1);
+    let (done, _) = wait_for(&rig, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::PlaybackDone { .. })
+    });
+    assert_eq!(done, Some(MediaEvent::PlaybackDone { leg: 1, id: 3 }));
+}
+
+#[test]
+fn rfc4733_reports_each_press_once_and_barges_in() {
+    let mut rig = rig(Duration::from_secs(60));
+    let file = tmp("menu.wav");
+    write_wav(&file, &sine(500.0, 8000 * 5, 6000.0));
+    let a = phone();
+    let to = leg(&mut rig, 1, &a, CodecKind::Pcmu);
+    rig.media
+        .play(1, 9, vec![Arc::from(file.as_path())], false, true);
+    let mut t = Talker::new(CodecKind::Pcmu);
+    learn(&mut t, &a, to);
+    let mut seq = t.seq;
+    telephone_event(&a, to, &mut seq, 40_000, '5', 3);
+    // The same key again is a new press (new timestamp); a lost end packet is harmless.
+    telephone_event(&a, to, &mut seq, 42_000, '5', 1);
+    telephone_event(&a, to, &mut seq, 44_000, '#', 3);
+    let events = events_for(&rig, Duration::from_millis(500));
+    let keys: Vec<char> = events
+        .iter()
+        .filter_map(|e| match e {
+            MediaEvent::Dtmf { leg: 1, digit } => Some(*digit),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys, ['5', '5', '#']);
+    let done: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, MediaEvent::PlaybackDone { .. }))
+        .collect();
+    assert_eq!(done, [&MediaEvent::PlaybackDone { leg: 1, id: 9 }]);
+}
+
+fn inband_keys(inband: bool) -> Vec<char> {
+    let mut rig = rig(Duration::from_secs(60));
+    let a = phone();
+    let to = rig.media.open(1).expect("open");
+    rig.media.configure(
+        1,
+        LegParams {
+            dtmf_payload_type: None,
+            inband_dtmf: inband,
+            ..params(a.local_addr().expect("addr"), CodecKind::Pcmu)
+        },
+    );
+    let mut t = Talker::new(CodecKind::Pcmu);
+    learn(&mut t, &a, to);
+    for digit in ['7', '0'] {
+        let mut g = DtmfGenerator::new(
+            DtmfDigit::from_char(digit).expect("digit"),
+            SAMPLE_RATE,
+            800,
+            800,
+            6000,
+        );
+        let mut f = [0i16; 160];
+        while !g.is_done() {
+            g.fill(&mut f);
+            t.frame(&a, to, &f);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    events_for(&rig, Duration::from_millis(400))
+        .into_iter()
+        .filter_map(|e| match e {
+            MediaEvent::Dtmf { digit, .. } => Some(digit),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn inband_dtmf_is_detected_only_when_asked() {
+    assert_eq!(inband_keys(true), ['7', '0']);
+    assert_eq!(inband_keys(false), Vec::<char>::new());
+}
+
+/// Two bridged phones; returns the rig, the phones and the legs' addresses.
+fn bridged(codec_b: CodecKind) -> (Rig, [UdpSocket; 2], [SocketAddr; 2]) {
+    let mut rig = rig(Duration::from_secs(60));
+    let (a, b) = (phone(), phone());
+    let ta = leg(&mut rig, 1, &a, CodecKind::Pcmu);
+    let tb = leg(&mut rig, 2, &b, codec_b);
+    rig.media.bridge(1, 2);
+    (rig, [a, b], [ta, tb])
+}
+
+fn bridge_carries_tones(codec_b: CodecKind) {
+    let (_rig, [a, b], [ta, tb]) = bridged(codec_b);
+    let pt_b = if codec_b == CodecKind::Pcma {
+        PCMA
+    } else {
+        PCMU
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let _ = collect(&b, Duration::from_millis(30));
+    let _ = collect(&a, Duration::from_millis(30));
+    let mut talk_a = Talker::new(CodecKind::Pcmu);
+    let mut talk_b = Talker::new(codec_b);
+    talk_a.tone(&a, ta, 1000.0, 25, Duration::ZERO);
+    talk_b.tone(&b, tb, 1600.0, 25, Duration::ZERO);
+    let at_b = collect(&b, Duration::from_millis(300));
+    let at_a = collect(&a, Duration::from_millis(100));
+    assert!(
+        at_b.iter().all(|p| p.h.payload_type == pt_b),
+        "payload type at B"
+    );
+    let pcm_b = decode(&at_b, pt_b);
+    let pcm_a = decode(&at_a, PCMU);
+    // 25 frames sent, the first four spent on source learning.
+    assert!(pcm_b.len() >= 160 * 20, "{} samples at B", pcm_b.len());
+    assert!(pcm_a.len() >= 160 * 20, "{} samples at A", pcm_a.len());
+    let (b1k, b16) = (
+        tone_amplitude(&pcm_b, 1000.0, SAMPLE_RATE),
+        tone_amplitude(&pcm_b, 1600.0, SAMPLE_RATE),
+    );
+    assert!(
+        b1k > 2000.0 && b1k > 20.0 * b16,
+        "at B: 1 kHz {b1k}, 1.6 kHz {b16}"
+    );
+    let (a1k, a16) = (
+        tone_amplitude(&pcm_a, 1000.0, SAMPLE_RATE),
+        tone_amplitude(&pcm_a, 1600.0, SAMPLE_RATE),
+    );
+    assert!(
+        a16 > 2000.0 && a16 > 20.0 * a1k,
+        "at A: 1 kHz {a1k}, 1.6 kHz {a16}"
+    );
+}
+
+#[test]
+fn bridge_relays_audio_both_ways() {
+    bridge_carries_tones(CodecKind::Pcmu);
+}
+
+#[test]
+fn bridge_transcodes_pcmu_and_pcma() {
+    bridge_carries_tones(CodecKind::Pcma);
+}
+
+#[test]
+fn one_continuous_stream_from_prompt_to_bridge() {
+    let mut rig = rig(Duration::from_secs(60));
+    let file = tmp("ring.wav");
+    write_wav(&file, &sine(500.0, 8000, 6000.0));
+    let (a, b) = (phone(), phone());
+    let ta = leg(&mut rig, 1, &a, CodecKind::Pcmu);
+    leg(&mut rig, 2, &b, CodecKind::Pcmu);
+    rig.media
+        .play(2, 1, vec![Arc::from(file.as_path())], false, false);
+    let limit = Duration::from_secs(3);
+    let mut pkts = collect_until(&b, limit, |p| p.len() >= 5);
+    rig.media.bridge(1, 2);
+    std::thread::sleep(Duration::from_millis(20));
+    let mut t = Talker::new(CodecKind::Pcmu);
+    t.seq = 60_000;
+    t.tone(&a, ta, 1000.0, 10, Duration::from_millis(5));
+    let is_tone =
+        |p: &Rx| tone_amplitude(&decode(std::slice::from_ref(p), PCMU), 1000.0, 8000) > 1000.0;
+    // Ten sent, the first three spent on learning A's address (the fourth completes it).
+    pkts.extend(collect_until(&b, limit, |p| {
+        p.iter().filter(|p| is_tone(p)).count() >= 6
+    }));
+    rig.media.unbridge(1);
+    pkts.extend(collect_until(&b, limit, |p| p.len() >= 5));
+    let relayed = pkts.iter().filter(|p| is_tone(p)).count();
+    assert_eq!(relayed, 7, "relayed packets");
+    assert!(pkts.len() >= 16, "{} packets", pkts.len());
+    assert!(pkts.iter().all(|p| p.h.ssrc == pkts[0].h.ssrc), "one SSRC");
+    for w in pkts.windows(2) {
+        assert_eq!(w[1].h.sequence, w[0].h.sequence.wrapping_add(1), "sequence");
+        let step = w[1].h.timestamp.wrapping_sub(w[0].h.timestamp);
+        assert!(step < 8000, "timestamp step {step}");
+    }
+}
+
+#[test]
+fn bridge_maps_telephone_event_and_reports_keys() {
+    let mut rig = rig(Duration::from_secs(60));
+    let (a, b) = (phone(), phone());
+    let ta = leg(&mut rig, 1, &a, CodecKind::Pcmu);
+    rig.media.open(2).expect("open");
+    rig.media.configure(
+        2,
+        LegParams {
+            dtmf_payload_type: Some(96),
+            ..params(b.local_addr().expect("addr"), CodecKind::Pcmu)
+        },
+    );
+    rig.media.bridge(1, 2);
+    let mut t = Talker::new(CodecKind::Pcmu);
+    learn(&mut t, &a, ta);
+    let mut seq = t.seq;
+    telephone_event(&a, ta, &mut seq, 50_000, '9', 3);
+    let pkts = collect(&b, Duration::from_millis(200));
+    assert_eq!(pkts.iter().filter(|p| p.h.payload_type == 96).count(), 6);
+    let (ev, _) = wait_for(&rig, Duration::from_millis(300), |e| {
+        matches!(e, MediaEvent::Dtmf { .. })
+    });
+    assert_eq!(ev, Some(MediaEvent::Dtmf { leg: 1, digit: '9' }));
+}
+
+#[test]
+fn packets_from_another_source_are_dropped_after_learning() {
+    let (_rig, [a, b], [ta, _]) = bridged(CodecKind::Pcmu);
+    let intruder = phone();
+    let mut talk_a = Talker::new(CodecKind::Pcmu);
+    let mut talk_x = Talker::new(CodecKind::Pcmu);
+    talk_a.tone(&a, ta, 1000.0, 10, Duration::ZERO);
+    std::thread::sleep(Duration::from_millis(20));
+    talk_x.tone(&intruder, ta, 2400.0, 10, Duration::ZERO);
+    let pcm = decode(&collect(&b, Duration::from_millis(300)), PCMU);
+    assert!(tone_amplitude(&pcm, 1000.0, SAMPLE_RATE) > 1000.0);
+    assert!(tone_amplitude(&pcm, 2400.0, SAMPLE_RATE) < 50.0);
+}
+
+/// Reads a 16-bit WAV written by the recorder: (channels, samples interleaved).
+fn read_wav(path: &Path) -> (u16, Vec<i16>) {
+    let bytes = std::fs::read(path).expect("read recording");
+    assert_eq!(&bytes[..4], b"RIFF");
+    let channels = u16::from_le_bytes([bytes[22], bytes[23]]);
+    let data_len = u32::from_le_bytes([bytes[40], bytes[41], bytes[42], bytes[43]]) as usize;
+    assert_eq!(data_len, bytes.len() - 44, "header fixed on close");
+    let pcm = bytes[44..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    (channels, pcm)
+}
+
+#[test]
+fn records_a_bridge_in_stereo() {
+    let (mut rig, [a, b], [ta, tb]) = bridged(CodecKind::Pcmu);
+    let path = tmp("call.wav");
+    rig.media.record(1, path.clone(), RecordMode::Stereo, None);
+    let mut talk_a = Talker::new(CodecKind::Pcmu);
+    let mut talk_b = Talker::new(CodecKind::Pcmu);
+    let pa = sine(1000.0, 160 * 40, 8000.0);
+    let pb = sine(1600.0, 160 * 40, 8000.0);
+    for (fa, fb) in pa.chunks(160).zip(pb.chunks(160)) {
+        talk_a.frame(&a, ta, fa);
+        talk_b.frame(&b, tb, fb);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rig.media.stop_recording(1);
+    let (done, _) = wait_for(&rig, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::RecordingDone { .. })
+    });
+    let Some(MediaEvent::RecordingDone {
+        leg,
+        path: p,
+        duration,
+    }) = done
+    else {
+        panic!("no RecordingDone");
+    };
+    assert_eq!((leg, &p), (1, &path));
+    // 800 ms were sent; a loaded machine may lose ticks.
+    assert!(duration >= Duration::from_millis(200), "{duration:?}");
+    let (channels, pcm) = read_wav(&path);
+    assert_eq!(channels, 2);
+    let left: Vec<i16> = pcm.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = pcm.iter().skip(1).step_by(2).copied().collect();
+    let (l1k, l16) = (
+        tone_amplitude(&left, 1000.0, SAMPLE_RATE),
+        tone_amplitude(&left, 1600.0, SAMPLE_RATE),
+    );
+    let (r1k, r16) = (
+        tone_amplitude(&right, 1000.0, SAMPLE_RATE),
+        tone_amplitude(&right, 1600.0, SAMPLE_RATE),
+    );
+    assert!(l1k > 10.0 * l16 && l1k > 1000.0, "left 1k {l1k} 1.6k {l16}");
+    assert!(
+        r16 > 10.0 * r1k && r16 > 1000.0,
+        "right 1k {r1k} 1.6k {r16}"
+    );
+}
+
+#[test]
+fn recording_stops_at_its_maximum_and_on_close() {
+    let mut rig = rig(Duration::from_secs(60));
+    let a = phone();
+    leg(&mut rig, 1, &a, CodecKind::Pcmu);
+    let path = tmp("vm.wav");
+    rig.media.record(
+        1,
+        path.clone(),
+        RecordMode::Leg,
+        Some(Duration::from_millis(300)),
+    );
+    let (done, _) = wait_for(&rig, Duration::from_secs(2), |e| {
+        matches!(e, MediaEvent::RecordingDone { .. })
+    });
+    let Some(MediaEvent::RecordingDone { duration, .. }) = done else {
+        panic!("no RecordingDone");
+    };
+    assert_eq!(duration, Duration::from_millis(300));
+    assert_eq!(read_wav(&path), (1, vec![0; 2400]));
+    let other = tmp("cut.wav");
+    rig.media.record(1, other.clone(), RecordMode::Leg, None);
+    std::thread::sleep(Duration::from_millis(100));
+    rig.media.close(1);
+    let (done, _) = wait_for(&rig, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::RecordingDone { .. })
+    });
+    assert!(matches!(done, Some(MediaEvent::RecordingDone { path, .. }) if path == other));
+    assert_eq!(read_wav(&other).0, 1);
+}
+
+#[test]
+fn inactivity_is_reported_but_not_on_hold() {
+    let mut rig = rig(Duration::from_millis(300));
+    let (a, b) = (phone(), phone());
+    leg(&mut rig, 1, &a, CodecKind::Pcmu);
+    rig.media.open(2).expect("open");
+    rig.media.configure(
+        2,
+        LegParams {
+            send: false,
+            ..params(b.local_addr().expect("addr"), CodecKind::Pcmu)
+        },
+    );
+    let events = events_for(&rig, Duration::from_millis(800));
+    assert_eq!(events, [MediaEvent::Inactive { leg: 1 }]);
+    // On hold nothing is sent to the leg either.
+    assert!(collect(&b, Duration::from_millis(100)).is_empty());
+    assert!(!collect(&a, Duration::from_millis(100)).is_empty());
+}
+
+#[test]
+fn send_dtmf_sends_a_telephone_event_with_three_end_packets() {
+    let mut rig = rig(Duration::from_secs(60));
+    let a = phone();
+    leg(&mut rig, 1, &a, CodecKind::Pcmu);
+    rig.media.send_dtmf(1, '3');
+    let ends = |p: &[Rx]| {
+        p.iter()
+            .filter(|p| p.h.payload_type == TE && p.payload[1] & 0x80 != 0)
+            .count()
+    };
+    let mut pkts = collect_until(&a, Duration::from_secs(3), |p| ends(p) >= 3);
+    pkts.extend(collect(&a, Duration::from_millis(60)));
+    let te: Vec<&Rx> = pkts.iter().filter(|p| p.h.payload_type == TE).collect();
+    assert!(te.len() >= 5, "{} event packets", te.len());
+    assert!(te.iter().all(|p| p.payload[0] == 3));
+    assert!(te.iter().all(|p| p.h.timestamp == te[0].h.timestamp));
+    assert!(te[0].h.marker);
+    assert_eq!(te.iter().filter(|p| p.payload[1] & 0x80 != 0).count(), 3);
+}
+
+#[test]
+fn close_frees_the_port() {
+    let mut rig = rig(Duration::from_secs(60));
+    let addr = rig.media.open(1).expect("open");
+    rig.media.open(2).expect("open");
+    assert_eq!(rig.media.ports_in_use(), 2);
+    assert!(rig.media.open(1).is_err());
+    rig.media.close(1);
+    rig.media.close(2);
+    assert_eq!(rig.media.ports_in_use(), 0);
+    // The socket itself is closed by the media thread shortly after.
+    let end = Instant::now() + Duration::from_secs(1);
+    while UdpSocket::bind(addr).is_err() {
+        assert!(Instant::now() < end, "port {addr} still bound");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn ports_come_from_the_configured_range() {
+    let (tx, _rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    // An odd, narrow range: even ports only, RTCP's odd port reserved.
+    let base = 40_700 + (std::process::id() % 100) as u16 * 2;
+    let mut media = Media::start(
+        MediaConfig {
+            address: [127, 0, 0, 1].into(),
+            port_min: base,
+            port_max: base + 3,
+            inactivity: Duration::from_secs(60),
+        },
+        Box::new(move |e| {
+            let _ = tx.lock().expect("test channel").send(e);
+        }),
+    )
+    .expect("media starts");
+    let mut ports = Vec::new();
+    for id in 0..2 {
+        match media.open(id) {
+            Ok(a) => ports.push(a.port()),
+            Err(e) => panic!("open {id}: {e}"),
+        }
+    }
+    assert!(
+        ports
+            .iter()
+            .all(|p| p % 2 == 0 && (base..=base + 3).contains(p))
+    );
+    assert!(media.open(9).is_err(), "range exhausted");
+    // Its port comes back once the media thread has closed the socket.
+    media.close(0);
+    let end = Instant::now() + Duration::from_secs(1);
+    while media.open(9).is_err() {
+        assert!(Instant::now() < end, "port not freed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn preload_names_a_missing_file() {
+    let mut rig = rig(Duration::from_secs(60));
+    let missing: Arc<Path> = Arc::from(Path::new("/nonexistent/welcome.wav"));
+    let err = rig.media.preload(&[missing]).expect_err("missing file");
+    assert!(
+        format!("{err:#}").contains("/nonexistent/welcome.wav"),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn shipped_music_on_hold_does_not_look_like_dtmf() {
+    use switchyard_media::dtmf::inband::{DetectorConfig, DtmfDetector};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../prompts");
+    for lang in ["en", "zh"] {
+        let p = switchyard_media::player::decode::load_file(
+            &root.join(lang).join("music_on_hold.wav"),
+            SAMPLE_RATE,
+        )
+        .expect("music on hold decodes");
+        let mut d = DtmfDetector::new(DetectorConfig::default());
+        for _ in 0..3 {
+            d.feed(p.samples());
+        }
+        assert_eq!(d.poll_digit(), None, "{lang}");
+        assert!(p.duration() > Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,148 @@
+//! SIPp (Debian `sip-tester`) trunk callers for the IVR: the scenario in
+//! tests/sipp/ivr_dtmf.xml, from 127.0.0.2, each call sending one RFC 2833 digit from the
+//! pcaps SIPp ships.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{find_program, repo_root};
+
+/// Where SIPp's RFC 2833 DTMF pcaps are.
+pub(crate) const PCAP_DIR: &str = "/usr/share/sip-tester";
+
+/// The pcap of one RFC 2833 digit.
+pub(crate) fn dtmf_pcap(digit: char) -> PathBuf {
+    let path = PathBuf::from(format!("{PCAP_DIR}/dtmf_2833_{digit}.pcap"));
+    assert!(
+        path.is_file(),
+        "{} missing (apt-get install sip-tester)",
+        path.display()
+    );
+    path
+}
+
+/// A running SIPp load of IVR calls.
+pub(crate) struct IvrLoad {
+    child: Option<Child>,
+    /// Its working directory (scenario, logs).
+    pub(crate) dir: PathBuf,
+    pub(crate) caller: String,
+}
+
+impl IvrLoad {
+    /// Starts `calls` calls at `rate` calls/s from 127.0.0.2 to `service` at `daemon`,
+    /// each from `caller` and sending `digit`.
+    pub(crate) fn start(
+        dir: &Path,
+        daemon: SocketAddr,
+        service: &str,
+        caller: &str,
+        digit: char,
+        calls: u32,
+        rate: u32,
+    ) -> IvrLoad {
+        let sipp = find_program("sipp").expect("install SIPp (apt-get install sip-tester)");
+        let dir = dir.join(format!("sipp-{caller}"));
+        std::fs::create_dir_all(&dir).expect("creating SIPp's directory");
+        let template = std::fs::read_to_string(repo_root().join("tests/sipp/ivr_dtmf.xml"))
+            .expect("reading tests/sipp/ivr_dtmf.xml");
+        let xml = template
+            .replace("@CALLER@", caller)
+            .replace("@PCAP@", &dtmf_pcap(digit).display().to_string());
+        let file = dir.join("ivr_dtmf.xml");
+        std::fs::write(&file, xml).expect("writing the scenario");
+        let sip_port = free_port_on("127.0.0.2");
+        let media_port = free_port_on("127.0.0.2");
+        let log = std::fs::File::create(dir.join("sipp.out")).expect("creating SIPp's log");
+        let child = Command::new(sipp)
+            .arg("-sf")
+            .arg(&file)
+            .args(["-s", service])
+            .args([
+                "-i",
+                "127.0.0.2",
+                "-mi",
+                "127.0.0.2",
+                "-t",
+                "u1",
+                "-nostdin",
+            ])
+            .args(["-p", &sip_port.to_string(), "-mp", &media_port.to_string()])
+            .args(["-m", &calls.to_string(), "-r", &rate.to_string()])
+            .args(["-l", &calls.to_string()])
+            .args(["-timeout", "120s", "-timeout_error"])
+            .args(["-trace_err", "-trace_stat", "-fd", "1"])
+            .arg(daemon.to_string())
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("a second log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("starting sipp");
+        IvrLoad {
+            child: Some(child),
+            dir,
+            caller: caller.to_owned(),
+        }
+    }
+
+    /// Waits for SIPp to finish; returns whether every call succeeded, and a summary of
+    /// its output and error log for messages.
+    pub(crate) fn wait(mut self, timeout: Duration) -> (bool, String) {
+        let mut child = self.child.take().expect("a running SIPp");
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waiting for sipp") {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut text = format!("SIPp ({}): exit {status:?}\n", self.caller);
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            if name.ends_with("_errors.log") || name == "sipp.out" {
+                let body = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = body.lines().rev().take(40).collect();
+                text.push_str(&format!("--- {name} (last lines)\n"));
+                for l in tail.into_iter().rev() {
+                    text.push_str(l);
+                    text.push('\n');
+                }
+            }
+        }
+        (status.is_some_and(|s| s.success()), text)
+    }
+}
+
+impl Drop for IvrLoad {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A free UDP port on `ip` (SIPp also uses the one above for its media, so both are free).
+fn free_port_on(ip: &str) -> u16 {
+    for _ in 0..50 {
+        let s = std::net::UdpSocket::bind((ip, 0)).expect("binding port 0");
+        let port = s.local_addr().expect("a local address").port();
+        if port < u16::MAX - 2 && std::net::UdpSocket::bind((ip, port + 2)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free UDP port on {ip}");
+}
