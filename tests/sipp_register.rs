@@ -51,8 +51,11 @@ fn scenario(password: &str, final_status: u16) -> String {
 }
 
 fn saved_file_has(daemon: &Daemon, aor: &str) -> bool {
-    std::fs::read_to_string(daemon.data_dir.join("bindings.json"))
-        .is_ok_and(|t| t.contains(&format!("\"aor\": \"{aor}\"")))
+    daemon.try_saved_bindings().is_some_and(|b| {
+        b["bindings"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["aor"] == aor))
+    })
 }
 
 fn bindings_of(daemon: &Daemon, aor: &str) -> usize {

@@ -307,9 +307,28 @@ impl Phone {
         super::audio::read_wav(&path).expect("reading a recording")
     }
 
-    /// Waits until the registrar has accepted the phone's registration (`REGISTER_OK`).
+    /// Waits until the registrar has accepted the phone's registration: a `REGISTER_OK`
+    /// event, or (when the registration finished before the control connection was up)
+    /// baresip's own `200 OK ... binding` line.
     pub(crate) fn expect_registered(&self, timeout: Duration) {
-        self.expect_event("REGISTER_OK", timeout);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let logged = std::fs::read_to_string(self.dir.join("baresip.log")).is_ok_and(|t| {
+                t.lines()
+                    .any(|l| l.contains(" 200 OK ") && l.contains("binding"))
+            });
+            if logged
+                || self
+                    .wait_event("REGISTER_OK", Duration::from_millis(100))
+                    .is_some()
+            {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.expect_event("REGISTER_OK", Duration::ZERO);
+                return;
+            }
+        }
     }
 }
 

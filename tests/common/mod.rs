@@ -256,11 +256,24 @@ impl Daemon {
         }
     }
 
-    /// The saved bindings file, parsed (after [`stop`](Daemon::stop)).
+    /// The saved registrations, as the database holds them (`None`: none saved yet).
+    pub(crate) fn try_saved_bindings(&self) -> Option<serde_json::Value> {
+        let db = self.data_dir.join("switchyard.db");
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .ok()?;
+        let text: String = conn
+            .query_row("SELECT snapshot FROM registrations WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// The saved registrations (after [`stop`](Daemon::stop)).
     pub(crate) fn saved_bindings(&self) -> serde_json::Value {
-        let text = std::fs::read_to_string(self.data_dir.join("bindings.json"))
-            .expect("bindings.json written at shutdown");
-        serde_json::from_str(&text).expect("bindings.json is JSON")
+        self.try_saved_bindings()
+            .expect("registrations saved in the database at shutdown")
     }
 }
 

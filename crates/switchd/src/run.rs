@@ -203,6 +203,11 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("creating the storage directory {}", data_dir.display()))?;
     let store = crate::store::Store::open(&data_dir)?;
     let reader = store.reader()?;
+    let saved_registrations = match store.saved_registrations() {
+        Ok(Some(saved)) => Some(persist::from_json(saved.snapshot)),
+        Ok(None) => persist::load(&data_dir).transpose(),
+        Err(err) => Some(Err(err)),
+    };
 
     let (tx, mut rx) = mpsc::channel::<Inbound>(8192);
     let media_tx = tx.clone();
@@ -294,15 +299,15 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
         epoch,
     });
     let now = std::time::Instant::now();
-    match persist::load(&data_dir) {
-        Ok(Some((snapshot, elapsed))) => {
+    match saved_registrations {
+        Some(Ok((snapshot, elapsed))) => {
             let n = snapshot.bindings.len();
             core.restore(now, snapshot, elapsed);
             tracing::info!("restored {n} saved bindings");
         }
-        Ok(None) => {}
-        Err(err) => {
-            // Keep the unreadable file for inspection instead of overwriting it later.
+        None => {}
+        Some(Err(err)) => {
+            // Keep an unreadable legacy file for inspection instead of reading it again.
             let aside = persist::set_aside(&data_dir);
             tracing::warn!("ignoring saved bindings ({err:#}); moved to {aside:?}");
         }
@@ -382,7 +387,7 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
             spawn_lookup(&lookups, job, tx.clone());
         }
         if core.bindings_changed() && last_save.elapsed() >= SAVE_EVERY {
-            save(&data_dir, &mut core);
+            save(&mut core);
             last_save = tokio::time::Instant::now();
         }
         if let Some(until) = draining_until {
@@ -403,7 +408,7 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    save(&data_dir, &mut core);
+    save(&mut core);
     let _ = stop_api.send(());
     if let Some(calls) = core.take_calls() {
         calls.close();
@@ -438,10 +443,18 @@ fn spawn_lookup(client: &reqwest::Client, job: calls::LookupJob, tx: mpsc::Sende
     });
 }
 
-fn save(data_dir: &std::path::Path, core: &mut Core) {
+/// Hands the registrar's bindings to the storage writer.
+fn save(core: &mut Core) {
     let snapshot = core.snapshot(std::time::Instant::now());
-    match persist::save(data_dir, snapshot) {
-        Ok(()) => core.mark_saved(),
+    match persist::to_json(snapshot) {
+        Ok(json) => {
+            if let Some(calls) = core.calls() {
+                calls
+                    .store()
+                    .write(crate::store::Record::Registrations(json));
+                core.mark_saved();
+            }
+        }
         Err(err) => tracing::warn!("saving bindings failed: {err:#}"),
     }
 }

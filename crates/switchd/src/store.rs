@@ -2,9 +2,10 @@
 //! and registrations.
 //!
 //! One writer thread owns the write connection: [`Store::write`] never blocks the call
-//! control loop, and each record is committed as soon as the writer gets to it (the writer
-//! takes everything waiting and commits it in one transaction, with no timer), so after
-//! SIGKILL every completed call's CDR is already durable. Readers ([`Reader`]) open their
+//! control loop, and a CDR is committed as soon as the writer gets to it (the writer takes
+//! everything waiting and commits it in one transaction, with no timer), so after SIGKILL
+//! every completed call's CDR, and the queue events written before it, are already
+//! durable. Queue events alone wait up to 100 ms to share a commit. Readers ([`Reader`]) open their
 //! own connections (WAL lets them read while the writer writes).
 //!
 //! ```ignore
@@ -24,7 +25,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
@@ -50,6 +51,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) const DEFAULT_LIMIT: u32 = 100;
 /// The most rows one query returns.
 pub(crate) const MAX_LIMIT: u32 = 1000;
+
+/// How long a queue event or registrations snapshot may wait to share a CDR's commit.
+const DEFER: Duration = Duration::from_millis(100);
 
 /// The most records the writer commits in one transaction (bounds the time a commit takes
 /// when a backlog builds up).
@@ -245,8 +249,9 @@ impl Store {
         &self.path
     }
 
-    /// Queues a record for the writer; never blocks. The writer commits it within about a
-    /// millisecond; a record that cannot be stored is logged (at error level, with its
+    /// Queues a record for the writer; never blocks. The writer commits a CDR or voicemail
+    /// message within about a millisecond, a queue event or registrations snapshot with the
+    /// next CDR or within 100 ms; a record that cannot be stored is logged (at error level, with its
     /// content), never silently dropped.
     pub(crate) fn write(&self, record: Record) {
         if let Err(mpsc::SendError(Message::Record(record))) = self.tx.send(Message::Record(record))
@@ -339,19 +344,46 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The writer thread: takes everything waiting, commits it in one transaction, answers the
-/// flushes that were waiting behind it, and sleeps until the next message.
+/// The writer thread: takes everything waiting and commits it in one transaction, then
+/// answers the flushes that were waiting behind it.
+///
+/// A CDR or voicemail message is committed at once (no timer), so it is durable within
+/// about a millisecond. A queue event or registrations snapshot waits up to [`DEFER`] for
+/// one to share its commit: every commit costs the writer tens of microseconds of CPU
+/// whatever it holds (see docs/benchmarks.md), and a call writes several queue events
+/// before its CDR. A completed call's queue events are therefore committed with its CDR at
+/// the latest; after SIGKILL only the last [`DEFER`] of events of calls still in progress
+/// can be missing. [`Store::flush`] and [`Store::close`] commit everything.
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Message>) {
     let mut batch = Vec::new();
     let mut flushes = Vec::new();
+    // When the oldest deferred record in `batch` must be committed.
+    let mut deadline: Option<Instant> = None;
     let mut stop = false;
     while !stop {
-        let Ok(first) = rx.recv() else { break };
-        let mut next = Some(first);
+        let first = match deadline {
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(deadline) => rx.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+        };
+        let mut commit = false;
+        let mut next = match first {
+            Ok(message) => Some(message),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                stop = true;
+                None
+            }
+        };
         while let Some(message) = next.take() {
             match message {
-                Message::Record(record) => batch.push(record),
-                Message::Flush(done) => flushes.push(done),
+                Message::Record(record) => {
+                    commit |= matches!(record, Record::Cdr(_) | Record::Voicemail(_));
+                    batch.push(record);
+                }
+                Message::Flush(done) => {
+                    commit = true;
+                    flushes.push(done);
+                }
                 Message::Stop => {
                     stop = true;
                     break;
@@ -359,11 +391,18 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Message>) {
             }
             if batch.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
+            } else {
+                commit = true;
             }
         }
-        write_batch(&mut conn, &mut batch);
-        for done in flushes.drain(..) {
-            let _ = done.send(());
+        if stop || commit || deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            write_batch(&mut conn, &mut batch);
+            deadline = None;
+            for done in flushes.drain(..) {
+                let _ = done.send(());
+            }
+        } else if deadline.is_none() && !batch.is_empty() {
+            deadline = Some(Instant::now() + DEFER);
         }
     }
 }

@@ -37,6 +37,7 @@ use crate::store::{self, Record, Store};
 mod agents;
 mod control;
 mod legs;
+mod trunks;
 
 pub(crate) use control::LookupJob;
 pub(crate) use legs::Sip;
@@ -169,6 +170,8 @@ struct Call {
     /// The connected agent and their leg.
     agent: Option<(AgentId, Leg)>,
     outbound: Option<Leg>,
+    /// The outbound leg's gateway attempts, when it goes through a trunk.
+    trunk_call: Option<crate::run::trunk::OutboundCall>,
     interp: Option<Interpreter>,
     /// The playback the interpreter waits for.
     ivr_play: Option<u32>,
@@ -266,6 +269,10 @@ pub(crate) struct Calls {
     pending_dtmf: Vec<(u64, char)>,
     /// INVITEs of calls that ended while they rang: a crossing 2xx gets ACK and BYE.
     orphans: HashMap<TsxKey, (Leg, Option<(u64, AgentId)>)>,
+    /// Outbound trunks (health checks, registration, gateway failover).
+    trunks: HashMap<String, crate::run::trunk::Trunk>,
+    /// REGISTER and OPTIONS transactions of the trunks.
+    trunk_keys: HashMap<TsxKey, String>,
     /// Voicemail recordings still being closed after their call ended.
     finished_voicemail: HashMap<PathBuf, (String, String, String, bool, jiff::Timestamp)>,
 }
@@ -378,6 +385,21 @@ impl Calls {
             let base = Path::new(plan.file()).parent().unwrap_or(Path::new("."));
             prompts_dir.insert(trunk.clone(), base.to_path_buf());
         }
+        let trunks = config
+            .trunks
+            .iter()
+            .filter_map(|t| {
+                let ob = t.outbound.clone()?;
+                let local = crate::run::trunk::Local {
+                    listen: setup.sip_local.into_iter().collect(),
+                    transport: transaction::Transport::Udp,
+                };
+                Some((
+                    t.name.clone(),
+                    crate::run::trunk::Trunk::new(setup.epoch, &t.name, ob, local, rand::random()),
+                ))
+            })
+            .collect();
         Ok(Calls {
             config,
             media: setup.media,
@@ -403,6 +425,8 @@ impl Calls {
             lookups: VecDeque::new(),
             draining: false,
             prompts_dir,
+            trunks,
+            trunk_keys: HashMap::new(),
             sip_local: setup.sip_local,
             pending_dtmf: Vec::new(),
             orphans: HashMap::new(),
@@ -432,6 +456,10 @@ impl Calls {
         let _ = self.events.send(ev);
     }
 
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub(crate) fn media(&mut self) -> &mut Media {
         &mut self.media
     }
@@ -447,7 +475,8 @@ impl Calls {
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let acd = self.acd.poll_timeout().map(|t| self.epoch + t);
         let calls = self.timers.first().map(|(t, _)| *t);
-        [acd, calls].into_iter().flatten().min()
+        let trunks = self.trunks.values().filter_map(|t| t.poll_timeout()).min();
+        [acd, calls, trunks].into_iter().flatten().min()
     }
 
     /// Files the call under its earliest deadline.
@@ -458,10 +487,15 @@ impl Calls {
         if let Some(old) = call.next_deadline.take() {
             self.timers.remove(&(old, id));
         }
-        let mut next = [Some(call.max_end), call.ivr_deadline, call.ack_deadline]
-            .into_iter()
-            .flatten()
-            .min();
+        let mut next = [
+            Some(call.max_end),
+            call.ivr_deadline,
+            call.ack_deadline,
+            call.trunk_call.as_ref().and_then(|t| t.poll_timeout()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         for leg in [
             Some(&call.caller),
             call.agent.as_ref().map(|(_, l)| l),

@@ -289,7 +289,9 @@ impl Core {
                 .entered();
                 self.server_peers
                     .insert(key.clone(), (source.transport, source.remote));
-                let resp = match validate(&request, &self.policy, |_| false) {
+                let calls = self.calls.as_ref();
+                let in_dialog = |r: &Request| calls.is_some_and(|c| c.knows_dialog(r));
+                let resp = match validate(&request, &self.policy, in_dialog) {
                     Err(resp) => *resp,
                     Ok(()) if self.calls.as_ref().is_some_and(|c| c.wants(&request)) => {
                         self.with_calls(now, |c, sip| {

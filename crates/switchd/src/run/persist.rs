@@ -1,5 +1,7 @@
-//! Registrations saved across restarts: `<data-dir>/bindings.json`, replaced atomically
-//! (written to a temporary file, synced, then renamed over the old one).
+//! Registrations saved across restarts: one row of the database's `registrations` table,
+//! replaced at each save (through the storage writer). `<data-dir>/bindings.json`, where
+//! earlier versions kept them (replaced atomically: written to a temporary file, synced,
+//! then renamed), is still read when the database has none.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,6 +26,7 @@ pub(crate) fn path(data_dir: &Path) -> PathBuf {
 }
 
 /// Writes `snapshot` atomically.
+#[cfg(test)] // The daemon writes through the storage writer; tests make legacy files.
 pub(crate) fn save(data_dir: &Path, snapshot: Snapshot) -> anyhow::Result<()> {
     let saved = Saved {
         saved_at: unix_now(),
@@ -41,6 +44,21 @@ pub(crate) fn save(data_dir: &Path, snapshot: Snapshot) -> anyhow::Result<()> {
     }
     std::fs::rename(&tmp, &target).with_context(|| format!("replacing {}", target.display()))?;
     Ok(())
+}
+
+/// The saved form of a snapshot (what the database row holds).
+pub(crate) fn to_json(snapshot: Snapshot) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::to_value(Saved {
+        saved_at: unix_now(),
+        snapshot,
+    })?)
+}
+
+/// Reads bindings saved in the database, and how long ago they were saved.
+pub(crate) fn from_json(saved: serde_json::Value) -> anyhow::Result<(Snapshot, Duration)> {
+    let saved: Saved = serde_json::from_value(saved).context("parsing saved registrations")?;
+    let elapsed = Duration::from_secs(unix_now().saturating_sub(saved.saved_at));
+    Ok((saved.snapshot, elapsed))
 }
 
 /// Reads the saved bindings and how long ago they were saved; `None` when there is no

@@ -362,6 +362,57 @@ fn a_record_that_fails_does_not_lose_the_others() {
     assert_eq!(reader.queue_log(Some("good1"), 10).unwrap().len(), 1);
 }
 
+/// Waits (up to 10 s) until `done` holds.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < give_up {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+#[test]
+fn a_cdr_is_committed_with_the_queue_events_before_it() {
+    let dir = TempDir::new("cdr-commits-events");
+    let store = Store::open(dir.path()).unwrap();
+    let reader = store.reader().unwrap();
+    for i in 0..50 {
+        let call = format!("c{i}");
+        store.write(Record::QueueLog(queue_event(Some(&call), i, "enter")));
+        store.write(Record::QueueLog(queue_event(Some(&call), i, "connect")));
+        store.write(Record::Cdr(Box::new(cdr(&call, i))));
+    }
+    // No flush: the CDR alone makes the writer commit, and the events go in its commit.
+    assert!(eventually(|| reader.cdr("c49").unwrap().is_some()));
+    for i in 0..50 {
+        assert_eq!(
+            reader.queue_log(Some(&format!("c{i}")), 10).unwrap().len(),
+            2
+        );
+    }
+}
+
+#[test]
+fn queue_events_alone_are_committed_without_a_flush() {
+    let dir = TempDir::new("events-alone");
+    let store = Store::open(dir.path()).unwrap();
+    let reader = store.reader().unwrap();
+    store.write(Record::QueueLog(queue_event(Some("a"), 1, "enter")));
+    store.write(Record::Registrations(json!({ "bindings": [] })));
+    assert!(eventually(|| reader
+        .queue_log(Some("a"), 10)
+        .unwrap()
+        .len()
+        == 1));
+    assert!(eventually(|| reader
+        .load_registrations()
+        .unwrap()
+        .is_some()));
+}
+
 #[test]
 fn reopening_after_close_keeps_everything() {
     let dir = TempDir::new("reopen");

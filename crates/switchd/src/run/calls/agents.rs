@@ -62,7 +62,7 @@ impl Calls {
         tracing::info!(
             agent = self.agents[i].config.id,
             device,
-            registered,
+            reachable = registered,
             "agent logged in"
         );
     }
@@ -188,6 +188,7 @@ impl Calls {
             offers: HashMap::new(),
             agent: None,
             outbound: None,
+            trunk_call: None,
             interp: None,
             ivr_play: None,
             // Hang up even if the prompt cannot be played.

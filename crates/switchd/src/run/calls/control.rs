@@ -898,18 +898,34 @@ impl Calls {
                     self.outbound_failed(sip, now, id, 503);
                     return;
                 };
-                let host = host_port(gw.address);
-                let uri = format!("sip:{}@{host}", sanitize_number(number));
-                (
-                    uri.clone(),
-                    Source {
-                        transport: switchyard_sip::transport::Transport::Udp,
-                        remote: gw.address,
-                        local: self.sip_local.unwrap_or(gw.address),
-                        conn: None,
-                    },
-                    format!("<{uri}>"),
-                )
+                let uri = format!("sip:{}@{}", sanitize_number(number), host_port(gw.address));
+                let Some(call) = self.calls.get(&id) else {
+                    return;
+                };
+                let caller = call.info.from.clone();
+                let caller_name = call.info.caller_name.clone();
+                let dest = Source {
+                    transport: switchyard_sip::transport::Transport::Udp,
+                    remote: gw.address,
+                    local: self.sip_local.unwrap_or(gw.address),
+                    conn: None,
+                };
+                let to = format!("<{uri}>");
+                let Some(leg) = self.outgoing_leg(sip, &uri, &to, &caller, &caller_name, dest, &[])
+                else {
+                    self.outbound_failed(sip, now, id, 500);
+                    return;
+                };
+                let caller_leg = self.calls.get(&id).map(|c| c.caller.media);
+                if self.place_via_trunk(sip, now, id, trunk, leg) {
+                    tracing::info!(call = id, target = uri, trunk = &**trunk, "transferring");
+                    if let Some(l) = caller_leg {
+                        self.media.tone(l, Tone::Ringback);
+                    }
+                } else {
+                    self.outbound_failed(sip, now, id, 503);
+                }
+                return;
             }
             TransferTarget::Extension(ext) | TransferTarget::Agent(ext) => {
                 let device = match &target {
@@ -967,6 +983,9 @@ impl Calls {
         id: u64,
         resp: &Response,
     ) {
+        if self.trunk_call_response(sip, now, id, resp) {
+            return;
+        }
         if resp.status < 200 {
             return;
         }
@@ -974,6 +993,18 @@ impl Calls {
             self.outbound_failed(sip, now, id, resp.status);
             return;
         }
+        self.outbound_connected(sip, now, key, id, resp);
+    }
+
+    /// The outbound leg answered: bridge it to the caller.
+    pub(super) fn outbound_connected(
+        &mut self,
+        sip: &mut Sip<'_>,
+        now: Instant,
+        key: &TsxKey,
+        id: u64,
+        resp: &Response,
+    ) {
         let wall = self.wall(now);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -1196,6 +1227,7 @@ impl Calls {
         let acd_now = self.acd_now(now);
         self.acd.handle_timeout(acd_now);
         self.drain_acd(sip, now);
+        self.trunks_timeout(sip, now);
         while let Some(&(t, id)) = self.timers.first() {
             if t > now {
                 break;
@@ -1223,6 +1255,10 @@ impl Calls {
             self.hangup(sip, now, id, "system", "no-ack");
             return;
         }
+        self.trunk_call_timeout(sip, now, id);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
         if call.ivr_deadline.is_some_and(|t| t <= now) {
             call.ivr_deadline = None;
             if call.phase == Phase::Feature {
@@ -1326,6 +1362,22 @@ impl Calls {
             && by != "agent"
         {
             self.bye(sip, now, id, Side::Agent(0), leg, None);
+        }
+        if let Some(mut oc) = call.trunk_call.take() {
+            oc.cancel(now);
+            while let Some(ev) = oc.poll_event() {
+                if let crate::run::trunk::CallEvent::Cancel { key, .. } = ev {
+                    let _ = sip.layer.cancel(now, &key);
+                    self.by_client.remove(&key);
+                }
+            }
+            if let Some(leg) = call.outbound.as_ref()
+                && !leg.answered
+            {
+                self.media.close(leg.media);
+                self.by_media.remove(&leg.media);
+                call.outbound = None;
+            }
         }
         if let Some(leg) = call.outbound.as_mut() {
             if leg.answered {
@@ -1500,7 +1552,7 @@ impl Calls {
 }
 
 /// Stands in for the caller's leg while it is being answered.
-fn placeholder_leg(req: &switchyard_sip::Request, key: &TsxKey) -> Leg {
+pub(super) fn placeholder_leg(req: &switchyard_sip::Request, key: &TsxKey) -> Leg {
     Leg {
         media: 0,
         peer: Source {

@@ -163,6 +163,11 @@ impl Calls {
         }
     }
 
+    /// Whether a request with a To tag belongs to one of our calls' dialogs.
+    pub(crate) fn knows_dialog(&self, req: &Request) -> bool {
+        self.dialog_of(req).is_some()
+    }
+
     fn dialog_of(&self, req: &Request) -> Option<(u64, Side)> {
         let call_id = req.headers.call_id()?;
         let local = req.headers.to()?.tag()?;
@@ -191,6 +196,10 @@ impl Calls {
             return;
         }
         let Some((id, side)) = self.dialog_of(req) else {
+            tracing::debug!(
+                method = req.method.as_str(),
+                "no dialog for an in-dialog request"
+            );
             sip.reject(now, &key, req, 481, "Call/Transaction Does Not Exist");
             return;
         };
@@ -300,7 +309,12 @@ impl Calls {
                 return;
             }
         }
-        sip.reject(now, &key, req, 404, "Not Found");
+        // Phone-to-phone calls are not routed: a known extension is unavailable.
+        if self.config.devices.iter().any(|d| d.user == dialled) {
+            sip.reject(now, &key, req, 480, "Temporarily Unavailable");
+        } else {
+            sip.reject(now, &key, req, 404, "Not Found");
+        }
     }
 
     /// Answers the INVITE with our media and starts the dialplan.
@@ -363,6 +377,7 @@ impl Calls {
             offers: HashMap::new(),
             agent: None,
             outbound: None,
+            trunk_call: None,
             interp: Some(interp),
             ivr_play: None,
             ivr_deadline: None,
@@ -540,6 +555,7 @@ impl Calls {
         };
         let dialog = leg.dialog.as_mut()?;
         if let Err(resp) = dialog.handle_request(req) {
+            tracing::debug!(status = resp.status, state = ?dialog.state(), "in-dialog request refused");
             sip.respond(now, key, *resp);
             return None;
         }
@@ -712,7 +728,15 @@ impl Calls {
             }
             return;
         }
+        if self.trunk_failure(sip, now, key) {
+            return;
+        }
         if let Some(purpose) = self.by_client.remove(key) {
+            if let ClientPurpose::Outbound(id) = purpose
+                && self.trunk_call_failure(sip, now, id, key)
+            {
+                return;
+            }
             self.client_failed(sip, now, purpose, 408);
         }
         if let Some((leg, offer)) = self.orphans.remove(key) {
@@ -729,6 +753,9 @@ impl Calls {
         key: &TsxKey,
         resp: &Response,
     ) {
+        if self.trunk_response(sip, now, key, resp) {
+            return;
+        }
         let Some(&purpose) = self.by_client.get(key) else {
             // An INVITE of a call already gone: a crossing 2xx gets ACK and BYE; the
             // distributor learns when a ringing phone's INVITE ended.
