@@ -33,6 +33,7 @@
 #   --media-rate N         bridged calls started per second [50]
 #   --media-secs N         length of a bridged call, a multiple of 8 s [40]
 #   --no-media             skip the bridged calls
+#   --media-only           only the bridged calls (Switchyard, no signalling runs)
 #   --rtp-ports MIN-MAX    Switchyard's RTP ports in the signalling runs [50000-59999];
 #                          each call holds 4 (two legs, even ports), so 10,000 ports
 #                          carry about 2,500 concurrent calls: 2,500 calls/s of 1 s calls
@@ -66,6 +67,7 @@ media_rate=50
 media_secs=40
 systems="kamailio switchyard"
 keep=no
+signalling=yes
 if [ "$(id -u)" = 0 ]; then nice=-20; else nice=0; fi
 while [ $# -gt 0 ]; do
   case $1 in
@@ -82,6 +84,7 @@ while [ $# -gt 0 ]; do
     --media-rate) media_rate=$2; shift ;;
     --media-secs) media_secs=$2; shift ;;
     --no-media) media=no ;;
+    --media-only) media=yes; signalling=no; systems=switchyard ;;
     --only) systems=$2; shift ;;
     --nice) nice=$2; shift ;;
     --keep) keep=yes ;;
@@ -393,7 +396,7 @@ if [ $run_kam = yes ]; then
   signalling kamailio
   stop_system
 fi
-if [ $run_sy = yes ]; then
+if [ $run_sy = yes ] && [ $signalling = yes ]; then
   if start_switchyard signalling "${rtp_ports%-*}" "${rtp_ports#*-}"; then
     signalling switchyard
     stop_system
@@ -477,12 +480,14 @@ fi
 echo
 echo "== summary ($(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)) =="
 printf '%-44s %14s %14s %8s\n' "" Kamailio Switchyard ratio
+if [ $signalling = yes ]; then
 ratio=$(awk -v a="${ms[switchyard]:-}" -v b="${ms[kamailio]:-}" \
   'BEGIN { if (a != "" && b > 0) printf "%.2fx", a / b; else print "-" }')
 printf '%-44s %14s %14s %8s\n' "CPU ms per call at $rate calls/s" "${ms[kamailio]:--}" "${ms[switchyard]:--}" "$ratio"
 printf '%-44s %14s %14s\n' "failed calls of $calls" "${failed[kamailio]:--}" "${failed[switchyard]:--}"
 [ $search = no ] || printf '%-44s %14s %14s\n' "highest rate with no failed call (calls/s)" \
   "${best[kamailio]:--}" "${best[switchyard]:--}"
+fi
 if [ $media = yes ] && [ $run_sy = yes ]; then
   printf '%-44s %14s %14s\n' "bridged calls up at once (failed of $media_calls)" - "$m_up ($m_failed)"
   printf '%-44s %14s %14s\n' "CPU with them up (% of a core)" - "$m_load"
