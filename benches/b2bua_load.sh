@@ -238,6 +238,15 @@ errors() { # name
     printf "%7d  %s\n", $n{$_}, $_ for (sort { $n{$b} <=> $n{$a} } keys %n)[0 .. 7];
   ' "$work/$1.err" | grep -v '^ *0  $' || true
 }
+# Switchyard's log (warnings and errors at the default RUST_LOG=warn): its size and its
+# most frequent messages.
+log_summary() { # file
+  local where=""
+  [ $keep = no ] || where=" ($1)"
+  echo "  Switchyard logged $(grep -c . "$1" || true) lines$where"
+  sed 's/\x1b\[[0-9;]*m//g; s/^[^ ]* *//; s/call="[^"]*"//g; s/[0-9][0-9]*/N/g' "$1" |
+    sort | uniq -c | sort -rn | head -5 | sed 's/^/    /'
+}
 # UDP datagrams the kernel dropped for want of receive buffer (whole machine).
 udp_drops() { awk '/^Udp:/ { n++; if (n == 2) print $6 }' /proc/net/snmp; }
 
@@ -401,8 +410,7 @@ if [ $run_sy = yes ] && [ $signalling = yes ]; then
     signalling switchyard
     stop_system
     echo "  CDRs in its database: $(cdrs "$work/data-signalling") (calls placed: $calls_placed)"
-    echo "  Switchyard's warnings and errors: $work/switchyard-signalling.log"
-    echo "  lines logged: $(grep -c . "$work/switchyard-signalling.log" || true)"
+    log_summary "$work/switchyard-signalling.log"
   else
     run_sy=no media=no
   fi
@@ -472,7 +480,7 @@ if [ $media = yes ] && [ $run_sy = yes ]; then
   if [ "$m_failed" != 0 ]; then
     echo "    SIPp's errors ($work/media.err):"
     errors media | sed 's/^/    /'
-    echo "    Switchyard's log: $work/switchyard-media.log"
+    log_summary "$work/switchyard-media.log"
   fi
 fi
 
