@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::audio::{best_correlation, read_wav, tone_secs, write_tone};
 use common::baresip::{Account, Phone};
-use common::{DEMO_DID, Daemon, PASSWORD, db, repo_root, scratch_dir};
+use common::events::Events;
+use common::{API_KEY, DEMO_DID, Daemon, PASSWORD, db, repo_root, scratch_dir};
 
 /// The caller's number, as its From header carries it.
 const CALLER: &str = "+8613800138000";
@@ -48,6 +49,9 @@ fn trunk_caller_reaches_an_agent_through_the_ivr_and_queue() {
     let alice = agent("1001", &daemon, &agent_tone, true);
     let bob = agent("1002", &daemon, &agent_tone, false);
 
+    // The event stream an agent desktop would read.
+    let events = Events::connect(daemon.api(), API_KEY);
+
     let caller = Phone::start(
         "caller",
         "127.0.0.2",
@@ -68,7 +72,7 @@ fn trunk_caller_reaches_an_agent_through_the_ivr_and_queue() {
     caller.send_digits("1");
     // Should the main menu have dropped the early key, press it again once its greeting
     // (8.4 s) is over; in the queue a key does nothing.
-    let rang = |p: &Phone| p.count("CALL_INCOMING") > 0;
+    let rang = |p: &Phone| p.count("CALL_INCOMING") + p.count("CALL_ESTABLISHED") > 0;
     let deadline = answered + Duration::from_millis(19_000);
     while Instant::now() < deadline && !rang(&alice) && !rang(&bob) {
         std::thread::sleep(Duration::from_millis(100));
@@ -79,7 +83,13 @@ fn trunk_caller_reaches_an_agent_through_the_ivr_and_queue() {
 
     // The ACD offers the call; if Bob rings first, his ring timeout passes and Alice gets
     // it. Alice answers automatically.
-    alice.expect_event("CALL_ESTABLISHED", Duration::from_secs(60));
+    let established = alice.expect_event("CALL_ESTABLISHED", Duration::from_secs(60));
+    assert!(
+        established["peeruri"]
+            .as_str()
+            .is_some_and(|u| u.contains(CALLER)),
+        "the agent's phone shows the caller's number: {established}"
+    );
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(
         caller.count("CALL_CLOSED"),
@@ -89,6 +99,30 @@ fn trunk_caller_reaches_an_agent_through_the_ivr_and_queue() {
     caller.hangup();
     caller.expect_event("CALL_CLOSED", Duration::from_secs(5));
     alice.expect_event("CALL_CLOSED", Duration::from_secs(10));
+
+    // The screen pop: the offer to Alice carried the caller, the number dialled, the queue
+    // and what the IVR collected (the customer lookup failed: nothing listens on 8089).
+    let offered = events
+        .wait("call_offered", Duration::from_secs(5), |e| {
+            e["agent"] == "1001"
+        })
+        .unwrap_or_else(|| panic!("no call_offered to 1001 among {:#?}", events.all()));
+    eprintln!("screen pop: {offered:#}");
+    assert_eq!(offered["caller"], CALLER, "{offered:#}");
+    assert_eq!(offered["did"], DEMO_DID, "{offered:#}");
+    assert_eq!(offered["queue"], "sales", "{offered:#}");
+    assert_eq!(
+        offered["variables"]["customer_tier"], "unknown",
+        "{offered:#}"
+    );
+    assert!(
+        events
+            .wait("call_connected", Duration::from_secs(5), |e| e["agent"]
+                == "1001")
+            .is_some(),
+        "no call_connected for 1001 among {:#?}",
+        events.all()
+    );
 
     // The greeting: the caller's recording correlates with the prompt at the best lag.
     let heard = caller.heard();
@@ -175,6 +209,8 @@ fn trunk_caller_reaches_an_agent_through_the_ivr_and_queue() {
 
     drop((caller, alice, bob));
     assert!(daemon.stop().success());
+    // Kept when the test fails, for its database, recordings and logs.
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn sleep_until(t: Instant) {

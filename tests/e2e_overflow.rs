@@ -9,10 +9,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::audio::{read_wav, tone_secs, write_tone};
+use common::audio::{best_correlation, read_wav, tone_secs, write_tone};
 use common::baresip::{Account, Phone};
 use common::http::{get, items};
-use common::{API_KEY, Daemon, PASSWORD, Ports, db, scratch_dir, write_config};
+use common::{API_KEY, Daemon, PASSWORD, Ports, db, repo_root, scratch_dir, write_config};
 
 const CALLER: &str = "+8613700137000";
 
@@ -64,6 +64,20 @@ fn unanswered_queue_call_overflows_to_voicemail() {
         agent.count("CALL_ESTABLISHED"),
         0,
         "the agent never answered"
+    );
+
+    // The caller heard the mailbox's greeting before the recording.
+    let heard = caller.heard();
+    let greeting =
+        read_wav(&repo_root().join("prompts/en/leave_message.wav")).expect("the greeting");
+    let (corr, lag) = best_correlation(&heard.samples, &greeting.samples);
+    eprintln!(
+        "voicemail greeting correlation {corr:.3} at {:.2} s",
+        lag as f64 / f64::from(heard.rate)
+    );
+    assert!(
+        corr >= 0.5,
+        "the caller did not hear the voicemail greeting: best correlation {corr:.3}"
     );
 
     // The message, listed by the API.
@@ -142,6 +156,8 @@ fn unanswered_queue_call_overflows_to_voicemail() {
 
     drop((caller, agent));
     assert!(daemon.stop().success());
+    // Kept when the test fails, for its database, recordings and logs.
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The voicemail list.

@@ -8,11 +8,13 @@
 mod common;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::http::items;
+use common::http::{get, items};
 use common::sipp::IvrLoad;
-use common::{Daemon, Ports, db, scratch_dir, write_config};
+use common::{API_KEY, Daemon, Ports, db, scratch_dir, write_config};
 use serde_json::Value;
 
 /// Calls per digit (two SIPp instances, one per digit, run at once).
@@ -35,7 +37,7 @@ fn two_hundred_ivr_calls_reach_the_queue_their_digit_names_and_leave_nothing_beh
     let mut daemon = Daemon::contact_centre_on(&ports, &data, Some(&config), &[]);
 
     let agents_before = agent_states(&daemon);
-    let ports_before = rtp_ports_in_use(&daemon, ports.rtp);
+    let ports_before = rtp_ports_in_use(&daemon);
     eprintln!("before: agents {agents_before:?}, RTP ports in use {ports_before}");
 
     let loads: Vec<IvrLoad> = LOADS
@@ -52,6 +54,24 @@ fn two_hundred_ivr_calls_reach_the_queue_their_digit_names_and_leave_nothing_beh
             )
         })
         .collect();
+    // Meanwhile, the peak of RTP ports in use (so that "back to where they started"
+    // below means something).
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (api, stop) = (daemon.api(), stop.clone());
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(r) = get(api, "/api/v1/health", API_KEY)
+                    && let Some(n) = find_key(&r.json(), "rtp_ports_in_use").and_then(Value::as_u64)
+                {
+                    peak = peak.max(n);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            peak
+        })
+    };
     let mut failures = Vec::new();
     for load in loads {
         let (ok, text) = load.wait(Duration::from_secs(150));
@@ -59,6 +79,13 @@ fn two_hundred_ivr_calls_reach_the_queue_their_digit_names_and_leave_nothing_beh
             failures.push(text);
         }
     }
+    stop.store(true, Ordering::Relaxed);
+    let peak = sampler.join().expect("the health sampler");
+    eprintln!("peak RTP ports in use during the load: {peak}");
+    assert!(
+        peak > ports_before,
+        "the load never held an RTP port (peak {peak})"
+    );
     assert!(
         failures.is_empty(),
         "SIPp calls failed:\n{}",
@@ -137,16 +164,18 @@ fn two_hundred_ivr_calls_reach_the_queue_their_digit_names_and_leave_nothing_beh
         daemon.get("/api/v1/calls")
     );
     let ports_after = common::wait_until(Duration::from_secs(10), || {
-        let n = rtp_ports_in_use(&daemon, ports.rtp);
+        let n = rtp_ports_in_use(&daemon);
         (n == ports_before).then_some(n)
     });
     assert!(
         ports_after.is_some(),
         "RTP ports in use: {} after, {ports_before} before",
-        rtp_ports_in_use(&daemon, ports.rtp)
+        rtp_ports_in_use(&daemon)
     );
     assert_eq!(agent_states(&daemon), agents_before, "agent states");
     assert!(daemon.stop().success());
+    // Kept when the test fails, for its database, recordings and logs.
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Each agent's id and state.
@@ -164,17 +193,12 @@ fn agent_states(daemon: &Daemon) -> Vec<(String, String)> {
     states
 }
 
-/// How many ports of the daemon's RTP range are held: `rtp_ports_in_use` from GET
-/// /api/v1/health when it reports one, else counted from outside (the ports of the range
-/// that cannot be bound on 127.0.0.1).
-fn rtp_ports_in_use(daemon: &Daemon, range: (u16, u16)) -> u64 {
+/// `rtp_ports_in_use` from GET /api/v1/health.
+fn rtp_ports_in_use(daemon: &Daemon) -> u64 {
     let health = daemon.get("/api/v1/health");
-    if let Some(n) = find_key(&health, "rtp_ports_in_use").and_then(Value::as_u64) {
-        return n;
-    }
-    (range.0..=range.1)
-        .filter(|p| std::net::UdpSocket::bind(("127.0.0.1", *p)).is_err())
-        .count() as u64
+    find_key(&health, "rtp_ports_in_use")
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("GET /api/v1/health has no rtp_ports_in_use: {health:#}"))
 }
 
 fn find_key<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {

@@ -36,4 +36,6 @@ fn torture_messages_get_their_answers_and_calls_still_go_through() {
     assert_eq!(cdrs.len(), 1, "{cdrs:#?}");
     assert_eq!(cdrs[0]["queue"], "sales", "{:#}", cdrs[0]);
     assert!(daemon.stop().success());
+    // Kept when the test fails, for its database, recordings and logs.
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -125,7 +125,9 @@ impl Phone {
         };
         std::fs::write(dir.join("accounts"), line).expect("writing baresip's accounts");
         let log = std::fs::File::create(dir.join("baresip.log")).expect("creating the log");
+        // `-s`: SIP messages go to the log too, for failures' messages.
         let child = Command::new(baresip)
+            .arg("-s")
             .arg("-f")
             .arg(&dir)
             .stdin(Stdio::null())
@@ -308,26 +310,27 @@ impl Phone {
     }
 
     /// Waits until the registrar has accepted the phone's registration: a `REGISTER_OK`
-    /// event, or (when the registration finished before the control connection was up)
-    /// baresip's own `200 OK ... binding` line.
+    /// event, or `reginfo` saying OK (the event may come before the control connection).
     pub(crate) fn expect_registered(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
+        let mut last = String::new();
         loop {
-            let logged = std::fs::read_to_string(self.dir.join("baresip.log")).is_ok_and(|t| {
-                t.lines()
-                    .any(|l| l.contains(" 200 OK ") && l.contains("binding"))
-            });
-            if logged
-                || self
-                    .wait_event("REGISTER_OK", Duration::from_millis(100))
-                    .is_some()
-            {
+            if self.count("REGISTER_OK") > 0 {
                 return;
             }
-            if Instant::now() > deadline {
-                self.expect_event("REGISTER_OK", Duration::ZERO);
-                return;
+            if let Ok(resp) = self.command("reginfo", "") {
+                last = resp["data"].as_str().unwrap_or("").to_owned();
+                if last.contains("OK") && !last.contains("ERR") {
+                    return;
+                }
             }
+            assert!(
+                Instant::now() < deadline,
+                "{}: not registered within {timeout:?}: {last}\nlog tail:\n{}",
+                self.name,
+                self.log_tail(30)
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }
@@ -336,6 +339,16 @@ impl Drop for Phone {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test keeps the phone's log, SIP trace and recordings to look at.
+        if std::thread::panicking() {
+            eprintln!(
+                "{}: configuration, log and recordings kept in {}",
+                self.name,
+                self.dir.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 pub(crate) mod audio;
 pub(crate) mod baresip;
 pub(crate) mod db;
+pub(crate) mod events;
 pub(crate) mod http;
 pub(crate) mod sipp;
 pub(crate) mod torture;
@@ -460,4 +461,29 @@ pub(crate) fn write_config(name: &str, dir: &Path, replace: &[(&str, String)]) -
 /// The directory of the test configurations and dialplans.
 pub(crate) fn configs_dir() -> PathBuf {
     repo_root().join("tests/configs")
+}
+
+impl Daemon {
+    /// Sends the signal `name` (e.g. "TERM", "HUP") without waiting for anything.
+    pub(crate) fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself; its status, if it did.
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for switchyard") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //!
 //! Strict learning works like Asterisk's `strictrtp`: after each new SDP the stream is
 //! in learning mode; packets are dropped until `probation` packets with consecutive
-//! sequence numbers arrive from one transport address. That address is then locked in:
+//! sequence numbers arrive from one transport address (optionally, packets from the
+//! address the SDP signalled are used meanwhile: see [`RtpStream::use_signalled`]). That address is then locked in:
 //! media is sent back to it (symmetric RTP, for phones behind NAT) and packets from any
 //! other address are dropped (RTP bleed and injection protection) until the next SDP.
 //!
@@ -97,6 +98,7 @@ pub struct RtpStream {
     expects_media: bool,
     last_activity: Instant,
     inactive_reported: bool,
+    use_signalled: bool,
     events: VecDeque<StreamEvent>,
 }
 
@@ -110,8 +112,18 @@ impl RtpStream {
             expects_media: false,
             last_activity: now,
             inactive_reported: false,
+            use_signalled: false,
             events: VecDeque::new(),
         }
+    }
+
+    /// Whether packets from the signalled address are used while learning (they still
+    /// count towards probation; other sources' packets are still dropped). A phone that
+    /// is not behind NAT then loses none of its first packets (the first syllable, or
+    /// the start of a short telephone-event); nothing is lost in protection, since a
+    /// sender able to spoof that address could also do so once it is learned.
+    pub fn use_signalled(&mut self, yes: bool) {
+        self.use_signalled = yes;
     }
 
     /// A new SDP was negotiated: `remote` is the signalled RTP address (`None` on hold)
@@ -166,7 +178,7 @@ impl RtpStream {
             }
             Learning::Idle => {
                 self.candidate(now, from, seq, 1);
-                self.verdict_after_learning()
+                self.verdict_after_learning(from)
             }
             Learning::Candidate {
                 addr,
@@ -179,14 +191,17 @@ impl RtpStream {
                     1
                 };
                 self.candidate(now, from, seq, count);
-                self.verdict_after_learning()
+                self.verdict_after_learning(from)
             }
         }
     }
 
-    fn verdict_after_learning(&self) -> Verdict {
-        // The packet that completes probation is the first one used.
-        if matches!(self.learning, Learning::Locked(_)) {
+    fn verdict_after_learning(&self, from: SocketAddr) -> Verdict {
+        // The packet that completes probation is the first one used (or, with
+        // `use_signalled`, any packet from the signalled address).
+        if matches!(self.learning, Learning::Locked(_))
+            || (self.use_signalled && self.signalled == Some(from))
+        {
             Verdict::Accept
         } else {
             Verdict::Drop(DropReason::Learning)
@@ -271,6 +286,29 @@ mod tests {
         );
         assert_eq!(s.handle_rtp(t0, addr(5000), 14), Verdict::Accept);
         assert_eq!(s.poll_event(), None);
+    }
+
+    #[test]
+    fn packets_from_the_signalled_address_are_used_while_learning() {
+        let t0 = Instant::now();
+        let mut s = stream(t0);
+        s.use_signalled(true);
+        assert_eq!(s.handle_rtp(t0, addr(4000), 1), Verdict::Accept);
+        assert_eq!(s.learned(), None);
+        assert_eq!(
+            s.handle_rtp(t0, addr(5000), 1),
+            Verdict::Drop(DropReason::Learning)
+        );
+        for seq in 2..5 {
+            s.handle_rtp(t0, addr(4000), seq);
+        }
+        assert_eq!(
+            s.learned(),
+            None,
+            "the interleaved source restarted probation"
+        );
+        s.handle_rtp(t0, addr(4000), 5);
+        assert_eq!(s.learned(), Some(addr(4000)));
     }
 
     #[test]

@@ -9,9 +9,9 @@
 //! Layout: [`auth`] checks the key, [`routes`] holds the REST handlers and the route
 //! table, [`events`] the WebSocket, [`records`] the storage queries behind a trait so
 //! tests can serve from a stub.
+#![allow(dead_code)] // Test-only helpers (the route list, stand-ins) and error constructors not every route needs.
 // Until the daemon loop calls `serve` and builds the requests' answers, much of this is
 // reached only from the tests.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

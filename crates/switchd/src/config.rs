@@ -27,7 +27,7 @@ pub(crate) use print::to_toml;
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     /// The file it came from (`None`: the demo).
-    #[allow(dead_code)] // For reload and messages in the daemon loop.
+    #[allow(dead_code)] // Kept for messages; the daemon prints the path itself.
     pub(crate) source: Option<PathBuf>,
     pub(crate) sip: SipConfig,
     pub(crate) rtp: RtpConfig,
@@ -224,7 +224,6 @@ pub(crate) struct Gateway {
     /// Where requests go (`sip:host:port`), as written.
     pub(crate) uri: String,
     /// Its resolved address (IP literals only).
-    #[allow(dead_code)] // Read by outbound calls.
     pub(crate) address: SocketAddr,
     pub(crate) priority: u32,
 }
@@ -340,7 +339,6 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-#[allow(dead_code)] // Called by `switchyard run --config`.
 /// Reads and validates a configuration file. Every error found is returned, each with
 /// its file, line and column; a file that cannot be read gives one error at 1:1.
 pub(crate) fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
@@ -374,7 +372,6 @@ pub(crate) fn render_errors(errors: &[ConfigError]) -> String {
 }
 
 impl Config {
-    #[allow(dead_code)] // For reloading dialplans against the running configuration.
     /// Queue and skill and trunk names, for checking dialplans against this configuration.
     pub(crate) fn known(&self) -> switchyard_ivr::Known {
         switchyard_ivr::Known {

@@ -16,7 +16,7 @@
 //!   never touches the disk for a prompt.
 //! - Recordings are written by the media thread from a small per-recording buffer every
 //!   200 ms (one `write` of about 6 KB for a stereo call), which the page cache absorbs.
-#![allow(dead_code)] // Call control wires these in.
+#![allow(dead_code)] // Busy tone, mixed recordings and sending DTMF to a leg have no caller in call control yet.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -234,6 +234,8 @@ impl Media {
 
     /// Plays files one after another into the leg (replacing what it played); `looped`
     /// repeats them (music on hold) and never reports done; `barge_in` stops at a key.
+    /// On a bridged leg the playback replaces the peer's audio until it ends (an
+    /// announcement); the peer is heard again afterwards.
     /// A file that cannot be decoded is left out (and logged); with none left, the
     /// playback is reported done at once.
     pub(crate) fn play(
@@ -275,7 +277,8 @@ impl Media {
         self.send(Command::Stop { leg });
     }
 
-    /// Generates a tone into the leg until `stop`, `play` or `bridge`.
+    /// Generates a tone into the leg until `stop`, `play` or `bridge` (on a bridged leg,
+    /// instead of the peer's audio).
     pub(crate) fn tone(&mut self, leg: LegId, tone: Tone) {
         self.send(Command::Tone { leg, tone });
     }

@@ -105,23 +105,6 @@ pub(crate) fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(serve(args, config))
 }
 
-/// Queue, skill and trunk names of a configuration, for checking dialplans against it.
-pub(crate) fn known_of(config: &Config) -> switchyard_ivr::Known {
-    let mut known = switchyard_ivr::Known::default();
-    known.skills.extend(config.skills.iter().cloned());
-    for q in &config.queues {
-        known.queues.insert(q.name.clone());
-        known.skills.extend(q.skills.iter().map(|(s, _)| s.clone()));
-    }
-    for a in &config.agents {
-        known.skills.extend(a.skills.iter().map(|(s, _)| s.clone()));
-    }
-    known
-        .trunks
-        .extend(config.trunks.iter().map(|t| t.name.clone()));
-    known
-}
-
 fn apply_overrides(args: &RunArgs, config: &mut Config) -> anyhow::Result<()> {
     if !args.sip_listen.is_empty() {
         config.sip.listen = args.sip_listen.clone();
@@ -210,7 +193,8 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
     };
 
     let (tx, mut rx) = mpsc::channel::<Inbound>(8192);
-    let media_tx = tx.clone();
+    // Unbounded: the media thread must never wait for the SIP loop.
+    let (media_tx, mut media_rx) = mpsc::unbounded_channel();
     let media = crate::media::Media::start(
         crate::media::MediaConfig {
             address: config.rtp.address,
@@ -220,12 +204,12 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
         },
         Box::new(move |ev| {
             // The loop is gone only at shutdown.
-            let _ = media_tx.blocking_send(Inbound::Media(ev));
+            let _ = media_tx.send(ev);
         }),
     )
     .context("starting the media thread")?;
 
-    let known = known_of(&config);
+    let known = config.known();
     let mut dialplans = std::collections::HashMap::new();
     for t in &config.trunks {
         let Some(ib) = &t.inbound else { continue };
@@ -367,9 +351,11 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
                         net.closed(conn);
                         core.connection_closed(conn);
                     }
-                    Inbound::Media(ev) => core.handle_media(now, ev),
                     Inbound::Lookup { call, result } => core.handle_lookup(now, call, result),
                 }
+            }
+            Some(ev) = media_rx.recv() => {
+                core.handle_media(std::time::Instant::now(), ev);
             }
             request = api_rx.recv() => {
                 if let Some(request) = request {

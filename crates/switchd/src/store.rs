@@ -5,8 +5,9 @@
 //! control loop, and a CDR is committed as soon as the writer gets to it (the writer takes
 //! everything waiting and commits it in one transaction, with no timer), so after SIGKILL
 //! every completed call's CDR, and the queue events written before it, are already
-//! durable. Queue events alone wait up to 100 ms to share a commit. Readers ([`Reader`]) open their
-//! own connections (WAL lets them read while the writer writes).
+//! durable. Queue events and registrations snapshots alone wait up to 100 ms to share a
+//! commit. Readers ([`Reader`]) have their own connections (WAL lets them read while the
+//! writer writes).
 //!
 //! ```ignore
 //! let store = Store::open(Path::new("switchyard-data"))?;
@@ -19,11 +20,11 @@
 //! This file stays self-contained (std, rusqlite, serde, serde_json, tracing and anyhow; no
 //! `crate::` paths): `benches/store_cdr.rs` compiles it in with `#[path]` to measure the
 //! real writer.
+#![allow(dead_code)] // Queue statistics from CDRs, `flush` and `path` serve tests and the bench; the API reads today's figures from the ACD.
 // Until call control and the API use every item (and the bench uses only the writer).
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -55,8 +56,7 @@ pub(crate) const MAX_LIMIT: u32 = 1000;
 /// How long a queue event or registrations snapshot may wait to share a CDR's commit.
 const DEFER: Duration = Duration::from_millis(100);
 
-/// The most records the writer commits in one transaction (bounds the time a commit takes
-/// when a backlog builds up).
+/// The most records the writer commits in one transaction.
 const MAX_BATCH: usize = 10_000;
 
 /// A call detail record: one per call, written when it ends.
@@ -200,20 +200,54 @@ pub(crate) struct SavedRegistrations {
     pub(crate) saved_at_ms: i64,
 }
 
-/// What the writer thread receives.
-enum Message {
-    Record(Record),
-    /// Answered once everything received before it is committed.
-    Flush(mpsc::Sender<()>),
-    /// Commit everything received before it, then end the thread.
-    Stop,
+impl SavedRegistrations {
+    /// How long ago the snapshot was saved (zero if the clock went back).
+    pub(crate) fn age(&self) -> Duration {
+        Duration::from_millis(u64::try_from(now_ms() - self.saved_at_ms).unwrap_or(0))
+    }
+}
+
+/// What [`Store::write`] hands the writer thread.
+#[derive(Default)]
+struct Pending {
+    /// Records waiting to be committed, in the order written.
+    records: Vec<Record>,
+    /// Answered once everything written before them is committed.
+    flushes: Vec<mpsc::Sender<()>>,
+    /// Something waiting must be committed at once: a CDR, a voicemail message or a flush.
+    urgent: bool,
+    /// When the oldest waiting record was written.
+    since: Option<Instant>,
+    /// The store is closing: commit everything, then end.
+    stop: bool,
+    /// The writer thread has ended: records are logged instead of queued.
+    ended: bool,
+}
+
+/// The writer's queue: a mutex-guarded list the writer takes whole, and a condition
+/// variable `write` signals only for what must be committed at once. (A channel would wake
+/// the writer for every queue event; see [`writer_loop`].)
+#[derive(Default)]
+struct Queue {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        // The writer never panics while holding the lock; if it did, the list is still
+        // whole.
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// The write side: owns the writer thread. `Store` is `Send + Sync`; dropping it does what
 /// [`Store::close`] does.
 pub(crate) struct Store {
     path: PathBuf,
-    tx: mpsc::Sender<Message>,
+    queue: Arc<Queue>,
     writer: Option<JoinHandle<()>>,
 }
 
@@ -232,14 +266,17 @@ impl Store {
             .with_context(|| format!("opening the database {}", path.display()))?;
         // Writes are few and small, so the writer's statements are cached and reused.
         conn.set_prepared_statement_cache_capacity(16);
-        let (tx, rx) = mpsc::channel();
-        let writer = std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx))
-            .context("starting the storage writer thread")?;
+        let queue = Arc::new(Queue::default());
+        let writer = {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name("store-writer".into())
+                .spawn(move || writer_loop(conn, &queue))
+                .context("starting the storage writer thread")?
+        };
         Ok(Store {
             path,
-            tx,
+            queue,
             writer: Some(writer),
         })
     }
@@ -249,24 +286,44 @@ impl Store {
         &self.path
     }
 
-    /// Queues a record for the writer; never blocks. The writer commits a CDR or voicemail
-    /// message within about a millisecond, a queue event or registrations snapshot with the
-    /// next CDR or within 100 ms; a record that cannot be stored is logged (at error level, with its
-    /// content), never silently dropped.
+    /// Queues a record for the writer; never blocks (it takes the queue's lock, which the
+    /// writer holds only to swap the list). The writer commits a CDR or voicemail message
+    /// at once, within about a millisecond; a queue event or registrations snapshot with the
+    /// next CDR, or within 100 ms. A record that cannot be stored is logged (at error level,
+    /// with its content), never silently dropped.
     pub(crate) fn write(&self, record: Record) {
-        if let Err(mpsc::SendError(Message::Record(record))) = self.tx.send(Message::Record(record))
-        {
-            tracing::error!(?record, "storage writer has stopped; record not stored");
+        let urgent = matches!(record, Record::Cdr(_) | Record::Voicemail(_));
+        let mut pending = self.queue.lock();
+        if pending.ended {
+            drop(pending);
+            tracing::error!(?record, "the storage writer has stopped; record not stored");
+            return;
+        }
+        if pending.records.is_empty() {
+            pending.since = Some(Instant::now());
+        }
+        pending.records.push(record);
+        let wake = urgent && !pending.urgent;
+        pending.urgent |= urgent;
+        drop(pending);
+        if wake {
+            self.queue.wake.notify_one();
         }
     }
 
     /// Blocks until every record written so far has been committed (or failed and been
-    /// logged). Errors only if the writer thread has stopped.
+    /// logged), typically well under a millisecond; from async code, call it through
+    /// `spawn_blocking`. Errors only if the writer thread has stopped.
     pub(crate) fn flush(&self) -> anyhow::Result<()> {
         let (done_tx, done_rx) = mpsc::channel();
-        self.tx
-            .send(Message::Flush(done_tx))
-            .map_err(|_| anyhow::anyhow!("the storage writer has stopped"))?;
+        let mut pending = self.queue.lock();
+        if pending.ended {
+            anyhow::bail!("the storage writer has stopped");
+        }
+        pending.flushes.push(done_tx);
+        pending.urgent = true;
+        drop(pending);
+        self.queue.wake.notify_one();
         done_rx
             .recv()
             .map_err(|_| anyhow::anyhow!("the storage writer stopped before flushing"))
@@ -288,7 +345,7 @@ impl Store {
         self.reader()?.load_registrations()
     }
 
-    /// Writes everything queued, then stops the writer (at shutdown).
+    /// Writes everything queued, then stops the writer (at shutdown). Blocks until done.
     pub(crate) fn close(self) {
         drop(self);
     }
@@ -299,8 +356,8 @@ impl Drop for Store {
         let Some(writer) = self.writer.take() else {
             return;
         };
-        // If the send fails the thread has already ended; join reports how.
-        let _ = self.tx.send(Message::Stop);
+        self.queue.lock().stop = true;
+        self.queue.wake.notify_one();
         if writer.join().is_err() {
             tracing::error!("the storage writer thread panicked");
         }
@@ -348,80 +405,91 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
 /// answers the flushes that were waiting behind it.
 ///
 /// A CDR or voicemail message is committed at once (no timer), so it is durable within
-/// about a millisecond. A queue event or registrations snapshot waits up to [`DEFER`] for
-/// one to share its commit: every commit costs the writer tens of microseconds of CPU
-/// whatever it holds (see docs/benchmarks.md), and a call writes several queue events
-/// before its CDR. A completed call's queue events are therefore committed with its CDR at
-/// the latest; after SIGKILL only the last [`DEFER`] of events of calls still in progress
-/// can be missing. [`Store::flush`] and [`Store::close`] commit everything.
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Message>) {
-    let mut batch = Vec::new();
-    let mut flushes = Vec::new();
-    // When the oldest deferred record in `batch` must be committed.
-    let mut deadline: Option<Instant> = None;
-    let mut stop = false;
-    while !stop {
-        let first = match deadline {
-            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-            Some(deadline) => rx.recv_timeout(deadline.saturating_duration_since(Instant::now())),
-        };
-        let mut commit = false;
-        let mut next = match first {
-            Ok(message) => Some(message),
-            Err(mpsc::RecvTimeoutError::Timeout) => None,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                stop = true;
-                None
+/// about a millisecond. A queue event or registrations snapshot neither wakes the writer nor
+/// gets a commit of its own: it waits up to [`DEFER`] to share one. Every commit costs the
+/// writer tens of microseconds of CPU whatever it holds, and every wake-up some more (see
+/// docs/benchmarks.md), and a call writes several queue events before its CDR. A completed
+/// call's queue events are committed with its CDR at the latest; after SIGKILL only the
+/// last [`DEFER`] of events of calls still in progress can be missing. [`Store::flush`] and
+/// [`Store::close`] commit everything.
+fn writer_loop(mut conn: Connection, queue: &Queue) {
+    // If this thread ends early (a panic), later records are logged and flushes fail
+    // rather than wait for ever.
+    struct Ended<'a>(&'a Queue);
+    impl Drop for Ended<'_> {
+        fn drop(&mut self) {
+            let mut pending = self.0.lock();
+            pending.ended = true;
+            pending.flushes.clear();
+            for record in pending.records.drain(..) {
+                tracing::error!(?record, "the storage writer has stopped; record not stored");
             }
-        };
-        while let Some(message) = next.take() {
-            match message {
-                Message::Record(record) => {
-                    commit |= matches!(record, Record::Cdr(_) | Record::Voicemail(_));
-                    batch.push(record);
-                }
-                Message::Flush(done) => {
-                    commit = true;
-                    flushes.push(done);
-                }
-                Message::Stop => {
-                    stop = true;
-                    break;
-                }
-            }
-            if batch.len() < MAX_BATCH {
-                next = rx.try_recv().ok();
-            } else {
-                commit = true;
-            }
-        }
-        if stop || commit || deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            write_batch(&mut conn, &mut batch);
-            deadline = None;
-            for done in flushes.drain(..) {
-                let _ = done.send(());
-            }
-        } else if deadline.is_none() && !batch.is_empty() {
-            deadline = Some(Instant::now() + DEFER);
         }
     }
+    let _ended = Ended(queue);
+
+    loop {
+        let (records, flushes, stop) = {
+            let mut pending = queue.lock();
+            loop {
+                let due = pending.since.map(|since| since + DEFER);
+                let now = Instant::now();
+                if pending.stop || pending.urgent || due.is_some_and(|due| now >= due) {
+                    break;
+                }
+                // With nothing waiting, look again every DEFER: the first queue event does
+                // not wake the writer.
+                let timeout = due.map_or(DEFER, |due| due - now);
+                pending = queue
+                    .wake
+                    .wait_timeout(pending, timeout)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0;
+            }
+            pending.urgent = false;
+            pending.since = None;
+            (
+                std::mem::take(&mut pending.records),
+                std::mem::take(&mut pending.flushes),
+                pending.stop,
+            )
+        };
+        write_records(&mut conn, records);
+        for done in flushes {
+            let _ = done.send(());
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
+/// Commits `records` in transactions of at most [`MAX_BATCH`] (bounding the time one
+/// commit takes when a backlog has built up).
+fn write_records(conn: &mut Connection, mut records: Vec<Record>) {
+    // Only the newest registrations snapshot matters.
+    if let Some(last) = records
+        .iter()
+        .rposition(|r| matches!(r, Record::Registrations(_)))
+    {
+        let mut index = 0;
+        records.retain(|r| {
+            index += 1;
+            !matches!(r, Record::Registrations(_)) || index - 1 == last
+        });
+    }
+    while records.len() > MAX_BATCH {
+        let rest = records.split_off(MAX_BATCH);
+        write_batch(conn, &mut records);
+        records = rest;
+    }
+    write_batch(conn, &mut records);
 }
 
 /// Commits `batch` in one transaction; if that fails, stores the records one by one so one
 /// bad record does not lose the others, and logs each record that still fails. Empties
 /// `batch`.
 fn write_batch(conn: &mut Connection, batch: &mut Vec<Record>) {
-    // Only the newest registrations snapshot matters.
-    if let Some(last) = batch
-        .iter()
-        .rposition(|r| matches!(r, Record::Registrations(_)))
-    {
-        let mut index = 0;
-        batch.retain(|r| {
-            index += 1;
-            !matches!(r, Record::Registrations(_)) || index - 1 == last
-        });
-    }
     if batch.is_empty() {
         return;
     }
@@ -581,7 +649,7 @@ fn voicemail_from_row(row: &Row<'_>) -> rusqlite::Result<Voicemail> {
 /// `Reader` is `Send + Sync`: the connection sits behind a mutex, so one `Reader` (in an
 /// `Arc` or the API's shared state) serves every handler, one query at a time. Each query
 /// is indexed and returns at most [`MAX_LIMIT`] rows, so holding the lock from an async
-/// handler is brief; for more parallel reads, take more readers from [`Store::reader`].
+/// handler is short; for more parallel reads, take more readers from [`Store::reader`].
 pub(crate) struct Reader {
     conn: Mutex<Connection>,
 }

@@ -81,6 +81,14 @@ impl Leg {
         now: Instant,
     ) -> Self {
         let fd = socket.as_raw_fd();
+        let mut stream = RtpStream::new(
+            StreamConfig {
+                inactivity: Some(inactivity),
+                ..StreamConfig::default()
+            },
+            now,
+        );
+        stream.use_signalled(true);
         Leg {
             id,
             socket,
@@ -88,13 +96,7 @@ impl Leg {
             port,
             paced,
             params: None,
-            stream: RtpStream::new(
-                StreamConfig {
-                    inactivity: Some(inactivity),
-                    ..StreamConfig::default()
-                },
-                now,
-            ),
+            stream,
             out: OutboundRewriter::new(
                 seed,
                 (seed >> 16) as u16,
@@ -147,6 +149,11 @@ impl Leg {
         self.detector.is_some() || self.recording.is_some()
     }
 
+    /// Whether the leg plays a prompt or a tone (not silence).
+    pub(super) fn generating(&self) -> bool {
+        !matches!(self.source, Source::Silence)
+    }
+
     /// Starts the next queued key if none is being sent.
     pub(super) fn start_next_dtmf(&mut self) {
         if !self.dtmf_out.is_active()
@@ -154,21 +161,5 @@ impl Leg {
         {
             self.dtmf_out.start(d, self.gen_ts, DTMF_TICKS);
         }
-    }
-
-    /// Heap bytes this leg owns beyond its own struct (for the memory figure).
-    pub(super) fn heap_bytes(&self) -> usize {
-        use std::mem::size_of;
-        let mut n = self.dtmf_queue.capacity() * size_of::<DtmfDigit>();
-        if self.detector.is_some() {
-            n += size_of::<DtmfDetector>() + 2 * 1024 * size_of::<f32>();
-        }
-        if let Source::Tone(_) = self.source {
-            n += size_of::<ToneGenerator>() + 4 * size_of::<(u64, u64)>();
-        }
-        if self.recording.is_some() {
-            n += size_of::<Recording>() + 8 * 1024 + 8 * 1024;
-        }
-        n
     }
 }

@@ -18,7 +18,7 @@ use switchyard_media::dtmf::DtmfDigit;
 use switchyard_media::dtmf::rfc4733::DtmfEvent;
 use switchyard_media::net::mio::unix::SourceFd;
 use switchyard_media::net::mio::{Events, Interest, Poll, Token};
-use switchyard_media::net::{BATCH, PacedId, Pacer, RecvBatch, SendBatch};
+use switchyard_media::net::{BATCH, PacedId, Pacer, RecvBatch, SendBatch, Uring};
 use switchyard_media::player::{PlayOptions, PlayerEvent, PlaylistItem};
 use switchyard_media::rtp::{FIXED_HEADER_LEN, FixedHeader, PacketKind, classify};
 use switchyard_media::stream::{StreamEvent, Verdict};
@@ -36,6 +36,54 @@ const HOUSEKEEPING: Duration = Duration::from_millis(100);
 const MAX_FRAME: usize = 480;
 /// RTP payload type of telephone-event when the leg negotiated none (never sent).
 const NO_PT: u8 = 0xff;
+
+/// The send side: datagrams queued during a wake-up, sent together at its end with one
+/// `io_uring_enter` (whatever the sockets: a tick's frames go out on many legs' sockets),
+/// or, without io_uring, one `sendmmsg` per run of datagrams on the same socket.
+pub(super) struct Out {
+    batch: SendBatch,
+    ring: Option<Uring>,
+}
+
+impl Out {
+    fn new() -> Self {
+        let ring = match Uring::new() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::info!(error = %e, "io_uring unavailable, sending with sendmmsg");
+                None
+            }
+        };
+        Out {
+            batch: SendBatch::new(),
+            ring,
+        }
+    }
+
+    /// Queues a datagram (sending the batch first when it is full).
+    fn push(&mut self, fd: std::os::fd::RawFd, to: SocketAddr, data: &[u8]) {
+        if !self.batch.push(fd, to, data) {
+            self.flush();
+            self.batch.push(fd, to, data);
+        }
+    }
+
+    /// Sends what is queued.
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        match &mut self.ring {
+            Some(r) => {
+                if let Err(e) = self.batch.flush_via(r) {
+                    tracing::warn!(error = %e, "io_uring send failed, using sendmmsg from now on");
+                    self.ring = None;
+                }
+            }
+            None => self.batch.flush(),
+        }
+    }
+}
 
 /// A command from call control.
 pub(super) enum Command {
@@ -103,7 +151,7 @@ pub(super) struct Server {
     paced: Vec<usize>,
     pacer: Pacer,
     recv: RecvBatch,
-    send: SendBatch,
+    send: Out,
     due: Vec<PacedId>,
     events: Vec<MediaEvent>,
     next_housekeeping: Instant,
@@ -136,7 +184,7 @@ impl Server {
             // 20 ticks of 1 ms per 20 ms period: streams spread over the phases.
             pacer: Pacer::new(Duration::from_millis(20), 20, now),
             recv: RecvBatch::new(),
-            send: SendBatch::new(),
+            send: Out::new(),
             due: Vec::with_capacity(1024),
             events: Vec::with_capacity(64),
             next_housekeeping: now + HOUSEKEEPING,
@@ -188,13 +236,6 @@ impl Server {
         self.send.flush();
         for ev in self.events.drain(..) {
             (self.emit)(ev);
-        }
-    }
-
-    fn push_send(send: &mut SendBatch, fd: std::os::fd::RawFd, to: SocketAddr, data: &[u8]) {
-        if !send.push(fd, to, data) {
-            send.flush();
-            send.push(fd, to, data);
         }
     }
 
@@ -572,7 +613,9 @@ impl Server {
                 l.start_next_dtmf();
             }
         }
-        if !bridged {
+        // A bridged leg hears its peer, unless a prompt or tone is played to it (an
+        // announcement): that replaces the peer's audio until it ends.
+        if !bridged || l.generating() {
             // The player and tones advance even when nothing is sent (hold).
             let mut pcm = [0i16; FRAME];
             match &mut l.source {
@@ -617,7 +660,7 @@ impl Server {
                 pkt[0] = 0x80;
                 let _ = h.write_into(&mut pkt);
                 l.out.count(len - FIXED_HEADER_LEN);
-                Self::push_send(&mut self.send, l.fd, to, &pkt[..len]);
+                self.send.push(l.fd, to, &pkt[..len]);
             }
         }
         if record_full {
@@ -658,7 +701,7 @@ fn payload_range(buf: &[u8]) -> Option<std::ops::Range<usize>> {
 /// Handles one datagram received on leg `slot`.
 fn handle_packet(
     legs: &mut [Option<Leg>],
-    send: &mut SendBatch,
+    send: &mut Out,
     events: &mut Vec<MediaEvent>,
     slot: usize,
     src: SocketAddr,
@@ -748,6 +791,12 @@ fn handle_packet(
         return;
     };
     if h.payload_type == rp.payload_type {
+        if tx.dtmf_out.is_active() || tx.generating() {
+            // A key we send replaces the audio meanwhile (RFC 4733 §2.6): interleaving
+            // the two sources would break the event's constant timestamp. So does an
+            // announcement played to the leg.
+            return;
+        }
         h.payload_type = tp.payload_type;
         if rp.codec != tp.codec
             && rp
@@ -766,7 +815,7 @@ fn handle_packet(
     tx.out.rewrite(now, &mut h);
     tx.out.count(buf.len() - FIXED_HEADER_LEN);
     let _ = h.write_into(buf);
-    Server::push_send(send, tx.fd, to, buf);
+    send.push(tx.fd, to, buf);
 }
 
 fn legs_records_peer(legs: &[Option<Leg>], peer: usize) -> bool {

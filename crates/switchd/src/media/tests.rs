@@ -22,6 +22,14 @@ const TE: u8 = 101;
 struct Rig {
     media: Media,
     events: mpsc::Receiver<MediaEvent>,
+    addrs: std::collections::HashMap<LegId, SocketAddr>,
+}
+
+impl Rig {
+    /// The leg's local RTP address.
+    fn media_addr(&self, leg: LegId) -> SocketAddr {
+        self.addrs[&leg]
+    }
 }
 
 fn rig(inactivity: Duration) -> Rig {
@@ -39,7 +47,11 @@ fn rig(inactivity: Duration) -> Rig {
         }),
     )
     .expect("media starts");
-    Rig { media, events }
+    Rig {
+        media,
+        events,
+        addrs: Default::default(),
+    }
 }
 
 fn phone() -> UdpSocket {
@@ -65,6 +77,7 @@ fn params(remote: SocketAddr, codec: CodecKind) -> LegParams {
 /// Opens and configures a leg whose peer is `phone`.
 fn leg(rig: &mut Rig, id: LegId, phone: &UdpSocket, codec: CodecKind) -> SocketAddr {
     let addr = rig.media.open(id).expect("open");
+    rig.addrs.insert(id, addr);
     rig.media
         .configure(id, params(phone.local_addr().expect("addr"), codec));
     addr
@@ -471,7 +484,6 @@ fn bridge_carries_tones(codec_b: CodecKind) {
     );
     let pcm_b = decode(&at_b, pt_b);
     let pcm_a = decode(&at_a, PCMU);
-    // 25 frames sent, the first four spent on source learning.
     assert!(pcm_b.len() >= 160 * 20, "{} samples at B", pcm_b.len());
     assert!(pcm_a.len() >= 160 * 20, "{} samples at A", pcm_a.len());
     let (b1k, b16) = (
@@ -521,15 +533,15 @@ fn one_continuous_stream_from_prompt_to_bridge() {
     t.tone(&a, ta, 1000.0, 10, Duration::from_millis(5));
     let is_tone =
         |p: &Rx| tone_amplitude(&decode(std::slice::from_ref(p), PCMU), 1000.0, 8000) > 1000.0;
-    // Ten sent, the first three spent on learning A's address (the fourth completes it).
+    // Ten sent from the signalled address: all used, even while learning it.
     pkts.extend(collect_until(&b, limit, |p| {
-        p.iter().filter(|p| is_tone(p)).count() >= 6
+        p.iter().filter(|p| is_tone(p)).count() >= 10
     }));
     rig.media.unbridge(1);
     pkts.extend(collect_until(&b, limit, |p| p.len() >= 5));
     let relayed = pkts.iter().filter(|p| is_tone(p)).count();
-    assert_eq!(relayed, 7, "relayed packets");
-    assert!(pkts.len() >= 16, "{} packets", pkts.len());
+    assert_eq!(relayed, 10, "relayed packets");
+    assert!(pkts.len() >= 20, "{} packets", pkts.len());
     assert!(pkts.iter().all(|p| p.h.ssrc == pkts[0].h.ssrc), "one SSRC");
     for w in pkts.windows(2) {
         assert_eq!(w[1].h.sequence, w[0].h.sequence.wrapping_add(1), "sequence");
@@ -562,6 +574,20 @@ fn bridge_maps_telephone_event_and_reports_keys() {
         matches!(e, MediaEvent::Dtmf { .. })
     });
     assert_eq!(ev, Some(MediaEvent::Dtmf { leg: 1, digit: '9' }));
+}
+
+#[test]
+fn media_follows_a_phone_behind_nat_once_learned() {
+    let mut rig = rig(Duration::from_secs(60));
+    let (signalled, nat) = (phone(), phone());
+    let to = leg(&mut rig, 1, &signalled, CodecKind::Pcmu);
+    assert!(!collect_until(&signalled, Duration::from_secs(2), |p| !p.is_empty()).is_empty());
+    let mut t = Talker::new(CodecKind::Pcmu);
+    learn(&mut t, &nat, to);
+    let at_nat = collect_until(&nat, Duration::from_secs(2), |p| p.len() >= 3);
+    assert!(at_nat.len() >= 3, "symmetric RTP: {} packets", at_nat.len());
+    let _ = collect(&signalled, Duration::from_millis(60));
+    assert!(collect(&signalled, Duration::from_millis(100)).is_empty());
 }
 
 #[test]
@@ -676,7 +702,8 @@ fn inactivity_is_reported_but_not_on_hold() {
     let mut rig = rig(Duration::from_millis(300));
     let (a, b) = (phone(), phone());
     leg(&mut rig, 1, &a, CodecKind::Pcmu);
-    rig.media.open(2).expect("open");
+    let addr = rig.media.open(2).expect("open");
+    rig.addrs.insert(2, addr);
     rig.media.configure(
         2,
         LegParams {
@@ -686,9 +713,37 @@ fn inactivity_is_reported_but_not_on_hold() {
     );
     let events = events_for(&rig, Duration::from_millis(800));
     assert_eq!(events, [MediaEvent::Inactive { leg: 1 }]);
-    // On hold nothing is sent to the leg either.
+    // On hold nothing is sent to the leg either, but what it sends is still received.
     assert!(collect(&b, Duration::from_millis(100)).is_empty());
     assert!(!collect(&a, Duration::from_millis(100)).is_empty());
+    let mut seq = 1;
+    telephone_event(&b, rig.media_addr(2), &mut seq, 1000, '4', 3);
+    let (ev, _) = wait_for(&rig, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::Dtmf { .. })
+    });
+    assert_eq!(ev, Some(MediaEvent::Dtmf { leg: 2, digit: '4' }));
+}
+
+#[test]
+fn beep_is_a_short_1khz_tone() {
+    let mut rig = rig(Duration::from_secs(60));
+    let a = phone();
+    leg(&mut rig, 1, &a, CodecKind::Pcmu);
+    let _ = collect_until(&a, Duration::from_secs(2), |p| !p.is_empty());
+    rig.media.tone(1, Tone::Beep);
+    let pkts = collect_until(&a, Duration::from_secs(3), |p| p.len() >= 40);
+    let pcm = decode(&pkts, PCMU);
+    let frames: Vec<bool> = pcm
+        .chunks(160)
+        .map(|f| tone_amplitude(f, 1000.0, SAMPLE_RATE) > 1000.0)
+        .collect();
+    let beeping = frames.iter().filter(|b| **b).count();
+    // 250 ms: 12 or 13 frames (one may straddle the command), then silence.
+    assert!(
+        (12..=14).contains(&beeping),
+        "{beeping} frames of beep: {frames:?}"
+    );
+    assert!(!frames[frames.len() - 10..].iter().any(|b| *b));
 }
 
 #[test]
@@ -710,6 +765,80 @@ fn send_dtmf_sends_a_telephone_event_with_three_end_packets() {
     assert!(te.iter().all(|p| p.h.timestamp == te[0].h.timestamp));
     assert!(te[0].h.marker);
     assert_eq!(te.iter().filter(|p| p.payload[1] & 0x80 != 0).count(), 3);
+}
+
+#[test]
+fn send_dtmf_on_a_bridged_leg_keeps_the_event_whole() {
+    let (mut rig, [a, b], [ta, _]) = bridged(CodecKind::Pcmu);
+    let talker = std::thread::spawn(move || {
+        let mut t = Talker::new(CodecKind::Pcmu);
+        t.tone(&a, ta, 1000.0, 30, Duration::from_millis(10));
+    });
+    std::thread::sleep(Duration::from_millis(60));
+    rig.media.send_dtmf(2, '8');
+    let ends = |p: &[Rx]| {
+        p.iter()
+            .filter(|p| p.h.payload_type == TE && p.payload[1] & 0x80 != 0)
+            .count()
+    };
+    let pkts = collect_until(&b, Duration::from_secs(3), |p| ends(p) >= 3);
+    talker.join().expect("talker");
+    let te: Vec<&Rx> = pkts.iter().filter(|p| p.h.payload_type == TE).collect();
+    assert!(te.len() >= 5, "{} event packets", te.len());
+    assert!(te.iter().all(|p| p.payload[0] == 8));
+    assert!(
+        te.iter().all(|p| p.h.timestamp == te[0].h.timestamp),
+        "one event, one timestamp"
+    );
+    assert!(pkts.iter().all(|p| p.h.ssrc == pkts[0].h.ssrc), "one SSRC");
+}
+
+#[test]
+fn an_announcement_to_a_bridged_leg_replaces_the_peer_until_done() {
+    let (mut rig, [a, b], [ta, _]) = bridged(CodecKind::Pcmu);
+    let file = tmp("announce.wav");
+    write_wav(&file, &sine(500.0, 8000 * 3 / 10, 6000.0)); // 0.3 s
+    rig.media
+        .play(2, 5, vec![Arc::from(file.as_path())], false, false);
+    let talker = std::thread::spawn(move || {
+        let mut t = Talker::new(CodecKind::Pcmu);
+        t.tone(&a, ta, 1000.0, 60, Duration::from_millis(15));
+    });
+    let (done, _) = wait_for(&rig, Duration::from_secs(5), |e| {
+        matches!(e, MediaEvent::PlaybackDone { .. })
+    });
+    assert_eq!(done, Some(MediaEvent::PlaybackDone { leg: 2, id: 5 }));
+    talker.join().expect("talker");
+    let pkts = collect(&b, Duration::from_millis(300));
+    // Each packet is either the announcement or the peer, and the peer only after it.
+    let kinds: Vec<char> = pkts
+        .iter()
+        .map(|p| {
+            let pcm = decode(std::slice::from_ref(p), PCMU);
+            match (
+                tone_amplitude(&pcm, 500.0, SAMPLE_RATE) > 1000.0,
+                tone_amplitude(&pcm, 1000.0, SAMPLE_RATE) > 1000.0,
+            ) {
+                (true, false) => 'a',
+                (false, true) => 'p',
+                (false, false) => '.',
+                (true, true) => 'x',
+            }
+        })
+        .collect();
+    let kinds: String = kinds.into_iter().collect();
+    let announced = kinds.matches('a').count();
+    assert!((14..=16).contains(&announced), "{kinds}");
+    let last_a = kinds.rfind('a').expect("announcement");
+    assert!(
+        !kinds[..last_a].contains('p'),
+        "peer heard during it: {kinds}"
+    );
+    assert!(
+        kinds[last_a..].matches('p').count() >= 5,
+        "peer after it: {kinds}"
+    );
+    assert!(!kinds.contains('x'), "{kinds}");
 }
 
 #[test]
@@ -798,4 +927,115 @@ fn shipped_music_on_hold_does_not_look_like_dtmf() {
         assert_eq!(d.poll_digit(), None, "{lang}");
         assert!(p.duration() > Duration::from_secs(5));
     }
+}
+
+#[test]
+fn a_leg_is_small() {
+    use std::mem::size_of;
+    let leg = size_of::<Option<super::leg::Leg>>();
+    eprintln!(
+        "Option<Leg> {leg} B; Player {} B; RtpStream {} B; OutboundRewriter {} B; \
+         TelephoneEventReceiver {} B; TelephoneEventSender {} B; PlayerEvent {} B; \
+         DtmfEvent {} B; StreamEvent {} B; PlaylistItem {} B; Recording {} B; DtmfDetector {} B; \
+         ToneGenerator {} B",
+        size_of::<switchyard_media::player::Player>(),
+        size_of::<switchyard_media::stream::RtpStream>(),
+        size_of::<switchyard_media::relay::OutboundRewriter>(),
+        size_of::<switchyard_media::dtmf::rfc4733::TelephoneEventReceiver>(),
+        size_of::<switchyard_media::dtmf::rfc4733::TelephoneEventSender>(),
+        size_of::<switchyard_media::player::PlayerEvent>(),
+        size_of::<switchyard_media::dtmf::rfc4733::DtmfEvent>(),
+        size_of::<switchyard_media::stream::StreamEvent>(),
+        size_of::<switchyard_media::player::PlaylistItem>(),
+        size_of::<super::record::Recording>(),
+        size_of::<switchyard_media::dtmf::inband::DtmfDetector>(),
+        size_of::<switchyard_media::tone::ToneGenerator>(),
+    );
+    // Big buffers live in the server (receive and send batches), never in a leg.
+    assert!(leg < 1024, "{leg} bytes");
+}
+
+/// CPU time (user + system) of this process's thread named `name`.
+fn thread_cpu(name: &str) -> Option<Duration> {
+    let tick = 100; // USER_HZ on Linux
+    for t in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = t.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // Fields after the command's closing parenthesis: state is field 3, utime 14.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        let (u, s): (u64, u64) = (f[11].parse().ok()?, f[12].parse().ok()?);
+        return Some(Duration::from_millis((u + s) * 1000 / tick));
+    }
+    None
+}
+
+/// Load figures for the benchmarks page: the media thread's CPU for IVR legs (a prompt
+/// generated every 20 ms) and for bridged calls (the relay fast path), on loopback.
+#[test]
+#[ignore = "a measurement, not a check: cargo test -p switchyard --bin switchyard media_load -- --ignored --nocapture"]
+fn media_load() {
+    let calls: usize = std::env::var("MEDIA_LOAD_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let secs = 5;
+    let mut rig = rig(Duration::from_secs(60));
+    let moh: Arc<Path> = Arc::from(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../prompts/en/music_on_hold.wav")
+            .as_path(),
+    );
+    rig.media
+        .preload(std::slice::from_ref(&moh))
+        .expect("preload");
+    let phones: Vec<UdpSocket> = (0..2 * calls).map(|_| phone()).collect();
+    let mut addrs = Vec::new();
+    for (i, p) in phones.iter().enumerate() {
+        addrs.push(leg(&mut rig, i as LegId, p, CodecKind::Pcmu));
+    }
+    // Phase 1: every leg plays music on hold.
+    for i in 0..2 * calls {
+        rig.media
+            .play(i as LegId, 1, vec![moh.clone()], true, false);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let c0 = thread_cpu("media").expect("media thread");
+    std::thread::sleep(Duration::from_secs(secs));
+    let ivr = thread_cpu("media").expect("media thread") - c0;
+    // Phase 2: bridged in pairs, every phone talking.
+    for c in 0..calls {
+        rig.media.bridge(2 * c as LegId, 2 * c as LegId + 1);
+    }
+    let mut talkers: Vec<Talker> = (0..2 * calls)
+        .map(|_| Talker::new(CodecKind::Pcmu))
+        .collect();
+    let frame = sine(1000.0, 160, 6000.0);
+    let start = Instant::now();
+    let c1 = thread_cpu("media").expect("media thread");
+    let mut n = 0u32;
+    while start.elapsed() < Duration::from_secs(secs) {
+        for ((t, p), to) in talkers.iter_mut().zip(&phones).zip(&addrs) {
+            t.frame(p, *to, &frame);
+        }
+        n += 1;
+        let next = start + Duration::from_millis(20 * u64::from(n));
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let bridged = thread_cpu("media").expect("media thread") - c1;
+    let pct = |d: Duration| 100.0 * d.as_secs_f64() / secs as f64;
+    eprintln!(
+        "media_load: {} IVR legs: media thread {:.1}% of a core ({:.1} µs per leg-second); \
+         {calls} bridged calls ({} packets/s in): {:.1}% of a core ({:.1} µs per call-second)",
+        2 * calls,
+        pct(ivr),
+        ivr.as_secs_f64() * 1e6 / (2 * calls) as f64 / secs as f64,
+        2 * calls * 50,
+        pct(bridged),
+        bridged.as_secs_f64() * 1e6 / calls as f64 / secs as f64,
+    );
 }

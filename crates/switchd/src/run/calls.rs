@@ -382,8 +382,20 @@ impl Calls {
         let mut prompts_dir = HashMap::new();
         for (trunk, slot) in &setup.dialplans {
             let plan = slot.current();
-            let base = Path::new(plan.file()).parent().unwrap_or(Path::new("."));
-            prompts_dir.insert(trunk.clone(), base.to_path_buf());
+            // The dialplan's `prompts` directory: its prompt files are `<dir>/<lang>/NAME.wav`
+            // (without any, the `../prompts` default beside the dialplan).
+            let root = plan
+                .prompt_files()
+                .next()
+                .and_then(|f| f.parent()?.parent())
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| {
+                    Path::new(plan.file())
+                        .parent()
+                        .unwrap_or(Path::new("."))
+                        .join("../prompts")
+                });
+            prompts_dir.insert(trunk.clone(), root);
         }
         let trunks = config
             .trunks
@@ -526,8 +538,8 @@ impl Calls {
             .get(&call.info.trunk)
             .cloned()
             .or_else(|| self.prompts_dir.values().next().cloned())
-            .unwrap_or_else(|| PathBuf::from("dialplans"));
-        let root = base.join("../prompts");
+            .unwrap_or_else(|| PathBuf::from("prompts"));
+        let root = base;
         for dir in [
             root.join(&lang),
             root.join("en"),
@@ -557,8 +569,7 @@ impl Calls {
             );
         }
         // Music on hold, announcements, feature-code answers in every language.
-        for base in self.prompts_dir.values() {
-            let root = base.join("../prompts");
+        for root in self.prompts_dir.values() {
             for lang in ["en", "zh", "music"] {
                 for name in EXTRA_PROMPTS {
                     let f = root.join(lang).join(format!("{name}.wav"));

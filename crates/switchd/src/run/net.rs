@@ -42,8 +42,6 @@ pub(crate) enum Inbound {
     },
     /// A TCP connection closed.
     Closed { conn: ConnId },
-    /// The media thread reports.
-    Media(crate::media::MediaEvent),
     /// A customer-system lookup finished.
     Lookup {
         call: u64,

@@ -22,7 +22,7 @@
 //! Every request they build carries a top Via with a fresh RFC 3261 branch, so its
 //! transaction key (`TsxKey::for_request`) is known before it is sent; responses are
 //! matched by `TsxKey::for_response`.
-#![allow(dead_code)] // Wired into call control by the daemon loop.
+#![allow(dead_code)] // Trunk status views (gateway health, registration state) are not in the API yet.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

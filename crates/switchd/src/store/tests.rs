@@ -311,6 +311,16 @@ fn the_latest_registrations_snapshot_is_kept() {
     let saved = store.saved_registrations().unwrap().unwrap();
     assert_eq!(saved.snapshot, second);
     assert!(saved.saved_at_ms >= before && saved.saved_at_ms <= now_ms());
+    let older = SavedRegistrations {
+        saved_at_ms: now_ms() - 90_000,
+        ..saved
+    };
+    assert!(older.age() >= Duration::from_secs(90));
+    let future = SavedRegistrations {
+        saved_at_ms: now_ms() + 90_000,
+        ..older
+    };
+    assert_eq!(future.age(), Duration::ZERO);
     assert_eq!(count(dir.path(), "registrations"), 1);
 }
 

@@ -309,11 +309,34 @@ impl Calls {
                 acd::AgentState::Paused(_) => counts.paused += 1,
             }
         }
-        if let Some(live) = live {
-            let t = &live.totals;
+        let _ = live;
+        if let Some(stats) = self.acd.queue_stats(qid) {
+            // Since local midnight: the distributor's 15-minute intervals that start
+            // after it (an interval straddling midnight counts for the new day).
+            let wall = self.wall(now);
+            let zoned = wall.to_zoned(jiff::tz::TimeZone::system());
+            let since_midnight = zoned
+                .start_of_day()
+                .ok()
+                .and_then(|m| Duration::try_from(wall.duration_since(m.timestamp())).ok())
+                .unwrap_or_default();
+            let midnight = acd_now.saturating_sub(since_midnight);
+            let mut t = acd::stats::QueueStats::default();
+            for (start, s) in stats.intervals() {
+                if start + self.acd.config().stats_interval <= midnight {
+                    continue;
+                }
+                t.offered += s.offered;
+                t.answered += s.answered;
+                t.answered_in_sl += s.answered_in_sl;
+                t.abandoned += s.abandoned;
+                t.short_abandoned += s.short_abandoned;
+                t.answered_wait += s.answered_wait;
+            }
             today.offered = t.offered;
             today.answered = t.answered;
-            today.abandoned = t.abandoned;
+            // Short abandons are abandons too (only service level leaves them out).
+            today.abandoned = t.abandoned + t.short_abandoned;
             today.service_level = t.service_level();
             today.average_speed_of_answer_s = t.asa().map(|d| d.as_secs_f64());
         }
@@ -486,7 +509,7 @@ impl Calls {
     /// started with.
     pub(crate) fn reload_dialplans(&mut self) -> Result<crate::api::ReloadView, ApiError> {
         let mut done = Vec::new();
-        let known = crate::run::known_of(&self.config);
+        let known = self.config.known();
         for t in &self.config.trunks {
             let Some(ib) = &t.inbound else { continue };
             let Some(slot) = self.dialplans.get_mut(&t.name) else {

@@ -1,0 +1,871 @@
+//! End to end: call-control behaviours with real SIP peers. SIPp plays trunk callers (from
+//! 127.0.0.2) and agents' phones (registered with digest authentication, then answering,
+//! holding, hanging up or racing the switch's CANCEL from the scenarios in tests/sipp/cc_*),
+//! baresip a phone dialling feature codes. The contact centre is tests/configs/cc.toml
+//! with the IVR tests/configs/cc.dialplan.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::baresip::{Account, Phone};
+use common::http::{get_json, request};
+use common::{
+    API_KEY, Daemon, PASSWORD, Ports, db, find_program, repo_root, scratch_dir, wait_until,
+    write_config,
+};
+use serde_json::{Value, json};
+
+/// The DID that goes straight to the sales queue (longest idle, 2 s ring timeout).
+const SALES: &str = "+861058000001";
+/// The DID of the ring-all support queue.
+const SUPPORT: &str = "+861058000002";
+/// The DID whose dialplan only waits (no queue).
+const HOLD_LINE: &str = "+861058000003";
+
+/// A SIPp process running one of the tests/sipp/cc_* scenarios once.
+struct Sipp {
+    child: Option<Child>,
+    dir: PathBuf,
+    name: String,
+}
+
+impl Sipp {
+    /// Starts `scenario` (a file in tests/sipp/, with each `(from, to)` replaced) as
+    /// `name`, on `ip:port` with a media port of its own, with `args`; `remote`: the
+    /// address it sends to (none for a phone that waits for the switch's INVITE).
+    fn start(
+        dir: &Path,
+        name: &str,
+        scenario: &str,
+        replace: &[(&str, String)],
+        (ip, port): (&str, u16),
+        args: &[&str],
+        remote: Option<SocketAddr>,
+    ) -> Sipp {
+        let sipp = find_program("sipp").expect("install SIPp (apt-get install sip-tester)");
+        let dir = dir.join(format!("sipp-{name}"));
+        std::fs::create_dir_all(&dir).expect("creating SIPp's directory");
+        let src = repo_root().join("tests/sipp").join(scenario);
+        let mut xml = std::fs::read_to_string(&src)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
+        for (from, to) in replace {
+            xml = xml.replace(from, to);
+        }
+        let file = dir.join(scenario);
+        std::fs::write(&file, xml).expect("writing the scenario");
+        let log = std::fs::File::create(dir.join("sipp.out")).expect("creating SIPp's log");
+        let media = free_port_on(ip);
+        let mut cmd = Command::new(sipp);
+        cmd.arg("-sf")
+            .arg(&file)
+            .args(["-i", ip, "-mi", ip, "-t", "u1", "-nostdin", "-m", "1"])
+            .args(["-p", &port.to_string(), "-mp", &media.to_string()])
+            .args([
+                "-timeout",
+                "40s",
+                "-timeout_error",
+                "-trace_err",
+                "-trace_msg",
+            ])
+            .args(args);
+        if let Some(r) = remote {
+            cmd.arg(r.to_string());
+        }
+        let child = cmd
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("a second log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("starting sipp");
+        Sipp {
+            child: Some(child),
+            dir,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Waits for SIPp to finish; whether the scenario passed, and its logs for messages.
+    fn wait(mut self, timeout: Duration) -> (bool, String) {
+        let mut child = self.child.take().expect("a running SIPp");
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waiting for sipp") {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (status.is_some_and(|s| s.success()), self.logs(status))
+    }
+
+    fn logs(&self, status: Option<std::process::ExitStatus>) -> String {
+        let mut text = format!("SIPp {}: exit {status:?}\n", self.name);
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            if name.ends_with("_errors.log")
+                || name.ends_with("_messages.log")
+                || name == "sipp.out"
+            {
+                let body = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = body.lines().rev().take(80).collect();
+                text.push_str(&format!("--- {name} (last lines)\n"));
+                for l in tail.into_iter().rev() {
+                    text.push_str(l);
+                    text.push('\n');
+                }
+            }
+        }
+        text
+    }
+
+    /// Waits and panics with the logs unless the scenario passed.
+    fn expect_pass(self, timeout: Duration) {
+        let (ok, text) = self.wait(timeout);
+        assert!(ok, "SIPp scenario failed:\n{text}");
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A free UDP port on `ip` whose neighbours (SIPp's RTCP, and its RTP+2) are free too.
+fn free_port_on(ip: &str) -> u16 {
+    for _ in 0..50 {
+        let s = UdpSocket::bind((ip, 0)).expect("binding port 0");
+        let port = s.local_addr().expect("a local address").port();
+        if port < u16::MAX - 4
+            && UdpSocket::bind((ip, port + 1)).is_ok()
+            && UdpSocket::bind((ip, port + 2)).is_ok()
+            && UdpSocket::bind((ip, port + 3)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free UDP port on {ip}");
+}
+
+/// The contact centre of these tests, with `settings` replaced in tests/configs/cc.toml.
+fn start_daemon(dir: &Path, settings: &[(&str, &str)]) -> (Daemon, PathBuf) {
+    let data = dir.join("data");
+    // The tests of this file run at once: each daemon takes its own tenth of the
+    // process's RTP port range.
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let slot = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10;
+    let mut ports = Ports::pick();
+    let width = (ports.rtp.1 - ports.rtp.0 + 1) / 10;
+    ports.rtp.0 += slot * width;
+    ports.rtp.1 = ports.rtp.0 + width - 1;
+    let mut replace = ports.config_replacements(&data);
+    replace.extend(settings.iter().map(|(a, b)| (*a, (*b).to_owned())));
+    let config = write_config("cc.toml", dir, &replace);
+    let daemon = Daemon::contact_centre_on(&ports, &data, Some(&config), &[]);
+    (daemon, data)
+}
+
+/// Registers `user`'s phone (digest authentication) from a fresh port on 127.0.0.1;
+/// returns the port, where the phone's SIPp scenario must then run. (SIPp answers only the
+/// first digest challenge, and the switch offers SHA-256 first, which SIPp 3.6 cannot do:
+/// the REGISTER is sent from the test, answered with the project's own digest client.)
+fn register_phone(daemon: &Daemon, user: &str) -> u16 {
+    use switchyard_sip::client_auth::ClientAuth;
+    use switchyard_sip::transaction::Branch;
+    use switchyard_sip::{Message, Request};
+
+    let port = free_port_on("127.0.0.1");
+    let sock = UdpSocket::bind(("127.0.0.1", port)).expect("binding the phone's port");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("setting a timeout");
+    let server = daemon.addr;
+    let text = format!(
+        "REGISTER sip:{server} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-reg-{user}-1\r\n\
+         From: <sip:{user}@{server}>;tag=reg{user}\r\n\
+         To: <sip:{user}@{server}>\r\n\
+         Call-ID: reg-{user}-{port}\r\n\
+         CSeq: 1 REGISTER\r\n\
+         Contact: <sip:{user}@127.0.0.1:{port}>\r\n\
+         Max-Forwards: 70\r\n\
+         Expires: 3600\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    let Ok(Message::Request(register)) = Message::parse(text.as_bytes()) else {
+        panic!("a REGISTER that does not parse: {text}");
+    };
+    let exchange = |req: &Request| {
+        sock.send_to(&req.to_bytes(), server)
+            .expect("sending REGISTER");
+        let mut buf = vec![0u8; 65_535];
+        loop {
+            let (n, _) = sock.recv_from(&mut buf).expect("an answer to REGISTER");
+            match Message::parse(&buf[..n]) {
+                Ok(Message::Response(r)) if r.status >= 200 => return r,
+                _ => {}
+            }
+        }
+    };
+    let challenge = exchange(&register);
+    assert_eq!(challenge.status, 401, "{challenge:?}");
+    let mut auth = ClientAuth::new(user, PASSWORD, u64::from(port));
+    let again = auth
+        .authorize(
+            &register,
+            &challenge,
+            &Branch::new(&format!("z9hG4bK-reg-{user}-2")),
+        )
+        .expect("answering the challenge");
+    let ok = exchange(&again);
+    assert_eq!(ok.status, 200, "{ok:?}");
+    port
+}
+
+/// Starts `user`'s phone (registered on `port`) running `scenario`.
+fn phone(dir: &Path, user: &str, port: u16, scenario: &str) -> Sipp {
+    Sipp::start(
+        dir,
+        &format!("phone-{user}"),
+        scenario,
+        &[("@USER@", user.to_owned())],
+        ("127.0.0.1", port),
+        &[],
+        None,
+    )
+}
+
+/// Starts a trunk caller (from 127.0.0.2) running `scenario` to `did`; its audio goes to
+/// `media_port` (none: SIPp's own media port, where nothing is sent).
+fn trunk_caller(
+    dir: &Path,
+    daemon: &Daemon,
+    name: &str,
+    scenario: &str,
+    number: &str,
+    did: &str,
+    media_port: Option<u16>,
+) -> Sipp {
+    let media = media_port.unwrap_or_else(|| free_port_on("127.0.0.2"));
+    Sipp::start(
+        dir,
+        name,
+        scenario,
+        &[
+            ("@CALLER@", number.to_owned()),
+            ("@MEDIA_PORT@", media.to_string()),
+        ],
+        ("127.0.0.2", free_port_on("127.0.0.2")),
+        &["-s", did],
+        Some(daemon.addr),
+    )
+}
+
+/// `POST path` on the API with `body`; the answer must be 200 with JSON.
+fn post(daemon: &Daemon, path: &str, body: Value) -> Value {
+    let resp = request(daemon.api(), "POST", path, API_KEY, Some(&body))
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    assert_eq!(resp.status, 200, "POST {path}: {}", resp.json());
+    resp.json()
+}
+
+/// The agent as the API shows it.
+fn agent(daemon: &Daemon, id: &str) -> Value {
+    get_json(daemon.api(), &format!("/api/v1/agents/{id}"), API_KEY)
+}
+
+/// Waits until the agent's state is `state`; panics with the last view otherwise.
+fn expect_agent_state(daemon: &Daemon, id: &str, state: &str, timeout: Duration) -> Value {
+    let mut last = Value::Null;
+    wait_until(timeout, || {
+        last = agent(daemon, id);
+        (last["state"] == state).then(|| last.clone())
+    })
+    .unwrap_or_else(|| panic!("agent {id} never became {state}: {last:#}"))
+}
+
+/// Registers `user`'s phone and logs agent `user` in on it through the API.
+fn agent_on_phone(daemon: &Daemon, user: &str) -> u16 {
+    let port = register_phone(daemon, user);
+    post(
+        daemon,
+        &format!("/api/v1/agents/{user}/login"),
+        json!({ "device": user }),
+    );
+    expect_agent_state(daemon, user, "available", Duration::from_secs(5));
+    port
+}
+
+/// The events of `/api/v1/events`, collected by a thread as they come.
+struct Events {
+    seen: Arc<Mutex<Vec<(Instant, Value)>>>,
+}
+
+impl Events {
+    fn connect(daemon: &Daemon) -> Events {
+        use tokio_tungstenite::tungstenite::{self, Message, stream::MaybeTlsStream};
+        let url = format!("ws://{}/api/v1/events?api_key={API_KEY}", daemon.api());
+        let (mut client, _) = tungstenite::connect(url).expect("connecting to the event stream");
+        if let MaybeTlsStream::Plain(s) = client.get_ref() {
+            s.set_read_timeout(Some(Duration::from_secs(60)))
+                .expect("setting a timeout");
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        std::thread::spawn(move || {
+            while let Ok(msg) = client.read() {
+                if let Message::Text(text) = msg
+                    && let Ok(v) = serde_json::from_str::<Value>(&text)
+                {
+                    seen2.lock().unwrap().push((Instant::now(), v));
+                }
+            }
+        });
+        Events { seen }
+    }
+
+    /// The events of type `kind` so far, with when they came.
+    fn of(&self, kind: &str) -> Vec<(Instant, Value)> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, v)| v["type"] == kind)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits for an event of type `kind` matching `f`.
+    fn wait(
+        &self,
+        kind: &str,
+        timeout: Duration,
+        f: impl Fn(&Value) -> bool,
+    ) -> Option<(Instant, Value)> {
+        wait_until(timeout, || self.of(kind).into_iter().find(|(_, v)| f(v)))
+    }
+
+    fn all(&self) -> Vec<Value> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+/// A WAV longer than any test, for baresip to send.
+fn long_tone(dir: &Path) -> PathBuf {
+    let tone = dir.join("tone.wav");
+    common::audio::write_tone(&tone, 440.0, 120.0);
+    tone
+}
+
+#[test]
+fn feature_codes_log_an_agent_in_and_out_from_a_registered_phone() {
+    let dir = scratch_dir("cc-feature");
+    let (mut daemon, data) = start_daemon(&dir, &[]);
+    let tone = long_tone(&dir);
+    let phone = Phone::start(
+        "cc-1003",
+        "127.0.0.1",
+        &tone,
+        &Account::Registered {
+            user: "1003".into(),
+            password: PASSWORD.into(),
+            registrar: daemon.addr,
+            auto_answer: false,
+        },
+    );
+    phone.expect_registered(Duration::from_secs(10));
+    assert_eq!(agent(&daemon, "1003")["state"], "logged_out");
+
+    // Each feature-code call is answered (then says how it went); the code has taken
+    // effect by then, so the phone hangs up at once.
+    let mut calls = 0;
+    let mut dial = |code: &str| {
+        calls += 1;
+        phone.dial(&daemon.uri(code));
+        if phone
+            .wait_nth("CALL_ESTABLISHED", calls, Duration::from_secs(10))
+            .is_none()
+        {
+            phone.hangup();
+            panic!("the switch never answered the feature-code call {code}");
+        }
+        phone.hangup();
+        phone
+            .wait_nth("CALL_CLOSED", calls, Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("the feature-code call {code} never ended"));
+    };
+
+    // A wrong PIN does not log in.
+    dial("*451003*9999");
+    let a = agent(&daemon, "1003");
+    assert_eq!(a["state"], "logged_out", "{a:#}");
+    assert!(
+        daemon
+            .wait_log(&["agent login refused"], Duration::from_secs(2))
+            .is_some()
+    );
+
+    // The right PIN logs the agent in on the phone that dialled.
+    dial("*451003*3456");
+    let a = expect_agent_state(&daemon, "1003", "available", Duration::from_secs(5));
+    assert_eq!(a["device"], "1003", "{a:#}");
+    assert_eq!(a["device_registered"], true, "{a:#}");
+
+    // *47 pauses, *48 unpauses, *46 logs out.
+    dial("*47");
+    expect_agent_state(&daemon, "1003", "paused", Duration::from_secs(5));
+    dial("*48");
+    expect_agent_state(&daemon, "1003", "available", Duration::from_secs(5));
+    dial("*46");
+    let a = expect_agent_state(&daemon, "1003", "logged_out", Duration::from_secs(5));
+    assert!(a["device"].is_null(), "{a:#}");
+
+    // Every feature call answered (no dialplan ran) and has its CDR.
+    assert_eq!(phone.count("CALL_ESTABLISHED"), 5);
+    let cdrs = db::wait_cdrs(&data, 5, Duration::from_secs(10));
+    assert!(
+        cdrs.iter().all(|c| c["disposition"] == "feature"),
+        "{cdrs:#?}"
+    );
+    drop(phone);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_paused_agent_gets_no_offer_and_the_screen_pop_names_the_caller() {
+    let dir = scratch_dir("cc-pause");
+    let (mut daemon, data) = start_daemon(&dir, &[]);
+    let port = agent_on_phone(&daemon, "1001");
+    let events = Events::connect(&daemon);
+    let a = post(
+        &daemon,
+        "/api/v1/agents/1001/pause",
+        json!({ "reason": "break" }),
+    );
+    assert_eq!(a["state"], "paused", "{a:#}");
+    events
+        .wait("agent_state", Duration::from_secs(5), |v| {
+            v["agent"] == "1001" && v["state"] == "paused"
+        })
+        .unwrap_or_else(|| panic!("no agent_state paused event: {:#?}", events.all()));
+
+    let agent_phone = phone(&dir, "1001", port, "cc_agent_hangup.xml");
+    let caller = trunk_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "cc_caller.xml",
+        "+8613700137001",
+        SALES,
+        None,
+    );
+    // The call waits in the queue; the paused agent is not offered it, even for longer
+    // than the queue's ring timeout.
+    wait_until(Duration::from_secs(10), || {
+        let q = daemon.get("/api/v1/queues/sales");
+        (q["waiting"].as_array().map_or(0, Vec::len) == 1).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the call never waited in sales: {:#}",
+            daemon.get("/api/v1/queues/sales")
+        )
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        events.of("call_offered").is_empty(),
+        "offered to a paused agent: {:#?}",
+        events.all()
+    );
+    assert_eq!(agent(&daemon, "1001")["state"], "paused");
+
+    // Unpaused, the agent is offered the call at once, and the offer carries the screen
+    // pop: caller, DID, queue and the dialplan's variables.
+    post(&daemon, "/api/v1/agents/1001/unpause", json!({}));
+    let (_, offer) = events
+        .wait("call_offered", Duration::from_secs(5), |_| true)
+        .unwrap_or_else(|| panic!("no call_offered after unpause: {:#?}", events.all()));
+    eprintln!("offer: {offer:#}");
+    assert_eq!(offer["agent"], "1001", "{offer:#}");
+    assert_eq!(offer["device"], "1001", "{offer:#}");
+    assert_eq!(offer["queue"], "sales", "{offer:#}");
+    assert!(
+        offer["caller"]
+            .as_str()
+            .is_some_and(|c| c.ends_with("8613700137001")),
+        "{offer:#}"
+    );
+    assert_eq!(offer["did"], SALES, "{offer:#}");
+    assert_eq!(offer["variables"]["ticket"], "T-4242", "{offer:#}");
+    assert!(
+        events
+            .wait("agent_state", Duration::from_secs(5), |v| {
+                v["agent"] == "1001" && v["state"] == "on_call"
+            })
+            .is_some(),
+        "no agent_state on_call: {:#?}",
+        events.all()
+    );
+
+    // The agent answers, talks and hangs up; the caller gets BYE.
+    agent_phone.expect_pass(Duration::from_secs(20));
+    caller.expect_pass(Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    assert_eq!(cdrs[0]["agent"], "1001", "{:#}", cdrs[0]);
+    assert!(daemon.stop().success());
+}
+
+/// Receives RTP on `sock` until `stop`, noting when each packet came.
+fn rtp_arrivals(sock: UdpSocket, stop: Arc<Mutex<bool>>) -> Arc<Mutex<Vec<Instant>>> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let got2 = got.clone();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("setting a timeout");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while !*stop.lock().unwrap() {
+            if let Ok((n, _)) = sock.recv_from(&mut buf)
+                && n >= 12
+                && buf[0] >> 6 == 2
+            {
+                got2.lock().unwrap().push(Instant::now());
+            }
+        }
+    });
+    got
+}
+
+fn count_between(times: &[Instant], from: Instant, to: Instant) -> usize {
+    times.iter().filter(|&&t| t >= from && t < to).count()
+}
+
+#[test]
+fn a_held_caller_hears_music_then_the_agent_again() {
+    let dir = scratch_dir("cc-hold");
+    let (mut daemon, data) = start_daemon(&dir, &[]);
+    let port = agent_on_phone(&daemon, "1001");
+    // The caller's audio comes to a socket of the test's.
+    let media = UdpSocket::bind("127.0.0.2:0").expect("binding the caller's media socket");
+    let media_port = media.local_addr().expect("an address").port();
+    let stop = Arc::new(Mutex::new(false));
+    let arrivals = rtp_arrivals(media, stop.clone());
+
+    let agent_phone = Sipp::start(
+        &dir,
+        "phone-1001",
+        "cc_agent_hold.xml",
+        &[
+            ("@USER@", "1001".to_owned()),
+            ("@PCAP@", format!("{}/g711a.pcap", common::sipp::PCAP_DIR)),
+        ],
+        ("127.0.0.1", port),
+        &[],
+        None,
+    );
+    let caller = trunk_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "cc_caller.xml",
+        "+8613700137002",
+        SALES,
+        Some(media_port),
+    );
+    expect_agent_state(&daemon, "1001", "on_call", Duration::from_secs(10));
+    daemon
+        .wait_log(&["caller on hold"], Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("the agent's re-INVITE a=sendonly did not hold the caller"));
+    let held = Instant::now();
+    daemon
+        .wait_log(&["caller off hold"], Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("the agent's re-INVITE a=sendrecv did not resume the call"));
+    let resumed = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let times = arrivals.lock().unwrap().clone();
+    let before = count_between(&times, held - Duration::from_millis(1500), held);
+    let during = count_between(&times, held + Duration::from_millis(300), resumed);
+    let after = count_between(
+        &times,
+        resumed + Duration::from_millis(300),
+        resumed + Duration::from_millis(1500),
+    );
+    let held_secs = (resumed - held).as_secs_f64() - 0.3;
+    eprintln!(
+        "RTP packets at the caller: {before} bridged (1.5 s, the agent silent), \
+         {during} on hold ({held_secs:.1} s), {after} bridged again (1.2 s, the agent talking)"
+    );
+    // Bridged to a silent agent, the caller gets nothing; on hold, music (about 50
+    // packets a second); off hold, the agent's voice again.
+    assert!(before <= 5, "{before} packets before the hold");
+    assert!(
+        during as f64 >= 25.0 * held_secs,
+        "{during} packets in {held_secs:.1} s of hold"
+    );
+    assert!(after >= 15, "{after} packets in 1.2 s after the hold");
+    agent_phone.expect_pass(Duration::from_secs(15));
+    caller.expect_pass(Duration::from_secs(10));
+    *stop.lock().unwrap() = true;
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    assert_eq!(cdrs[0]["agent"], "1001", "{:#}", cdrs[0]);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_call_longer_than_the_maximum_is_hung_up_on_both_legs() {
+    let dir = scratch_dir("cc-maxdur");
+    let (mut daemon, data) =
+        start_daemon(&dir, &[("max_duration = \"10m\"", "max_duration = \"3s\"")]);
+    let port = agent_on_phone(&daemon, "1001");
+    let agent_phone = phone(&dir, "1001", port, "cc_agent_answer.xml");
+    let caller = trunk_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "cc_caller.xml",
+        "+8613700137003",
+        SALES,
+        None,
+    );
+    // Both scenarios end only on the switch's BYE.
+    agent_phone.expect_pass(Duration::from_secs(15));
+    caller.expect_pass(Duration::from_secs(5));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let cdr = &cdrs[0];
+    eprintln!("CDR: {cdr:#}");
+    assert_eq!(cdr["hangup_reason"], "max-duration", "{cdr:#}");
+    assert_eq!(cdr["agent"], "1001", "{cdr:#}");
+    // The agent is free for the next call.
+    expect_agent_state(&daemon, "1001", "available", Duration::from_secs(5));
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_call_without_media_is_hung_up_for_inactivity() {
+    let dir = scratch_dir("cc-inactive");
+    let (mut daemon, data) = start_daemon(&dir, &[("inactivity = \"60s\"", "inactivity = \"2s\"")]);
+    // The dialplan would hold this call for 30 s; the caller sends no RTP at all.
+    let caller = trunk_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "cc_caller.xml",
+        "+8613700137004",
+        HOLD_LINE,
+        None,
+    );
+    caller.expect_pass(Duration::from_secs(15));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let cdr = &cdrs[0];
+    eprintln!("CDR: {cdr:#}");
+    assert_eq!(cdr["hangup_reason"], "inactivity", "{cdr:#}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn shutdown_refuses_new_calls_and_ends_calls_in_progress_after_the_grace() {
+    let dir = scratch_dir("cc-shutdown");
+    let (mut daemon, data) = start_daemon(&dir, &[]);
+    let port = agent_on_phone(&daemon, "1001");
+    let agent_phone = phone(&dir, "1001", port, "cc_agent_answer.xml");
+    let caller = trunk_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "cc_caller.xml",
+        "+8613700137005",
+        SALES,
+        None,
+    );
+    expect_agent_state(&daemon, "1001", "on_call", Duration::from_secs(10));
+
+    daemon.signal("TERM");
+    daemon
+        .wait_log(&["shutting down"], Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("the daemon did not start shutting down"));
+    // A new call is refused while the call in progress carries on.
+    trunk_caller(
+        &dir,
+        &daemon,
+        "late-caller",
+        "cc_caller_refused.xml",
+        "+8613700137006",
+        SALES,
+        None,
+    )
+    .expect_pass(Duration::from_secs(10));
+    // After the 2 s grace both legs get BYE and the daemon exits.
+    agent_phone.expect_pass(Duration::from_secs(10));
+    caller.expect_pass(Duration::from_secs(5));
+    let status = daemon
+        .wait_exit(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("the daemon did not exit after its grace period"));
+    assert!(status.success(), "{status:?}");
+    // The call's CDR was written before the exit.
+    let cdrs = db::cdrs(&data);
+    assert_eq!(cdrs.len(), 1, "{cdrs:#?}");
+    assert_eq!(cdrs[0]["hangup_reason"], "shutdown", "{:#}", cdrs[0]);
+    assert_eq!(cdrs[0]["agent"], "1001", "{:#}", cdrs[0]);
+}
+
+#[test]
+fn an_answer_crossing_our_cancel_is_acked_and_hung_up() {
+    let dir = scratch_dir("cc-cross");
+    let (mut daemon, data) = start_daemon(&dir, &[]);
+    // 1001 is offered the call first (longest idle: logged in first).
+    let port1 = agent_on_phone(&daemon, "1001");
+    std::thread::sleep(Duration::from_millis(100));
+    let port2 = agent_on_phone(&daemon, "1002");
+    let events = Events::connect(&daemon);
+    let racer = phone(&dir, "1001", port1, "cc_agent_cross.xml");
+    let second = phone(&dir, "1002", port2, "cc_agent_hangup.xml");
+    let caller = trunk_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "cc_caller.xml",
+        "+8613700137007",
+        SALES,
+        None,
+    );
+    let (first_at, first) = events
+        .wait("call_offered", Duration::from_secs(10), |_| true)
+        .unwrap_or_else(|| panic!("no offer: {:#?}", events.all()));
+    assert_eq!(first["agent"], "1001", "{first:#}");
+    // 1001's phone answers the 2 s ring timeout's CANCEL with 200 and then, 1.5 s
+    // later, the INVITE with 200 too: the switch must ACK it and hang up (BYE), the
+    // scenario checks both.
+    racer.expect_pass(Duration::from_secs(15));
+    // Meanwhile the call was not offered to 1002: only after the INVITE to 1001 ended.
+    let (second_at, offer) = events
+        .wait("call_offered", Duration::from_secs(10), |v| {
+            v["agent"] == "1002"
+        })
+        .unwrap_or_else(|| panic!("never offered to 1002: {:#?}", events.all()));
+    let gap = second_at - first_at;
+    eprintln!("offered to 1002 {:.2} s after 1001", gap.as_secs_f64());
+    assert!(
+        gap >= Duration::from_millis(3200),
+        "offered to 1002 {gap:?} after 1001, before the crossing answer was dealt with: {offer:#}"
+    );
+    second.expect_pass(Duration::from_secs(15));
+    caller.expect_pass(Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    assert_eq!(cdrs.len(), 1, "{cdrs:#?}");
+    assert_eq!(cdrs[0]["agent"], "1002", "{:#}", cdrs[0]);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn ring_all_cancels_say_the_call_was_completed_elsewhere() {
+    let dir = scratch_dir("cc-ringall");
+    let (mut daemon, data) = start_daemon(&dir, &[]);
+    let port1 = agent_on_phone(&daemon, "1001");
+    let port2 = agent_on_phone(&daemon, "1002");
+    // 1001 answers; 1002 rings and must get a CANCEL with the Reason header.
+    let winner = phone(&dir, "1001", port1, "cc_agent_hangup.xml");
+    let loser = phone(&dir, "1002", port2, "cc_agent_ring.xml");
+    let caller = trunk_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "cc_caller.xml",
+        "+8613700137008",
+        SUPPORT,
+        None,
+    );
+    loser.expect_pass(Duration::from_secs(15));
+    winner.expect_pass(Duration::from_secs(15));
+    caller.expect_pass(Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    assert_eq!(cdrs[0]["agent"], "1001", "{:#}", cdrs[0]);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn sighup_reloads_the_dialplan_for_new_calls_only() {
+    let dir = scratch_dir("cc-reload");
+    let plan = dir.join("cc_reload.dialplan");
+    let old = std::fs::read_to_string(common::configs_dir().join("cc_reload.dialplan"))
+        .expect("reading cc_reload.dialplan");
+    // Prompts are found from the copy as from the original.
+    let old = old.replace(
+        "prompts \"../../prompts\"",
+        &format!(
+            "prompts {:?}",
+            repo_root().join("prompts").display().to_string()
+        ),
+    );
+    std::fs::write(&plan, &old).expect("writing the dialplan");
+    // The configuration's dialplan (made absolute by the test's replacements) becomes the
+    // copy.
+    let configured = format!(
+        "dialplan = \"{}/cc.dialplan\"",
+        common::configs_dir().display()
+    );
+    let copy = format!("dialplan = {:?}", plan.display().to_string());
+    let (mut daemon, data) = start_daemon(&dir, &[(&configured, &copy)]);
+    let first = trunk_caller(
+        &dir,
+        &daemon,
+        "first",
+        "cc_caller.xml",
+        "+8613700137009",
+        SALES,
+        None,
+    );
+    // While the first call waits in the old plan, the plan changes and is reloaded.
+    wait_until(Duration::from_secs(10), || {
+        let calls = daemon.get("/api/v1/calls");
+        (!common::http::items(&calls).is_empty()).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the first call never started"));
+    std::fs::write(&plan, old.replace("queue sales", "queue support"))
+        .expect("rewriting the dialplan");
+    daemon.signal("HUP");
+    daemon
+        .wait_log(&["dialplan reloaded"], Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no reload after SIGHUP"));
+    let second = trunk_caller(
+        &dir,
+        &daemon,
+        "second",
+        "cc_caller.xml",
+        "+8613700137010",
+        SALES,
+        None,
+    );
+    first.expect_pass(Duration::from_secs(15));
+    second.expect_pass(Duration::from_secs(15));
+    let cdrs = db::wait_cdrs(&data, 2, Duration::from_secs(10));
+    let queue_of = |caller: &str| {
+        cdrs.iter()
+            .find(|c| c["caller"].as_str().is_some_and(|n| n.ends_with(caller)))
+            .map(|c| c["queue"].clone())
+            .unwrap_or_else(|| panic!("no CDR from {caller}: {cdrs:#?}"))
+    };
+    assert_eq!(queue_of("8613700137009"), "sales", "{cdrs:#?}");
+    assert_eq!(queue_of("8613700137010"), "support", "{cdrs:#?}");
+    assert!(daemon.stop().success());
+}
