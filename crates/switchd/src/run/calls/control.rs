@@ -311,7 +311,16 @@ impl Calls {
             return;
         };
         let leg = call.caller.media;
-        match self.prompt_file(call, MUSIC) {
+        // The queue's own music, else the shipped one.
+        let music = call
+            .queue
+            .as_ref()
+            .and_then(|q| self.config.queues.iter().find(|c| &c.name == q))
+            .map_or(MUSIC, |q| q.music.as_str());
+        let file = self
+            .prompt_file(call, music)
+            .or_else(|| self.prompt_file(call, MUSIC));
+        match file {
             Some(f) => {
                 let play = self.play_id();
                 self.media.play(leg, play, vec![f], true, false);
