@@ -1214,3 +1214,40 @@ fn sighup_reloads_the_dialplan_for_new_calls_only() {
     assert_eq!(queue_of("8613700137017"), "support", "{cdrs:#?}");
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn early_media_plays_the_announcement_before_refusing_the_call() {
+    let dir = scratch_dir("cc-early");
+    let (mut daemon, data) = start_daemon(&dir, &[("early_media = false", "early_media = true")]);
+    // The announcement reaches a socket of the test's while the call is not answered.
+    let media = UdpSocket::bind("127.0.0.2:0").expect("binding the caller's media socket");
+    let media_port = media.local_addr().expect("an address").port();
+    let stop = Arc::new(Mutex::new(false));
+    let arrivals = rtp_arrivals(media, stop.clone());
+    // 183 with SDP, then 503 (the dialplan's `hangup unavailable`), never a 200.
+    trunk_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "cc_caller_early.xml",
+        "+8613700137021",
+        "+861058000004",
+        Some(media_port),
+    )
+    .expect_pass(Duration::from_secs(15));
+    *stop.lock().unwrap() = true;
+    let packets = arrivals.lock().unwrap().len();
+    eprintln!("{packets} RTP packets of early media");
+    // `goodbye` lasts about a second: 20 ms packets.
+    assert!(
+        packets >= 25,
+        "only {packets} RTP packets before the refusal"
+    );
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let cdr = &cdrs[0];
+    eprintln!("CDR: {cdr:#}");
+    assert!(cdr["answer_ms"].is_null(), "never answered: {cdr:#}");
+    assert_eq!(cdr["billable_ms"].as_i64(), Some(0), "{cdr:#}");
+    assert_eq!(cdr["hangup_reason"], "dialplan:unavailable", "{cdr:#}");
+    assert!(daemon.stop().success());
+}

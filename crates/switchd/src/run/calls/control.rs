@@ -210,11 +210,14 @@ impl Calls {
                 call.interp = None;
                 let reason = format!("dialplan:{}", cause.name());
                 if !call.caller.answered {
-                    // Early media only: refuse the call instead of answering it.
-                    let status = match cause.q850() {
-                        17 => 486,
-                        1 => 404,
-                        _ => 480,
+                    // Not answered (a transfer that failed, early media): refuse the call
+                    // with the cause's SIP status instead of answering it.
+                    let status = match cause {
+                        ivr::HangupCause::Busy => 486,
+                        ivr::HangupCause::Rejected => 603,
+                        ivr::HangupCause::Unavailable => 503,
+                        ivr::HangupCause::Failure => 500,
+                        ivr::HangupCause::Normal | ivr::HangupCause::NoAnswer => 480,
                     };
                     let req = call.caller.invite.clone();
                     let key = call.caller.invite_key.clone();
