@@ -1251,3 +1251,44 @@ fn early_media_plays_the_announcement_before_refusing_the_call() {
     assert_eq!(cdr["hangup_reason"], "dialplan:unavailable", "{cdr:#}");
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn sighup_reloads_the_configuration_and_refuses_a_broken_one() {
+    let dir = scratch_dir("cc-reload-config");
+    let (mut daemon, _data) = start_daemon(&dir, &[]);
+    let config = dir.join("cc.toml");
+    let text = std::fs::read_to_string(&config).expect("reading the test's configuration");
+    let queues = |daemon: &Daemon| -> Vec<String> {
+        common::http::items(&daemon.get("/api/v1/queues"))
+            .iter()
+            .filter_map(|q| q["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(!queues(&daemon).contains(&"billing".to_owned()));
+    // A new queue: there after SIGHUP, without a restart.
+    let added = format!(
+        "{text}\n[[queue]]\nname = \"billing\"\nskills = {{ sales = 1 }}\nring_timeout = \"5s\"\n"
+    );
+    std::fs::write(&config, &added).expect("adding a queue");
+    daemon.signal("HUP");
+    daemon
+        .wait_log(&["configuration reloaded"], Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no reload after SIGHUP"));
+    assert!(
+        queues(&daemon).contains(&"billing".to_owned()),
+        "{:?}",
+        queues(&daemon)
+    );
+    // A broken file is refused with its error, and the running configuration stays.
+    std::fs::write(
+        &config,
+        added.replace("ring_timeout = \"5s\"", "ring_timeout = \"soon\""),
+    )
+    .expect("breaking the configuration");
+    daemon.signal("HUP");
+    daemon
+        .wait_log(&["reload refused"], Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("a broken configuration was not refused"));
+    assert!(queues(&daemon).contains(&"billing".to_owned()));
+    assert!(daemon.stop().success());
+}

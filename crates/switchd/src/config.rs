@@ -27,7 +27,6 @@ pub(crate) use print::to_toml;
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     /// The file it came from (`None`: the demo).
-    #[allow(dead_code)] // Kept for messages; the daemon prints the path itself.
     pub(crate) source: Option<PathBuf>,
     pub(crate) sip: SipConfig,
     pub(crate) rtp: RtpConfig,

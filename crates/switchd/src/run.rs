@@ -338,12 +338,11 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
                 draining_until = Some(tokio::time::Instant::now() + grace);
             }
             _ = hangup.recv() => {
-                tracing::info!("SIGHUP: reloading dialplans");
-                if let Some(c) = core.calls() {
-                    match c.reload_dialplans() {
-                        Ok(v) => tracing::info!("reloaded {:?}", v.dialplans),
-                        Err(e) => tracing::warn!("reload refused: {}", e.error),
-                    }
+                tracing::info!("SIGHUP: reloading");
+                match core.reload(std::time::Instant::now()) {
+                    Some(Ok(v)) => tracing::info!("reloaded {:?}", v.dialplans),
+                    Some(Err(e)) => tracing::warn!("reload refused: {}", e.error),
+                    None => {}
                 }
             }
             inbound = rx.recv() => {

@@ -40,6 +40,12 @@ impl Registrar {
         }
     }
 
+    /// Replaces the users and passwords (a configuration reload). Bindings stay; a user
+    /// removed can no longer authenticate.
+    pub fn set_users(&mut self, users: HashMap<String, String>) {
+        self.users = users;
+    }
+
     /// Whether `user` is a known user of this registrar.
     pub fn has_user(&self, user: &str) -> bool {
         self.users.contains_key(user)

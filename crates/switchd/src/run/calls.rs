@@ -37,7 +37,10 @@ use crate::store::{self, Record, Store};
 mod agents;
 mod control;
 mod legs;
+mod reload;
 mod trunks;
+
+pub(crate) use reload::apply_queues;
 
 pub(crate) use control::LookupJob;
 pub(crate) use legs::Sip;
@@ -319,53 +322,7 @@ impl Calls {
             ..acd::AcdConfig::default()
         });
         let mut queue_names = HashMap::new();
-        for q in &config.queues {
-            let skills = q
-                .skills
-                .iter()
-                .map(|(s, l)| acd::SkillReq {
-                    skill: acd.skill(s),
-                    min_level: *l,
-                })
-                .collect();
-            let mut qc = acd::QueueConfig::new(q.name.clone(), skills);
-            qc.strategy = q.strategy;
-            qc.ring_timeout = q.ring_timeout;
-            qc.wrap_up = q.wrap_up;
-            qc.max_wait = q.max_wait;
-            qc.max_length = q.max_length;
-            qc.announce_interval = q.announce_every;
-            qc.sl_threshold = q.sl_threshold;
-            qc.sl_target = q.sl_target;
-            let id = acd
-                .add_queue(qc)
-                .map_err(|e| anyhow::anyhow!("queue {}: {e}", q.name))?;
-            queue_names.insert(id, q.name.clone());
-        }
-        // Overflow targets may name queues defined later: set them once all exist.
-        for q in &config.queues {
-            let Some(id) = acd.queue_id(&q.name) else {
-                continue;
-            };
-            let target = |o: &config::Overflow, acd: &Acd| match o {
-                config::Overflow::Dialplan => acd::OverflowTarget::Dialplan,
-                config::Overflow::Voicemail(m) => acd::OverflowTarget::Voicemail(m.clone()),
-                config::Overflow::Queue(n) => acd
-                    .queue_id(n)
-                    .map_or(acd::OverflowTarget::Dialplan, acd::OverflowTarget::Queue),
-                config::Overflow::Number { number, trunk } => {
-                    acd::OverflowTarget::External(format!("{number}@{trunk}"))
-                }
-            };
-            let mut qc = acd.queue_config(id).cloned().expect("queue just added");
-            qc.overflow = acd::OverflowRules {
-                on_max_wait: target(&q.on_max_wait, &acd),
-                on_full: target(&q.on_full, &acd),
-                on_no_agents: q.on_no_agents.as_ref().map(|o| target(o, &acd)),
-            };
-            acd.update_queue(Duration::ZERO, id, qc)
-                .map_err(|e| anyhow::anyhow!("queue {}: {e}", q.name))?;
-        }
+        apply_queues(&mut acd, Duration::ZERO, &config.queues, &mut queue_names)?;
         let mut agents = Vec::new();
         let mut agent_by_name = HashMap::new();
         for a in &config.agents {

@@ -562,6 +562,16 @@ impl Core {
         n
     }
 
+    /// Reloads the configuration (or, for the demo, the dialplans): SIGHUP.
+    pub(crate) fn reload(
+        &mut self,
+        now: Instant,
+    ) -> Option<Result<crate::api::ReloadView, crate::api::ApiError>> {
+        let r = self.with_calls(now, |c, sip| c.reload(sip, now));
+        self.drive(now);
+        r
+    }
+
     pub(crate) fn poll_lookup(&mut self) -> Option<LookupJob> {
         self.calls.as_mut()?.poll_lookup()
     }

@@ -500,7 +500,7 @@ impl Calls {
                 }));
             }
             ApiRequest::Reload(reply) => {
-                let r = self.reload_dialplans();
+                let r = self.reload(sip, now);
                 let _ = reply.send(r);
             }
         }
