@@ -1140,7 +1140,16 @@ fn the_documented_examples_have_the_fields_the_api_sends() {
                 .unwrap(),
         ),
         ("dialplans", json!({ "dialplans": [] })),
-        ("status", json!({ "status": "ok" })),
+        (
+            "status",
+            serde_json::to_value(crate::api::HealthView {
+                status: "ok",
+                active_calls: 0,
+                rtp_ports_in_use: 0,
+                agents_logged_in: 0,
+            })
+            .unwrap(),
+        ),
         ("error", json!({ "error": "" })),
         ("missed", json!({ "type": "lagged", "missed": 1 })),
     ];
