@@ -1292,3 +1292,53 @@ fn sighup_reloads_the_configuration_and_refuses_a_broken_one() {
     assert!(queues(&daemon).contains(&"billing".to_owned()));
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_transfer_out_fails_over_to_the_next_gateway_when_the_first_stays_silent() {
+    let dir = scratch_dir("cc-failover");
+    // The first gateway takes INVITEs and never answers; the second is a SIPp that answers.
+    let silent = UdpSocket::bind("127.0.0.1:0").expect("binding the silent gateway");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("setting a timeout");
+    let silent_port = silent.local_addr().expect("an address").port();
+    let answering_port = free_port_on("127.0.0.1");
+    let (mut daemon, data) = start_daemon(
+        &dir,
+        &[
+            (
+                "sip:127.0.0.1:17901",
+                &format!("sip:127.0.0.1:{silent_port}"),
+            ),
+            (
+                "sip:127.0.0.1:17903",
+                &format!("sip:127.0.0.1:{answering_port}"),
+            ),
+        ],
+    );
+    let gateway = phone(&dir, "gateway", answering_port, "cc_agent_answer.xml");
+    let started = Instant::now();
+    let caller = hanging_up_caller(&dir, &daemon, "+8613700137031", "+861058000005", 1000);
+    // The INVITE reached the first gateway, which says nothing.
+    let mut buf = [0u8; 4096];
+    let (n, _) = silent
+        .recv_from(&mut buf)
+        .expect("the first gateway got no INVITE");
+    assert!(
+        buf[..n].starts_with(b"INVITE sip:+861058000099@"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    caller.expect_pass(Duration::from_secs(15));
+    gateway.expect_pass(Duration::from_secs(10));
+    // Answered through the second gateway after `failover_after` (1 s), not Timer B's 32 s.
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(10), "the call took {waited:?}");
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let cdr = &cdrs[0];
+    eprintln!("CDR: {cdr:#}");
+    assert_eq!(cdr["disposition"], "transferred", "{cdr:#}");
+    assert!(cdr["answer_ms"].as_i64().is_some(), "{cdr:#}");
+    assert!(cdr["billable_ms"].as_i64().unwrap_or(0) > 0, "{cdr:#}");
+    assert!(daemon.stop().success());
+}

@@ -225,7 +225,8 @@ impl Media {
         let mut failed = Vec::new();
         let mut last = std::io::Error::new(
             std::io::ErrorKind::AddrInUse,
-            "the RTP port range is exhausted",
+            "the RTP port range is exhausted (each call holds two ports per leg): widen \
+             [rtp] port_min/port_max or --rtp-ports",
         );
         let result = loop {
             let Some(port) = self.ports.allocate() else {

@@ -99,6 +99,9 @@ fn user_of(na: Option<&NameAddr>) -> String {
         .unwrap_or_default()
 }
 
+/// Undoes `%XX` escapes in a URI's user part (a DID may arrive as `%2B86...`). Written
+/// here because the message layer keeps URIs as received and this is the only place that
+/// needs the decoded number; invalid escapes are kept as they are.
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -995,7 +998,9 @@ impl Calls {
             text.push_str(&format!("{name}: {}\r\n", value.replace(['\r', '\n'], " ")));
         }
         text.push_str(&format!("Content-Length: {}\r\n\r\n{offer}", offer.len()));
-        let Some(req) = parse_request(&text) else {
+        let Some((req, invite_key)) =
+            parse_request(&text).and_then(|r| TsxKey::for_request(&r).ok().map(|k| (r, k)))
+        else {
             tracing::warn!(target, "cannot build an INVITE to this target");
             self.media.close(media);
             return None;
@@ -1009,7 +1014,7 @@ impl Calls {
             local_rtp,
             negotiated: None,
             invite: req,
-            invite_key: TsxKey::for_request(&parse_request(&text)?).ok()?,
+            invite_key,
             answered: false,
             cancelled: false,
             held: false,
