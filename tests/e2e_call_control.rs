@@ -1342,3 +1342,31 @@ fn a_transfer_out_fails_over_to_the_next_gateway_when_the_first_stays_silent() {
     assert!(cdr["billable_ms"].as_i64().unwrap_or(0) > 0, "{cdr:#}");
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_key_sent_as_sip_info_drives_the_menu() {
+    let dir = scratch_dir("cc-info");
+    let (mut daemon, data) = start_daemon(&dir, &[]);
+    // The caller offers no telephone-event: its key comes as INFO application/dtmf-relay.
+    Sipp::start(
+        &dir,
+        "caller",
+        "cc_caller_info.xml",
+        &[
+            ("@CALLER@", "+8613700137041".to_owned()),
+            ("@DIGIT@", "2".to_owned()),
+        ],
+        ("127.0.0.2", free_port_on("127.0.0.2")),
+        &["-s", "+861058000006"],
+        Some(daemon.addr),
+    )
+    .expect_pass(Duration::from_secs(15));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let cdr = &cdrs[0];
+    eprintln!("CDR: {cdr:#}");
+    // The CDR keeps the IVR's variables as JSON text.
+    let variables: serde_json::Value =
+        serde_json::from_str(cdr["variables"].as_str().unwrap_or("{}")).expect("JSON variables");
+    assert_eq!(variables["pressed"], "two", "{cdr:#}");
+    assert!(daemon.stop().success());
+}

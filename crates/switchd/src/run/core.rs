@@ -517,6 +517,14 @@ impl Core {
 
     /// Installs call control and logs in the agents configured to be.
     pub(crate) fn set_calls(&mut self, now: Instant, calls: Calls) {
+        // What calls add to the registrar's methods and bodies: in-dialog INFO (DTMF
+        // relay) and UPDATE (session refresh), and session timers (RFC 4028).
+        self.policy.allow.extend([Method::Info, Method::Update]);
+        self.policy.accept.extend([
+            "application/dtmf-relay".to_owned(),
+            "application/dtmf".to_owned(),
+        ]);
+        self.policy.supported.push("timer".to_owned());
         self.calls = Some(calls);
         self.with_calls(now, |c, sip| c.startup(sip, now));
         self.drive(now);
