@@ -32,6 +32,7 @@ use tokio::sync::broadcast;
 use crate::api::{ApiEvent, ApiRequest};
 use crate::config::{self, Config};
 use crate::media::{LegId, LegParams, Media, MediaEvent, RecordMode, Tone};
+use crate::run::core::tsx_transport;
 use crate::store::{self, Record, Store};
 
 mod agents;
@@ -576,13 +577,6 @@ fn host_port(addr: SocketAddr) -> String {
     match addr {
         SocketAddr::V4(a) => a.to_string(),
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
-    }
-}
-
-fn tsx_transport(t: switchyard_sip::transport::Transport) -> transaction::Transport {
-    match t {
-        switchyard_sip::transport::Transport::Udp => transaction::Transport::Udp,
-        switchyard_sip::transport::Transport::Tcp => transaction::Transport::Tcp,
     }
 }
 

@@ -627,7 +627,8 @@ impl Core {
     }
 }
 
-fn tsx_transport(t: Transport) -> transaction::Transport {
+/// The transaction layer's name for a socket transport.
+pub(crate) fn tsx_transport(t: Transport) -> transaction::Transport {
     match t {
         Transport::Udp => transaction::Transport::Udp,
         Transport::Tcp => transaction::Transport::Tcp,
