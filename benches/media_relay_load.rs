@@ -229,10 +229,16 @@ struct Endpoint {
 
 struct Load {
     endpoints: Vec<Endpoint>,
+    /// Ticks per 20 ms period: 20 sends every stream of a phase in one burst per
+    /// millisecond; 1,000 spreads 1,000 streams one per 20 µs tick, as independent
+    /// phones' packets arrive.
+    phases: u32,
+    /// Generator wake-ups in the last run (how bursty the sends really were).
+    wakes: u64,
 }
 
 impl Load {
-    fn new(calls: usize) -> Self {
+    fn new(calls: usize, phases: u32) -> Self {
         let endpoints = (0..calls * 2)
             .map(|i| {
                 let sock = UdpSocket::bind("127.0.0.1:0").expect("bind endpoint");
@@ -246,7 +252,11 @@ impl Load {
                 }
             })
             .collect();
-        Load { endpoints }
+        Load {
+            endpoints,
+            phases,
+            wakes: 0,
+        }
     }
 
     fn port(&self, i: usize) -> u16 {
@@ -257,7 +267,7 @@ impl Load {
     /// `duration`. Returns the datagrams received.
     fn run(&mut self, duration: Duration) -> u64 {
         let start = Instant::now();
-        let mut pacer = Pacer::new(Duration::from_millis(20), 20, start);
+        let mut pacer = Pacer::new(Duration::from_millis(20), self.phases, start);
         let ids: Vec<_> = self.endpoints.iter().map(|_| pacer.add(start)).collect();
         debug_assert!(ids.iter().enumerate().all(|(i, id)| id.0 as usize == i));
         let mut poll = Poll::new().expect("poll");
@@ -277,6 +287,7 @@ impl Load {
         let mut pkt = vec![0xffu8; 12 + 160];
         let mut received = 0u64;
         let end = start + duration;
+        self.wakes = 0;
         loop {
             let now = Instant::now();
             if now >= end {
@@ -284,6 +295,7 @@ impl Load {
             }
             let next = pacer.poll_timeout().expect("streams").min(end);
             if next <= now {
+                self.wakes += 1;
                 pacer.due(now, &mut due);
                 for id in &due {
                     let e = &mut self.endpoints[id.0 as usize];
@@ -337,10 +349,11 @@ impl Load {
         let cpu = cpu_time(pid) - cpu0;
         let wall = t0.elapsed();
         eprintln!(
-            "  window {:.1} s: {} packets relayed ({:.0}/s), relay CPU {:.2} s ({:.0}% of a core)",
+            "  window {:.1} s: {} packets relayed ({:.0}/s, {:.1} sent per generator wake-up), relay CPU {:.2} s ({:.0}% of a core)",
             wall.as_secs_f64(),
             packets,
             packets as f64 / wall.as_secs_f64(),
+            packets as f64 / self.wakes.max(1) as f64,
             cpu.as_secs_f64(),
             100.0 * cpu.as_secs_f64() / wall.as_secs_f64()
         );
@@ -437,23 +450,38 @@ fn main() {
     let window = Duration::from_secs(env_or("SECONDS", 10));
     let warmup = Duration::from_secs(env_or("WARMUP", 3));
     let rtpengine: String = env_or("RTPENGINE", "rtpengine".to_string());
-    let mut load = Load::new(calls);
+    // Arrival patterns: the default runs both. `PHASES=20`: each millisecond's streams
+    // sent in one burst (a relay then finds many packets per wake-up); `PHASES=1000`:
+    // one stream per 20 µs tick, spread as independent phones' packets arrive.
+    let patterns: Vec<u32> = match std::env::var("PHASES") {
+        Ok(v) => vec![v.parse().expect("PHASES is a number")],
+        Err(_) => vec![20, 1000],
+    };
+    for phases in patterns {
+        run_pattern(calls, phases, warmup, window, &rtpengine);
+    }
+}
+
+fn run_pattern(calls: usize, phases: u32, warmup: Duration, window: Duration, rtpengine: &str) {
+    let mut load = Load::new(calls, phases);
     eprintln!(
-        "{calls} calls, {} packets/s offered, {} s windows after {} s warm-up",
+        "{calls} calls, {} packets/s offered, {phases} send ticks per 20 ms, {} s windows after {} s warm-up",
         calls * 2 * 50,
         window.as_secs(),
         warmup.as_secs()
     );
-    // Switchyard, rtpengine, Switchyard again: the machine's load drifts, so the ratio
-    // uses the mean of the two Switchyard windows around rtpengine's.
+    let label = format!("[{phases} ticks/20 ms]");
     let sy1 = run_switchyard(&mut load, calls, warmup, window);
-    println!("switchyard relay: {sy1:.2} µs CPU per relayed packet");
+    println!("{label} switchyard relay: {sy1:.2} µs CPU per relayed packet");
     if rtpengine == "none" {
         return;
     }
-    let re = run_rtpengine(&rtpengine, &mut load, calls, warmup, window);
-    println!("rtpengine:        {re:.2} µs CPU per relayed packet");
+    let re = run_rtpengine(rtpengine, &mut load, calls, warmup, window);
+    println!("{label} rtpengine:        {re:.2} µs CPU per relayed packet");
     let sy2 = run_switchyard(&mut load, calls, warmup, window);
-    println!("switchyard relay: {sy2:.2} µs CPU per relayed packet");
-    println!("ratio switchyard/rtpengine: {:.2}", (sy1 + sy2) / 2.0 / re);
+    println!("{label} switchyard relay: {sy2:.2} µs CPU per relayed packet");
+    println!(
+        "{label} ratio switchyard/rtpengine: {:.2}",
+        (sy1 + sy2) / 2.0 / re
+    );
 }

@@ -1,8 +1,9 @@
 //! Batched UDP receive and send with `recvmmsg(2)` and `sendmmsg(2)`: one system call for
 //! up to [`BATCH`] datagrams on a socket, instead of one per datagram.
 //!
-//! This is the only module of the crate with `unsafe` code: the two system calls take
-//! arrays of `mmsghdr` pointing at buffers, which std and mio do not offer. Each batch
+//! This module and `rx` are the only ones of the crate with `unsafe` code: the two
+//! system calls take arrays of `mmsghdr` pointing at buffers, which std and mio do not
+//! offer. Each batch
 //! owns its buffers in heap allocations that are never resized, so the pointers set up
 //! in `new` stay valid for the life of the batch even when the batch itself moves.
 #![allow(unsafe_code)]

@@ -1,6 +1,11 @@
-//! The relay's socket loop: one thread, one `epoll` instance (through mio) over every
-//! leg's socket, `recvmmsg` to read each ready socket, the sans-IO [`Relay`] to rewrite
-//! packets in place, and `sendmmsg` to send what a wake-up produced.
+//! The relay's socket loop: one thread, the sans-IO [`Relay`] to rewrite packets in
+//! place, and batched system calls around it. Two ways to receive:
+//! - io_uring (kernel 6.1+): a multishot `recvmsg` armed once per leg's socket, into a
+//!   ring of provided buffers (`rx`); one `io_uring_enter` per wake-up collects every
+//!   datagram that arrived on any socket, with no readiness polling and no receive that
+//!   can only say EAGAIN. The sends of a wake-up go out with one more `io_uring_enter`.
+//! - otherwise: one `epoll` instance (through mio) over every socket, `recvmmsg` to read
+//!   each ready socket and `sendmmsg` per destination socket.
 //!
 //! Why std + mio and not tokio: the per-packet path must not cross a task, a waker, a
 //! channel or a lock, and a relay thread does nothing but this loop; mio gives the
@@ -10,9 +15,9 @@
 //! Batching window: rtpengine pays for one wake-up, two `recvfrom` (the second returns
 //! EAGAIN) and one `sendto` per packet. Here each wake-up is followed by a short sleep
 //! (`batch_window`, 1 ms by default: a fraction of a 20 ms frame and far below jitter
-//! buffer depths) so the next wake-up finds many sockets ready; with edge-triggered
-//! readiness a `recvmmsg` that returns fewer datagrams than asked for has drained the
-//! socket, so no call is wasted on EAGAIN.
+//! buffer depths) so the next wake-up finds many datagrams waiting. With io_uring the
+//! kernel's receive work is deferred to that wake-up rather than interrupting the sleep
+//! at each arrival.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -24,6 +29,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::batch::{BATCH, RecvBatch, SendBatch, recv_round};
 use super::ports::PortAllocator;
+use super::rx::{Completion, RxRing};
 use crate::relay::{Leg, LegMedia, Relay, RelayConfig, RelayOutcome};
 use crate::stream::StreamEvent;
 
@@ -42,10 +48,12 @@ pub struct EngineConfig {
     pub relay: RelayConfig,
     /// How often to send RTCP reports on legs with rtcp-mux (`None`: never).
     pub rtcp_interval: Option<Duration>,
-    /// Receive from all ready sockets and send all datagrams of a wake-up with one
-    /// `io_uring_enter` each, instead of one `recvmmsg` per ready socket and one
-    /// `sendmmsg` per destination socket. Falls back to those when io_uring is not
-    /// available (old kernel, disabled by sysctl or seccomp).
+    /// Receive with a multishot `recvmsg` per socket into a ring of provided buffers
+    /// (kernel 6.0+), collecting every datagram of a wake-up with one `io_uring_enter`,
+    /// and send all datagrams of a wake-up with one more; instead of `epoll` with one
+    /// `recvmmsg` per ready socket and one `sendmmsg` per destination socket. Falls
+    /// back to those when io_uring is not available (old kernel, disabled by sysctl or
+    /// seccomp).
     pub io_uring: bool,
 }
 
@@ -76,6 +84,9 @@ struct Entry {
 const RTCP_TOKEN: usize = 1 << (usize::BITS - 1);
 
 struct SocketSlot {
+    /// Tells this socket's receive completions from those of an earlier socket in the
+    /// same slot.
+    generation: u32,
     socket: UdpSocket,
     /// The RTCP socket on the next port up, for peers without rtcp-mux (`None` if that
     /// port could not be bound).
@@ -127,6 +138,30 @@ pub struct RelayEngine {
     ready_next: Vec<(usize, std::os::fd::RawFd)>,
     fds: Vec<std::os::fd::RawFd>,
     results: Vec<i32>,
+    /// Multishot receives (when io_uring has them); `None`: epoll and rounds of receives.
+    rx: Option<RxRing>,
+    generation: u32,
+    /// Sockets whose multishot receive ended (buffers ran out): armed again after the
+    /// wake-up's completions are handled.
+    rearm: Vec<u64>,
+}
+
+/// Provided buffers for multishot receives: a few wake-ups' worth of datagrams at
+/// 100,000 packets per second.
+const RX_BUFFERS: u16 = 512;
+
+/// User data of a socket's multishot receive: slot index, RTCP flag and generation.
+fn rx_user_data(idx: usize, rtcp: bool, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | (u64::from(rtcp) << 31) | (idx as u64 & 0x7fff_ffff)
+}
+
+/// The slot index, RTCP flag and generation of a receive's user data.
+fn rx_decode(user_data: u64) -> (usize, bool, u32) {
+    (
+        (user_data & 0x7fff_ffff) as usize,
+        user_data & (1 << 31) != 0,
+        (user_data >> 32) as u32,
+    )
 }
 
 impl RelayEngine {
@@ -161,6 +196,19 @@ impl RelayEngine {
             ready_next: Vec::with_capacity(4096),
             fds: Vec::with_capacity(BATCH),
             results: vec![0; BATCH],
+            rx: if config.io_uring {
+                match RxRing::new(RX_BUFFERS) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::info!(error = %e, "multishot receive unavailable, polling sockets");
+                        None
+                    }
+                }
+            } else {
+                None
+            },
+            generation: 0,
+            rearm: Vec::new(),
             config,
         })
     }
@@ -181,14 +229,22 @@ impl RelayEngine {
                             self.sockets.len() - 1
                         }
                     };
-                    self.poll.registry().register(
-                        &mut SourceFd(&socket.as_raw_fd()),
-                        Token(idx),
-                        Interest::READABLE,
-                    )?;
+                    self.generation = self.generation.wrapping_add(1);
+                    let generation = self.generation;
+                    match &mut self.rx {
+                        Some(rx) => {
+                            rx.arm(socket.as_raw_fd(), rx_user_data(idx, false, generation))?
+                        }
+                        None => self.poll.registry().register(
+                            &mut SourceFd(&socket.as_raw_fd()),
+                            Token(idx),
+                            Interest::READABLE,
+                        )?,
+                    }
                     let addr = socket.local_addr()?;
-                    let rtcp = self.bind_rtcp(port, idx);
+                    let rtcp = self.bind_rtcp(port, idx, generation);
                     self.sockets[idx] = Some(SocketSlot {
+                        generation,
                         socket,
                         rtcp,
                         port,
@@ -206,7 +262,7 @@ impl RelayEngine {
 
     /// Binds and registers the RTCP socket next to RTP port `port` (reserved for it by
     /// the allocator). Without it, peers that do not multiplex simply get no RTCP.
-    fn bind_rtcp(&mut self, port: u16, idx: usize) -> Option<UdpSocket> {
+    fn bind_rtcp(&mut self, port: u16, idx: usize, generation: u32) -> Option<UdpSocket> {
         let addr = SocketAddr::new(self.config.bind, port.checked_add(1)?);
         let socket = match UdpSocket::bind(addr) {
             Ok(s) => s,
@@ -216,14 +272,20 @@ impl RelayEngine {
             }
         };
         socket.set_nonblocking(true).ok()?;
-        self.poll
-            .registry()
-            .register(
-                &mut SourceFd(&socket.as_raw_fd()),
-                Token(idx | RTCP_TOKEN),
-                Interest::READABLE,
-            )
-            .ok()?;
+        match &mut self.rx {
+            Some(rx) => rx
+                .arm(socket.as_raw_fd(), rx_user_data(idx, true, generation))
+                .ok()?,
+            None => self
+                .poll
+                .registry()
+                .register(
+                    &mut SourceFd(&socket.as_raw_fd()),
+                    Token(idx | RTCP_TOKEN),
+                    Interest::READABLE,
+                )
+                .ok()?,
+        }
         Some(socket)
     }
 
@@ -260,6 +322,15 @@ impl RelayEngine {
 
     fn close_socket(&mut self, idx: usize) {
         if let Some(slot) = self.sockets.get_mut(idx).and_then(Option::take) {
+            if let Some(rx) = &mut self.rx {
+                // The kernel holds the socket while a receive is armed on it.
+                rx.cancel(rx_user_data(idx, false, slot.generation));
+                if slot.rtcp.is_some() {
+                    rx.cancel(rx_user_data(idx, true, slot.generation));
+                }
+                self.ports.release(slot.port);
+                return;
+            }
             let _ = self
                 .poll
                 .registry()
@@ -306,7 +377,9 @@ impl RelayEngine {
     }
 
     /// Waits up to `timeout` for packets and relays them. Returns the number of
-    /// datagrams received. Call it in a loop on the engine's thread.
+    /// datagrams received. Call it in a loop on the engine's thread: relays can be set
+    /// up from any thread before the first call, but from then on the engine belongs to
+    /// the thread that made it (its io_uring is bound to that thread).
     pub fn run_once(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
         if let Some(last) = self.last_wake {
             let since = last.elapsed();
@@ -314,19 +387,24 @@ impl RelayEngine {
                 std::thread::sleep(self.config.batch_window - since);
             }
         }
-        match self.poll.poll(&mut self.events, timeout) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
-            Err(e) => return Err(e),
-        }
-        let now = Instant::now();
-        self.last_wake = Some(now);
-        self.stats.wakeups += 1;
-        let received = if self.ring.is_some() {
-            self.receive_uring(now)?
+        let received = if self.rx.is_some() {
+            self.receive_multishot(timeout)?
         } else {
-            self.receive_mmsg(now)?
+            match self.poll.poll(&mut self.events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            let now = Instant::now();
+            self.last_wake = Some(now);
+            self.stats.wakeups += 1;
+            if self.ring.is_some() {
+                self.receive_uring(now)?
+            } else {
+                self.receive_mmsg(now)?
+            }
         };
+        let now = self.last_wake.unwrap_or_else(Instant::now);
         self.flush_sends();
         self.stats.received += received as u64;
         self.check_timeouts(now);
@@ -343,6 +421,80 @@ impl RelayEngine {
         } else {
             self.send.flush();
         }
+    }
+
+    /// Waits for datagrams on the multishot receives and relays every one that arrived.
+    fn receive_multishot(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        let Some(rx) = self.rx.as_mut() else {
+            return Ok(0);
+        };
+        rx.wait(timeout)?;
+        self.stats.recv_calls += 1;
+        let now = Instant::now();
+        self.last_wake = Some(now);
+        self.stats.wakeups += 1;
+        let mut received = 0;
+        let (sockets, relays, send, ring, stats, events_out, rearm) = (
+            &self.sockets,
+            &mut self.relays,
+            &mut self.send,
+            &mut self.ring,
+            &mut self.stats,
+            &mut self.events_out,
+            &mut self.rearm,
+        );
+        rx.drain(|user_data, completion, armed| {
+            let (idx, rtcp, generation) = rx_decode(user_data);
+            let live = sockets
+                .get(idx)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.generation == generation);
+            if !live {
+                // A closed socket's last datagrams or its cancellation.
+                return;
+            }
+            match completion {
+                Completion::Datagram(buf, src) => {
+                    received += 1;
+                    let token = if rtcp { idx | RTCP_TOKEN } else { idx };
+                    Self::dispatch(
+                        now, token, buf, src, sockets, relays, send, ring, stats, events_out,
+                    );
+                }
+                Completion::Malformed => stats.dropped += 1,
+                // The provided buffers ran out: the datagrams wait in the socket until
+                // the receive is armed again, below, with this wake-up's buffers back.
+                Completion::Error(e) if e == -libc::ENOBUFS => {}
+                Completion::Error(e) => {
+                    // Anything else would fail again at once: leave the socket unarmed
+                    // rather than spin, and say so.
+                    tracing::warn!(
+                        port = sockets[idx].as_ref().map(|s| s.port),
+                        errno = -e,
+                        "RTP receive failed"
+                    );
+                    return;
+                }
+            }
+            if !armed {
+                rearm.push(user_data);
+            }
+        });
+        for user_data in std::mem::take(&mut self.rearm) {
+            let (idx, rtcp, _) = rx_decode(user_data);
+            let Some(slot) = self.sockets.get(idx).and_then(Option::as_ref) else {
+                continue;
+            };
+            let fd = if rtcp {
+                slot.rtcp.as_ref().map(AsRawFd::as_raw_fd)
+            } else {
+                Some(slot.socket.as_raw_fd())
+            };
+            if let (Some(fd), Some(rx)) = (fd, self.rx.as_mut()) {
+                rx.arm(fd, user_data)?;
+            }
+        }
+        Ok(received)
     }
 
     /// Drains every ready socket with `recvmmsg`.

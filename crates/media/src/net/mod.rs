@@ -48,6 +48,7 @@ mod batch;
 mod engine;
 mod pacer;
 mod ports;
+mod rx;
 
 /// The readiness API the engines are built on, for a daemon that runs its own loop over
 /// these sockets (its `Poll`, `Waker` and `SourceFd` must come from the same version).
