@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::batch::{BATCH, RecvBatch, SendBatch, recv_round};
+use super::batch::{BATCH, NOT_FIXED, RecvBatch, SendBatch, recv_round};
 use super::ports::PortAllocator;
 use super::rx::{Completion, RxRing};
 use crate::relay::{Leg, LegMedia, Relay, RelayConfig, RelayOutcome};
@@ -88,6 +88,8 @@ struct SocketSlot {
     /// same slot.
     generation: u32,
     socket: UdpSocket,
+    /// The socket's index in the send ring's registered files ([`NOT_FIXED`]: none).
+    fixed: u32,
     /// The RTCP socket on the next port up, for peers without rtcp-mux (`None` if that
     /// port could not be bound).
     rtcp: Option<UdpSocket>,
@@ -141,6 +143,8 @@ pub struct RelayEngine {
     /// Multishot receives (when io_uring has them); `None`: epoll and rounds of receives.
     rx: Option<RxRing>,
     generation: u32,
+    /// Whether RTP sockets are registered with the send ring, each at its slot index.
+    fixed_files: bool,
     /// Sockets whose multishot receive ended (buffers ran out): armed again after the
     /// wake-up's completions are handled.
     rearm: Vec<u64>,
@@ -167,7 +171,7 @@ fn rx_decode(user_data: u64) -> (usize, bool, u32) {
 impl RelayEngine {
     /// An engine with no relays.
     pub fn new(config: EngineConfig) -> io::Result<Self> {
-        Ok(RelayEngine {
+        let mut engine = RelayEngine {
             poll: Poll::new()?,
             events: Events::with_capacity(4096),
             sockets: Vec::new(),
@@ -208,9 +212,34 @@ impl RelayEngine {
                 None
             },
             generation: 0,
+            fixed_files: false,
             rearm: Vec::new(),
             config,
-        })
+        };
+        // Register the RTP sockets with the send ring (one table entry per socket slot,
+        // at most one slot per even port of the range), so sends skip the file lookup.
+        if let Some(ring) = &engine.ring {
+            let slots = (u32::from(engine.config.port_max)
+                .saturating_sub(u32::from(engine.config.port_min))
+                / 2)
+                + 1;
+            engine.fixed_files = ring.submitter().register_files_sparse(slots).is_ok();
+        }
+        Ok(engine)
+    }
+
+    /// Registers (or, with `None`, unregisters) slot `idx`'s RTP socket with the send
+    /// ring. Returns whether the slot can be sent from by index.
+    fn register_fixed(&mut self, idx: usize, fd: Option<std::os::fd::RawFd>) -> bool {
+        let (true, Some(ring)) = (self.fixed_files, &self.ring) else {
+            return false;
+        };
+        let Ok(at) = u32::try_from(idx) else {
+            return false;
+        };
+        ring.submitter()
+            .register_files_update(at, &[fd.unwrap_or(-1)])
+            .is_ok()
     }
 
     fn bind_socket(&mut self, relay: usize, leg: Leg) -> io::Result<(usize, SocketAddr)> {
@@ -243,9 +272,15 @@ impl RelayEngine {
                     }
                     let addr = socket.local_addr()?;
                     let rtcp = self.bind_rtcp(port, idx, generation);
+                    let fixed = if self.register_fixed(idx, Some(socket.as_raw_fd())) {
+                        idx as u32
+                    } else {
+                        NOT_FIXED
+                    };
                     self.sockets[idx] = Some(SocketSlot {
                         generation,
                         socket,
+                        fixed,
                         rtcp,
                         port,
                         relay,
@@ -322,6 +357,10 @@ impl RelayEngine {
 
     fn close_socket(&mut self, idx: usize) {
         if let Some(slot) = self.sockets.get_mut(idx).and_then(Option::take) {
+            if slot.fixed != NOT_FIXED {
+                // The registered-file table holds the socket open too.
+                self.register_fixed(idx, None);
+            }
             if let Some(rx) = &mut self.rx {
                 // The kernel holds the socket while a receive is armed on it.
                 rx.cancel(rx_user_data(idx, false, slot.generation));
@@ -649,7 +688,7 @@ impl RelayEngine {
                         None => send.flush(),
                     }
                 }
-                send.push(out.socket.as_raw_fd(), to, &buf[..len]);
+                send.push_fixed(out.socket.as_raw_fd(), out.fixed, to, &buf[..len]);
                 stats.forwarded += 1;
             }
             RelayOutcome::Drop(_) => stats.dropped += 1,
