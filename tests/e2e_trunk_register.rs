@@ -1,9 +1,11 @@
 //! End to end: a trunk with `register = true` (tests/configs/carrier_register.toml)
 //! registers with its carrier, here a SIPp (Debian `sip-tester`) registrar that
-//! challenges every REGISTER without credentials (401, digest MD5 with qop=auth), checks
-//! the credentials of the next one itself, and grants a short expiry, so that the
-//! refresh comes within the test. What the carrier received is read back from SIPp's
-//! message trace.
+//! challenges each registration (401, digest MD5 with qop=auth), checks the credentials
+//! of the answer itself, and grants a short expiry, so that the refresh comes within the
+//! test. What the carrier received is read back from SIPp's message trace. A second
+//! registrar expecting another password refuses the trunk; and with two gateways, one
+//! dead, the registration should move to the live one once the OPTIONS health checks
+//! find the first down.
 
 mod common;
 
