@@ -11,6 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::gateway::{Answers, Gateway};
 use common::scenario::{Scenario, ScenarioRun, header, received_messages, sipp_port_on};
 use common::{Daemon, Ports, scratch_dir, write_config};
 
@@ -161,79 +162,14 @@ fn a_carrier_refusing_the_credentials_leaves_the_trunk_unregistered() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A gateway on a loopback port of its own: it records every request it receives and,
-/// when `answers`, answers OPTIONS and REGISTER with 200 (granting an hour to the
-/// Contact); when not, it stays silent, like a carrier's dead gateway.
-struct Gateway {
-    port: u16,
-    received: std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
-}
-
-impl Gateway {
-    fn start(answers: bool) -> Gateway {
-        let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("binding a gateway");
-        let port = sock.local_addr().expect("an address").port();
-        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = received.clone();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 65_535];
-            while let Ok((n, from)) = sock.recv_from(&mut buf) {
-                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                seen.lock().unwrap().push((Instant::now(), text.clone()));
-                if answers && !text.starts_with("SIP/2.0") {
-                    let _ = sock.send_to(ok_for(&text).as_bytes(), from);
-                }
-            }
-        });
-        Gateway { port, received }
-    }
-
-    /// The start lines of the requests received so far, with when they came.
-    fn requests(&self) -> Vec<(Instant, String)> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(t, m)| (*t, m.lines().next().unwrap_or("").to_owned()))
-            .collect()
-    }
-}
-
-/// A 200 to the request `req` (its Via, From, To with a tag, Call-ID and CSeq; its
-/// Contact with an hour's expiry for a REGISTER).
-fn ok_for(req: &str) -> String {
-    let mut resp = String::from("SIP/2.0 200 OK\r\n");
-    for line in req.lines().map(|l| l.trim_end_matches('\r')) {
-        let name = line
-            .split(':')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match name.as_str() {
-            "via" | "v" | "from" | "f" | "call-id" | "i" | "cseq" => {
-                resp.push_str(line);
-                resp.push_str("\r\n");
-            }
-            "to" | "t" => resp.push_str(&format!("{line};tag=gw\r\n")),
-            "contact" | "m" if req.starts_with("REGISTER ") => {
-                resp.push_str(&format!("{line};expires=3600\r\n"));
-            }
-            _ => {}
-        }
-    }
-    resp.push_str("Content-Length: 0\r\n\r\n");
-    resp
-}
-
 #[test]
 #[ignore = "the registration stays with a dead first gateway until its REGISTER times out \
             (32 s) and the 30 s backoff passes, though the health checks find that gateway \
             down within seconds: see the report of this test"]
 fn registration_moves_to_the_next_gateway_when_health_checks_find_the_first_down() {
     let dir = scratch_dir("trunk-register-failover");
-    let dead = Gateway::start(false);
-    let alive = Gateway::start(true);
+    let dead = Gateway::start(Answers::Nothing);
+    let alive = Gateway::start(Answers::Ok);
     let data = dir.join("data");
     let ports = Ports::pick();
     let mut replace = ports.config_replacements(&data);

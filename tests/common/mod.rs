@@ -7,6 +7,7 @@ pub(crate) mod audio;
 pub(crate) mod baresip;
 pub(crate) mod db;
 pub(crate) mod events;
+pub(crate) mod gateway;
 pub(crate) mod http;
 pub(crate) mod pcap;
 pub(crate) mod scenario;
