@@ -5,7 +5,8 @@
 //!   key names; a tone that is no DTMF key reaches none;
 //! - session timers (RFC 4028): a caller that takes the refresher role and never
 //!   refreshes is hung up on both legs when the session expires, and the agent is free
-//!   again; one that refreshes in time keeps its call.
+//!   again (meanwhile the switch refreshes the agent's leg, where the phone made it the
+//!   refresher, with an UPDATE); a caller that refreshes in time keeps its call.
 
 mod common;
 
@@ -176,9 +177,9 @@ fn expect_agent_state(daemon: &Daemon, id: &str, state: &str, timeout: Duration)
     .unwrap_or_else(|| panic!("agent {id} never became {state}: {last:#}"))
 }
 
-/// Registers agent 1001's phone, logs the agent in on it and starts the phone (a SIPp
-/// that answers and then waits up to `wait` for the switch's BYE).
-fn answering_agent(dir: &Path, daemon: &Daemon, wait: Duration) -> Scenario {
+/// Registers agent 1001's phone, logs the agent in on it and starts the phone running
+/// `file` (a SIPp that answers and then waits up to `wait` for the switch's BYE).
+fn answering_agent(dir: &Path, daemon: &Daemon, file: &str, wait: Duration) -> Scenario {
     let port = sipp_port_on("127.0.0.1");
     register_phone(daemon, "1001", port, 3600);
     post(
@@ -191,7 +192,7 @@ fn answering_agent(dir: &Path, daemon: &Daemon, wait: Duration) -> Scenario {
         dir,
         "agent-1001",
         ScenarioRun {
-            file: "agent_answer_wait.xml",
+            file,
             replace: vec![
                 ("@USER@", "1001".to_owned()),
                 ("@WAIT_MS@", wait.as_millis().to_string()),
@@ -216,7 +217,10 @@ fn a_caller_that_never_refreshes_its_session_is_hung_up_on_both_legs() {
     let dir = scratch_dir("session-expiry");
     let (mut daemon, data) = start_daemon(&dir);
     let wait = EXPIRY + Duration::from_secs(20);
-    let agent = answering_agent(&dir, &daemon, wait);
+    // The agent's phone makes the switch its leg's refresher: the switch refreshes that
+    // leg at half the interval (which the phone checks), and the caller's leg, which
+    // nobody refreshes, still ends the call.
+    let agent = answering_agent(&dir, &daemon, "agent_answer_refreshed.xml", wait);
     let started = Instant::now();
     let caller = trunk_caller(
         &dir,
@@ -267,7 +271,12 @@ fn a_caller_that_refreshes_its_session_keeps_the_call_past_the_expiry() {
     // hangs up at 75 s, 15 s after the first session would have expired.
     let refresh = Duration::from_secs(30);
     let hold = EXPIRY + Duration::from_secs(15) - refresh;
-    let agent = answering_agent(&dir, &daemon, refresh + hold + Duration::from_secs(20));
+    let agent = answering_agent(
+        &dir,
+        &daemon,
+        "agent_answer_wait.xml",
+        refresh + hold + Duration::from_secs(20),
+    );
     let caller = trunk_caller(
         &dir,
         &daemon,
