@@ -7,7 +7,10 @@ pub(crate) mod audio;
 pub(crate) mod baresip;
 pub(crate) mod db;
 pub(crate) mod events;
+pub(crate) mod gateway;
 pub(crate) mod http;
+pub(crate) mod pcap;
+pub(crate) mod scenario;
 pub(crate) mod sipp;
 pub(crate) mod torture;
 
