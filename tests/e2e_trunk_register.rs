@@ -163,9 +163,6 @@ fn a_carrier_refusing_the_credentials_leaves_the_trunk_unregistered() {
 }
 
 #[test]
-#[ignore = "the registration stays with a dead first gateway until its REGISTER times out \
-            (32 s) and the 30 s backoff passes, though the health checks find that gateway \
-            down within seconds: see the report of this test"]
 fn registration_moves_to_the_next_gateway_when_health_checks_find_the_first_down() {
     let dir = scratch_dir("trunk-register-failover");
     let dead = Gateway::start(Answers::Nothing);

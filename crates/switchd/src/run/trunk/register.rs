@@ -168,15 +168,23 @@ impl Registration {
         self.send(gateway.address, request, false);
     }
 
-    /// The health checks found `address` down: registered there, we register again at
-    /// once (with the first gateway still up, at the next `handle_timeout`).
+    /// The health checks found `address` down: registered there, or with a REGISTER
+    /// to it still unanswered, we register again at once (with the first gateway still
+    /// up, at the next `handle_timeout`) rather than wait for that REGISTER to time out
+    /// and the retry back-off after it. A late answer to the abandoned REGISTER is no
+    /// longer ours and is ignored.
     pub(crate) fn handle_gateway_down(&mut self, now: Instant, address: SocketAddr) {
         let registered_there = matches!(
             self.state,
             RegistrationState::Registered { gateway, .. } if gateway == address
         );
-        if registered_there && self.pending.is_none() {
-            self.next_send = Some(now);
+        match &self.pending {
+            Some(p) if p.gateway == address => {
+                self.pending = None;
+                self.next_send = Some(now);
+            }
+            None if registered_there => self.next_send = Some(now),
+            _ => {}
         }
     }
 
