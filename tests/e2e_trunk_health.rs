@@ -9,9 +9,10 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::events::Events;
 use common::gateway::{Answers, Gateway};
 use common::scenario::{Scenario, ScenarioRun, sipp_port_on};
-use common::{Daemon, Ports, db, scratch_dir, write_config};
+use common::{API_KEY, Daemon, Ports, db, scratch_dir, write_config};
 
 /// The contact centre of the test, with the carrier's gateways at `first` and `second`
 /// (by priority) and OPTIONS probes every `probe` ("0s": none).
@@ -36,6 +37,7 @@ fn calls_out_skip_a_gateway_the_health_checks_found_down() {
     let dead = Gateway::start(Answers::Nothing);
     let busy = Gateway::start(Answers::Ok);
     let (mut daemon, data) = start_daemon(&dir, dead.port, busy.port, "1s");
+    let events = Events::connect(daemon.api(), API_KEY);
     // Two unanswered rounds of probes take the first gateway down.
     let down = daemon.wait_log(
         &[
@@ -51,6 +53,26 @@ fn calls_out_skip_a_gateway_the_health_checks_found_down() {
         dead.requests()
     );
     assert!(dead.count("OPTIONS") > 0, "{:#?}", dead.requests());
+    // Supervisors see it too: an event, and the trunk's gateways in the API.
+    let dead_addr = format!("127.0.0.1:{}", dead.port);
+    let event = events.wait("gateway_health", Duration::from_secs(5), |e| {
+        e["gateway"] == dead_addr.as_str()
+    });
+    assert_eq!(
+        event.as_ref().map(|e| (&e["trunk"], &e["up"])),
+        Some((&"carrier".into(), &false.into())),
+        "events: {:#?}",
+        events.all()
+    );
+    let trunks = daemon.get("/api/v1/trunks");
+    let gateways = &trunks[0]["gateways"];
+    assert_eq!(
+        (&gateways[0]["address"], &gateways[0]["up"]),
+        (&dead_addr.clone().into(), &false.into()),
+        "{trunks:#}"
+    );
+    assert_eq!(gateways[1]["up"], true, "{trunks:#}");
+    assert!(gateways[0]["misses"].as_u64() >= Some(2), "{trunks:#}");
 
     // A trunk call whose dialplan sends it out through the carrier; the second gateway
     // refuses it (486), the transfer fails and the dialplan's `hangup failure` refuses

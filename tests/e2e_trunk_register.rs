@@ -213,6 +213,19 @@ fn registration_moves_to_the_next_gateway_when_health_checks_find_the_first_down
         alive_got.iter().any(|(_, l)| l.starts_with("REGISTER ")),
         "{alive_got:#?}"
     );
+    // The API shows where the trunk stands: the first gateway down, the registration
+    // held at the second.
+    let trunk = daemon.get("/api/v1/trunks/carrier");
+    eprintln!("trunk: {trunk:#}");
+    assert_eq!(trunk["gateways"][0]["up"], false, "{trunk:#}");
+    assert_eq!(trunk["gateways"][1]["up"], true, "{trunk:#}");
+    assert_eq!(trunk["registration"]["state"], "registered", "{trunk:#}");
+    assert_eq!(
+        trunk["registration"]["gateway"],
+        format!("127.0.0.1:{}", alive.port),
+        "{trunk:#}"
+    );
+    assert!(trunk["registration"]["expires_in_s"].as_u64() > Some(0));
     assert!(daemon.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
 }

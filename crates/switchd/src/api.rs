@@ -122,6 +122,9 @@ pub(crate) enum ApiRequest {
         call: String,
         reply: Reply<CallView>,
     },
+    /// Outbound trunks: gateway health and carrier registration.
+    ListTrunks(Reply<Vec<TrunkView>>),
+    Trunk(String, Reply<TrunkView>),
     /// Liveness and the counters that show nothing leaks.
     Health(Reply<HealthView>),
     /// Reload the configuration's dialplans (as SIGHUP does).
@@ -264,6 +267,58 @@ pub(crate) enum ApiEvent {
         queue: String,
         waiting: u32,
     },
+    /// A trunk's gateway answered its health checks again, or stopped answering.
+    GatewayHealth {
+        trunk: String,
+        gateway: String,
+        up: bool,
+    },
+    /// A trunk registered with its carrier (or refreshed), or a REGISTER failed.
+    TrunkRegistration {
+        trunk: String,
+        /// `registered` or `failing`.
+        state: &'static str,
+        gateway: Option<String>,
+        /// The carrier's final answer when it failed (`None`: no answer).
+        status: Option<u16>,
+    },
+}
+
+/// An outbound trunk as `GET /api/v1/trunks` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct TrunkView {
+    pub(crate) name: String,
+    /// In the order calls try them (priority).
+    pub(crate) gateways: Vec<GatewayView>,
+    /// `None` when the trunk does not register with its carrier.
+    pub(crate) registration: Option<RegistrationView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct GatewayView {
+    pub(crate) uri: String,
+    pub(crate) address: String,
+    /// Whether the OPTIONS health checks find it answering (true until they find
+    /// otherwise, and always when checks are off).
+    pub(crate) up: bool,
+    /// Health checks missed in a row.
+    pub(crate) misses: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct RegistrationView {
+    /// `registering`, `registered` or `failing`.
+    pub(crate) state: &'static str,
+    /// Where the registration is held (when registered).
+    pub(crate) gateway: Option<String>,
+    /// Seconds the registration (or, while failing, the earlier one) still holds.
+    pub(crate) expires_in_s: Option<u64>,
+    /// The carrier's answer to the last failed REGISTER (`None`: none came).
+    pub(crate) last_status: Option<u16>,
+    /// Failed REGISTERs in a row.
+    pub(crate) failures: u32,
+    /// Seconds to the next try, while failing.
+    pub(crate) retry_in_s: Option<u64>,
 }
 
 /// Everything the API serves from.

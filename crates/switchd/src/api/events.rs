@@ -98,6 +98,8 @@ const TYPES: &[&str] = &[
     "call_ended",
     "agent_state",
     "queue_changed",
+    "gateway_health",
+    "trunk_registration",
 ];
 
 impl Filter {
@@ -147,7 +149,10 @@ impl Filter {
             }
             ApiEvent::AgentState { agent: a, .. } => a == agent,
             ApiEvent::CallEnded { call, .. } => self.calls.remove(call),
-            ApiEvent::CallStarted { .. } | ApiEvent::QueueChanged { .. } => false,
+            ApiEvent::CallStarted { .. }
+            | ApiEvent::QueueChanged { .. }
+            | ApiEvent::GatewayHealth { .. }
+            | ApiEvent::TrunkRegistration { .. } => false,
         }
     }
 }
@@ -161,6 +166,8 @@ fn event_type(event: &ApiEvent) -> &'static str {
         ApiEvent::CallEnded { .. } => "call_ended",
         ApiEvent::AgentState { .. } => "agent_state",
         ApiEvent::QueueChanged { .. } => "queue_changed",
+        ApiEvent::GatewayHealth { .. } => "gateway_health",
+        ApiEvent::TrunkRegistration { .. } => "trunk_registration",
     }
 }
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{EVENTS_PATH, require_key};
 use super::{
     AgentView, ApiError, ApiRequest, CallView, QueueView, Records, ReloadView, Reply, Shared,
-    events,
+    TrunkView, events,
 };
 use crate::store::{Cdr, CdrQuery, QueueLogRow, Voicemail};
 
@@ -41,6 +41,8 @@ pub(super) const ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/api/v1/voicemail"),
     (Method::GET, "/api/v1/voicemail/vm1"),
     (Method::GET, "/api/v1/voicemail/vm1/audio"),
+    (Method::GET, "/api/v1/trunks"),
+    (Method::GET, "/api/v1/trunks/carrier"),
     (Method::POST, "/api/v1/reload"),
     (Method::GET, EVENTS_PATH),
 ];
@@ -73,6 +75,8 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/voicemail", get(voicemails))
         .route("/api/v1/voicemail/{id}", get(voicemail))
         .route("/api/v1/voicemail/{id}/audio", get(voicemail_audio))
+        .route("/api/v1/trunks", get(list_trunks))
+        .route("/api/v1/trunks/{name}", get(trunk))
         .route("/api/v1/reload", post(reload))
         .route(EVENTS_PATH, get(events::upgrade))
         .fallback(not_found)
@@ -224,6 +228,14 @@ async fn list_queues(State(shared): State<Arc<Shared>>) -> ApiResult<Vec<QueueVi
 
 async fn queue(State(shared): State<Arc<Shared>>, Id(name): Id) -> ApiResult<QueueView> {
     ask(&shared, |reply| ApiRequest::Queue(name, reply)).await
+}
+
+async fn list_trunks(State(shared): State<Arc<Shared>>) -> ApiResult<Vec<TrunkView>> {
+    ask(&shared, ApiRequest::ListTrunks).await
+}
+
+async fn trunk(State(shared): State<Arc<Shared>>, Id(name): Id) -> ApiResult<TrunkView> {
+    ask(&shared, |reply| ApiRequest::Trunk(name, reply)).await
 }
 
 async fn list_calls(State(shared): State<Arc<Shared>>) -> ApiResult<Vec<CallView>> {

@@ -173,6 +173,17 @@ async fn fake_control(mut requests: mpsc::Receiver<ApiRequest>) {
                 };
                 let _ = reply.send(answer);
             }
+            ApiRequest::ListTrunks(reply) => {
+                let _ = reply.send(Ok(vec![trunk_view()]));
+            }
+            ApiRequest::Trunk(name, reply) => {
+                let answer = if name == "carrier" {
+                    Ok(trunk_view())
+                } else {
+                    Err(ApiError::not_found(format!("no outbound trunk {name}")))
+                };
+                let _ = reply.send(answer);
+            }
             ApiRequest::Health(reply) => {
                 let _ = reply.send(Ok(crate::api::HealthView {
                     status: "ok",
@@ -187,6 +198,19 @@ async fn fake_control(mut requests: mpsc::Receiver<ApiRequest>) {
                 }));
             }
         }
+    }
+}
+
+fn trunk_view() -> crate::api::TrunkView {
+    crate::api::TrunkView {
+        name: "carrier".into(),
+        gateways: vec![crate::api::GatewayView {
+            uri: "sip:127.0.0.1:5070".into(),
+            address: "127.0.0.1:5070".into(),
+            up: true,
+            misses: 0,
+        }],
+        registration: None,
     }
 }
 
@@ -1128,6 +1152,17 @@ fn the_documented_examples_have_the_fields_the_api_sends() {
             queue: "sales".into(),
             waiting: 3,
         },
+        ApiEvent::GatewayHealth {
+            trunk: "carrier".into(),
+            gateway: "192.0.2.10:5060".into(),
+            up: false,
+        },
+        ApiEvent::TrunkRegistration {
+            trunk: "carrier".into(),
+            state: "failing",
+            gateway: None,
+            status: Some(403),
+        },
     ];
     let mut real: Vec<(&str, Value)> = vec![
         ("calls_answered", serde_json::to_value(&agent).unwrap()),
@@ -1151,6 +1186,19 @@ fn the_documented_examples_have_the_fields_the_api_sends() {
             .unwrap(),
         ),
         ("error", json!({ "error": "" })),
+        ("gateways", {
+            let mut t = serde_json::to_value(trunk_view()).unwrap();
+            t["registration"] = serde_json::to_value(crate::api::RegistrationView {
+                state: "registered",
+                gateway: Some("192.0.2.11:5060".into()),
+                expires_in_s: Some(1740),
+                last_status: None,
+                failures: 0,
+                retry_in_s: None,
+            })
+            .unwrap();
+            t
+        }),
         ("missed", json!({ "type": "lagged", "missed": 1 })),
     ];
     let log = QueueLogRow {

@@ -22,7 +22,6 @@
 //! Every request they build carries a top Via with a fresh RFC 3261 branch, so its
 //! transaction key (`TsxKey::for_request`) is known before it is sent; responses are
 //! matched by `TsxKey::for_response`.
-#![allow(dead_code)] // Trunk status views (gateway health, registration state) are not in the API yet.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -191,10 +190,6 @@ impl Trunk {
         }
     }
 
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Starts an outbound call through this trunk's gateways that are up (see
     /// [`OutboundCall::new`] for the template).
     pub(crate) fn call(&mut self, now: Instant, template: Request) -> OutboundCall {
@@ -207,11 +202,6 @@ impl Trunk {
             self.local.clone(),
             self.ids.random(),
         )
-    }
-
-    /// Whether the gateway at `address` is considered up.
-    pub(crate) fn is_up(&self, address: SocketAddr) -> bool {
-        self.health.is_up(address)
     }
 
     /// A response to one of the trunk's REGISTER or OPTIONS transactions. `false`: not

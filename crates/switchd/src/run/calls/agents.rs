@@ -473,6 +473,23 @@ impl Calls {
                     .ok_or_else(|| not_found("such queue"));
                 let _ = reply.send(r);
             }
+            ApiRequest::ListTrunks(reply) => {
+                let mut v: Vec<_> = self
+                    .trunks
+                    .values()
+                    .map(|t| super::trunks::trunk_view(t.status(), now))
+                    .collect();
+                v.sort_by(|a, b| a.name.cmp(&b.name));
+                let _ = reply.send(Ok(v));
+            }
+            ApiRequest::Trunk(name, reply) => {
+                let r = self
+                    .trunks
+                    .get(&name)
+                    .map(|t| super::trunks::trunk_view(t.status(), now))
+                    .ok_or_else(|| not_found("such outbound trunk"));
+                let _ = reply.send(r);
+            }
             ApiRequest::ListCalls(reply) => {
                 let mut v: Vec<CallView> = self.calls.values().map(|c| self.call_view(c)).collect();
                 v.sort_by_key(|c| c.start_ms);

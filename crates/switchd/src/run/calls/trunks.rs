@@ -9,7 +9,59 @@ use switchyard_sip::transport::{Source, Transport};
 
 use super::legs::Sip;
 use super::*;
-use crate::run::trunk::{CallEvent, TrunkEvent};
+use crate::api::{GatewayView, RegistrationView, TrunkView};
+use crate::run::trunk::{
+    CallEvent, HealthEvent, RegistrationEvent, RegistrationState, TrunkEvent, TrunkStatus,
+};
+
+/// What the API shows of a trunk at `now` (instants become seconds from now).
+pub(super) fn trunk_view(status: TrunkStatus, now: Instant) -> TrunkView {
+    let secs = |t: Instant| t.saturating_duration_since(now).as_secs();
+    TrunkView {
+        name: status.name,
+        gateways: status
+            .gateways
+            .into_iter()
+            .map(|g| GatewayView {
+                uri: g.uri,
+                address: g.address.to_string(),
+                up: g.up,
+                misses: g.misses,
+            })
+            .collect(),
+        registration: status.registration.map(|r| match r {
+            RegistrationState::Registering => RegistrationView {
+                state: "registering",
+                gateway: None,
+                expires_in_s: None,
+                last_status: None,
+                failures: 0,
+                retry_in_s: None,
+            },
+            RegistrationState::Registered { gateway, expires } => RegistrationView {
+                state: "registered",
+                gateway: Some(gateway.to_string()),
+                expires_in_s: Some(secs(expires)),
+                last_status: None,
+                failures: 0,
+                retry_in_s: None,
+            },
+            RegistrationState::Failing {
+                status,
+                failures,
+                retry_at,
+                registered_until,
+            } => RegistrationView {
+                state: "failing",
+                gateway: None,
+                expires_in_s: registered_until.map(secs),
+                last_status: status,
+                failures,
+                retry_in_s: Some(secs(retry_at)),
+            },
+        }),
+    }
+}
 
 impl Calls {
     fn trunk_source(&self, gateway: SocketAddr) -> Source {
@@ -34,13 +86,46 @@ impl Calls {
             let Some(trunk) = self.trunks.get_mut(&name) else {
                 continue;
             };
+            let mut events = Vec::new();
             while let Some(ev) = trunk.poll_event() {
                 match ev {
-                    TrunkEvent::Health(h) => tracing::info!(trunk = name, "gateway health: {h:?}"),
+                    TrunkEvent::Health(h) => {
+                        tracing::info!(trunk = name, "gateway health: {h:?}");
+                        let (address, up) = match h {
+                            HealthEvent::Down { address } => (address, false),
+                            HealthEvent::Up { address } => (address, true),
+                        };
+                        events.push(ApiEvent::GatewayHealth {
+                            trunk: name.clone(),
+                            gateway: address.to_string(),
+                            up,
+                        });
+                    }
                     TrunkEvent::Registration(r) => {
                         tracing::info!(trunk = name, "trunk registration: {r:?}");
+                        events.push(match r {
+                            RegistrationEvent::Registered { gateway, .. } => {
+                                ApiEvent::TrunkRegistration {
+                                    trunk: name.clone(),
+                                    state: "registered",
+                                    gateway: Some(gateway.to_string()),
+                                    status: None,
+                                }
+                            }
+                            RegistrationEvent::Failed { status, .. } => {
+                                ApiEvent::TrunkRegistration {
+                                    trunk: name.clone(),
+                                    state: "failing",
+                                    gateway: None,
+                                    status,
+                                }
+                            }
+                        });
                     }
                 }
+            }
+            for ev in events {
+                self.emit(ev);
             }
         }
     }

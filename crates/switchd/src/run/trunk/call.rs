@@ -71,6 +71,7 @@ pub(crate) struct Attempt {
     pub(crate) request: Request,
 }
 
+#[cfg(test)]
 impl Attempt {
     /// The client transaction key the INVITE will have.
     pub(crate) fn key(&self) -> TsxKey {
@@ -207,11 +208,13 @@ impl OutboundCall {
     }
 
     /// Whether the call is still looking for an answer.
+    #[cfg(test)]
     pub(crate) fn is_trying(&self) -> bool {
         self.phase == Phase::Trying
     }
 
     /// The attempt in progress (or the one that connected).
+    #[cfg(test)]
     pub(crate) fn current(&self) -> Option<(AttemptId, SocketAddr)> {
         self.current
             .map(|i| (self.tries[i].id, self.tries[i].gateway))
@@ -224,11 +227,6 @@ impl OutboundCall {
             .iter()
             .find(|t| t.id == attempt)
             .map(|t| (&t.request, t.gateway))
-    }
-
-    /// Whether `key` is one of this call's INVITE transactions.
-    pub(crate) fn owns(&self, key: &TsxKey) -> bool {
-        self.tries.iter().any(|t| &t.key == key)
     }
 
     /// A response to one of this call's INVITEs. `false`: not one of ours (a CANCEL's

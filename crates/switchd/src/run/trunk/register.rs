@@ -139,6 +139,7 @@ impl Registration {
     }
 
     /// Whether a registration is in force at `now`.
+    #[cfg(test)]
     pub(crate) fn is_registered(&self, now: Instant) -> bool {
         match self.state {
             RegistrationState::Registered { expires, .. } => expires > now,
