@@ -723,6 +723,87 @@ fn a_held_caller_hears_music_then_the_agent_again() {
 }
 
 #[test]
+fn an_agent_held_by_the_caller_hears_music_until_the_caller_resumes() {
+    let dir = scratch_dir("cc-caller-hold");
+    let (mut daemon, data) = start_daemon(&dir, &[]);
+    let port = agent_on_phone(&daemon, "1001");
+    // The agent's audio comes to a socket of the test's.
+    let media = UdpSocket::bind("127.0.0.1:0").expect("binding the agent's media socket");
+    let media_port = media.local_addr().expect("an address").port();
+    let stop = Arc::new(Mutex::new(false));
+    let arrivals = rtp_arrivals(media, stop.clone());
+    let agent_phone = Sipp::start(
+        &dir,
+        "phone-1001",
+        "cc_agent_answer_media.xml",
+        &[
+            ("@USER@", "1001".to_owned()),
+            ("@MEDIA_PORT@", media_port.to_string()),
+        ],
+        ("127.0.0.1", port),
+        &[],
+        None,
+    );
+    // The caller (silent throughout) holds 2 s after the answer, for 3 s, then stays 2 s.
+    let caller = Sipp::start(
+        &dir,
+        "caller",
+        "cc_caller_hold.xml",
+        &[
+            ("@CALLER@", "+8613700137003".to_owned()),
+            ("@MEDIA_PORT@", free_port_on("127.0.0.2").to_string()),
+            ("@BEFORE_MS@", "2000".to_owned()),
+            ("@HOLD_MS@", "3000".to_owned()),
+            ("@AFTER_MS@", "2000".to_owned()),
+        ],
+        ("127.0.0.2", free_port_on("127.0.0.2")),
+        &["-s", SALES],
+        Some(daemon.addr),
+    );
+    expect_agent_state(&daemon, "1001", "on_call", Duration::from_secs(10));
+    daemon
+        .wait_log(&["agent on hold"], Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("the caller's re-INVITE a=sendonly did not hold the agent"));
+    let held = Instant::now();
+    daemon
+        .wait_log(&["agent off hold"], Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("the caller's re-INVITE a=sendrecv did not resume the call"));
+    let resumed = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let times = arrivals.lock().unwrap().clone();
+    let before = count_between(&times, held - Duration::from_millis(1500), held);
+    let during = count_between(&times, held + Duration::from_millis(300), resumed);
+    let after = count_between(
+        &times,
+        resumed + Duration::from_millis(300),
+        resumed + Duration::from_millis(1500),
+    );
+    let held_secs = (resumed - held).as_secs_f64() - 0.3;
+    eprintln!(
+        "RTP packets at the agent: {before} bridged (1.5 s, the caller silent), \
+         {during} on hold ({held_secs:.1} s), {after} bridged again (1.2 s)"
+    );
+    // Bridged to a silent caller the agent gets nothing; on hold, music (about 50
+    // packets a second); off hold, the silent caller again, so the music stopped.
+    assert!(before <= 5, "{before} packets before the hold");
+    assert!(
+        during as f64 >= 25.0 * held_secs,
+        "{during} packets in {held_secs:.1} s of hold"
+    );
+    assert!(
+        after <= 5,
+        "{after} packets in 1.2 s after the hold: the music went on"
+    );
+    caller.expect_pass(Duration::from_secs(15));
+    agent_phone.expect_pass(Duration::from_secs(10));
+    *stop.lock().unwrap() = true;
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    assert_eq!(cdrs[0]["agent"], "1001", "{:#}", cdrs[0]);
+    assert_eq!(cdrs[0]["hangup_by"], "caller", "{:#}", cdrs[0]);
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn a_call_on_hold_is_not_ended_for_inactivity() {
     let dir = scratch_dir("cc-hold-quiet");
     let (mut daemon, data) = start_daemon(&dir, &[("inactivity = \"60s\"", "inactivity = \"2s\"")]);

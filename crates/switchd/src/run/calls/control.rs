@@ -309,21 +309,23 @@ impl Calls {
         }
     }
 
-    fn play_music(&mut self, id: u64) {
-        let Some(call) = self.calls.get(&id) else {
-            return;
-        };
-        let leg = call.caller.media;
-        // The queue's own music, else the shipped one.
+    /// The call's music: its queue's own, else the shipped music on hold.
+    pub(super) fn music_file(&self, call: &Call) -> Option<Arc<Path>> {
         let music = call
             .queue
             .as_ref()
             .and_then(|q| self.config.queues.iter().find(|c| &c.name == q))
             .map_or(MUSIC, |q| q.music.as_str());
-        let file = self
-            .prompt_file(call, music)
-            .or_else(|| self.prompt_file(call, MUSIC));
-        match file {
+        self.prompt_file(call, music)
+            .or_else(|| self.prompt_file(call, MUSIC))
+    }
+
+    fn play_music(&mut self, id: u64) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let leg = call.caller.media;
+        match self.music_file(call) {
             Some(f) => {
                 let play = self.play_id();
                 self.media.play(leg, play, vec![f], true, false);

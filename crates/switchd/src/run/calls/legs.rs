@@ -579,6 +579,7 @@ impl Calls {
             }
             Method::Invite | Method::Update => {
                 let mut body = None;
+                let mut hold_change = None;
                 if !req.body.is_empty() {
                     let Some(offer) = parse_sdp(&req.body) else {
                         let resp = dialog.response(now, req, 488, "Not Acceptable Here");
@@ -597,6 +598,7 @@ impl Calls {
                             body = Some(answer.to_string());
                             if held != leg.held {
                                 leg.held = held;
+                                hold_change = Some(held);
                                 // Re-borrow below: the hold changes what the other leg hears.
                             }
                         }
@@ -621,8 +623,9 @@ impl Calls {
                     resp.body = b.into_bytes().into();
                 }
                 sip.respond(now, key, resp);
-                let held = leg.held;
-                self.hold_changed(call, side, held);
+                if let Some(held) = hold_change {
+                    self.hold_changed(call, side, held);
+                }
                 None
             }
             Method::Info => {
@@ -644,32 +647,36 @@ impl Calls {
         }
     }
 
-    /// The agent (or the far end of a transfer) put the caller on hold, or took them off
-    /// it: music instead of silence, then the bridge again.
+    /// One side of a bridged call put the other on hold, or took them off it: the held
+    /// party hears music instead of silence (the queue's music when the call came
+    /// through one), then the bridge again. The agent's hold plays to the caller; a
+    /// caller's hold (from the phone on the trunk) plays to the agent or far end.
     fn hold_changed(&mut self, call: &mut Call, side: Side, held: bool) {
-        if call.phase != Phase::Connected && call.phase != Phase::Outbound {
-            return;
-        }
-        let other = match side {
-            Side::Caller => return,
-            Side::Agent(_) | Side::Outbound => call.caller.media,
+        let bridged = match call.phase {
+            Phase::Connected => call.agent.as_ref().map(|(_, l)| l.media),
+            Phase::Outbound => call.outbound.as_ref().map(|l| l.media),
+            _ => return,
         };
-        let this = match side {
-            Side::Agent(_) => call.agent.as_ref().map(|(_, l)| l.media),
-            _ => call.outbound.as_ref().map(|l| l.media),
+        let Some(bridged) = bridged else { return };
+        let (holder, listener) = match side {
+            Side::Caller => (call.caller.media, bridged),
+            Side::Agent(_) | Side::Outbound => (bridged, call.caller.media),
         };
-        let Some(this) = this else { return };
+        let who = match side {
+            Side::Caller => "agent",
+            _ => "caller",
+        };
         if held {
-            tracing::info!(call = call.name, "caller on hold");
-            self.media.unbridge(other);
-            if let Some(f) = self.prompt_file(call, MUSIC) {
+            tracing::info!(call = call.name, "{who} on hold");
+            self.media.unbridge(listener);
+            if let Some(f) = self.music_file(call) {
                 let id = self.play_id();
-                self.media.play(other, id, vec![f], true, false);
+                self.media.play(listener, id, vec![f], true, false);
             }
         } else {
-            tracing::info!(call = call.name, "caller off hold");
-            self.media.stop(other);
-            self.media.bridge(other, this);
+            tracing::info!(call = call.name, "{who} off hold");
+            self.media.stop(listener);
+            self.media.bridge(listener, holder);
         }
     }
 
