@@ -216,6 +216,8 @@ impl RelayEngine {
             rearm: Vec::new(),
             config,
         };
+        // A kernel with multishot receive (6.1+) also has sends with an address.
+        engine.send.send_to_op = engine.rx.is_some();
         // Register the RTP sockets with the send ring (one table entry per socket slot,
         // at most one slot per even port of the range), so sends skip the file lookup.
         if let Some(ring) = &engine.ring {
