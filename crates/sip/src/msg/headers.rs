@@ -69,8 +69,22 @@ impl Key<'_> {
 /// are matched case-insensitively and compact forms (`v`, `f`, `i`, ...) fold to the full
 /// name. Printing writes the Vias first, then From, To, Contact, the other headers in
 /// their order, and Content-Length last (taken from the body).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Headers {
+    /// Boxed, so that a message stays small and moves cheaply: it is built in place once
+    /// per parse and moved several times on its way to the code that handles it.
+    pub(crate) f: Box<Fields>,
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.f.fmt(f)
+    }
+}
+
+/// The fields of [`Headers`].
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Fields {
     /// The parsed header section that `Val::At` ranges point into.
     buf: Option<Arc<str>>,
     pub(crate) vias: SmallVec<[Via; 2]>,
@@ -88,12 +102,12 @@ pub struct Headers {
 impl PartialEq for Headers {
     /// Semantic equality: Content-Length is left out (it is printed from the body).
     fn eq(&self, other: &Headers) -> bool {
-        self.vias == other.vias
-            && self.from == other.from
-            && self.to == other.to
-            && self.contacts == other.contacts
-            && self.entries.len() == other.entries.len()
-            && self.entries.iter().zip(&other.entries).all(|(a, b)| {
+        self.f.vias == other.f.vias
+            && self.f.from == other.f.from
+            && self.f.to == other.f.to
+            && self.f.contacts == other.f.contacts
+            && self.f.entries.len() == other.f.entries.len()
+            && self.f.entries.iter().zip(&other.f.entries).all(|(a, b)| {
                 let names = match (&a.name, &b.name) {
                     (Name::Known(x), Name::Known(y)) => x == y,
                     (Name::Other(x), Name::Other(y)) => self.s(x).eq_ignore_ascii_case(other.s(y)),
@@ -176,17 +190,17 @@ impl Headers {
 
     /// Headers parsed from `buf`: `Val::At` ranges given to `add_parsed` point into it.
     pub(crate) fn with_buf(buf: Arc<str>) -> Headers {
-        Headers {
-            buf: Some(buf),
-            entries: Vec::with_capacity(16),
-            ..Headers::default()
-        }
+        // Filled in on the heap: building the fields first and boxing them would copy them.
+        let mut f: Box<Fields> = Box::default();
+        f.buf = Some(buf);
+        f.entries = Vec::with_capacity(16);
+        Headers { f }
     }
 
     fn s<'a>(&'a self, v: &'a Val) -> &'a str {
         match v {
             Val::At(a, b) => {
-                &self.buf.as_ref().expect("ranges only with a buffer")[*a as usize..*b as usize]
+                &self.f.buf.as_ref().expect("ranges only with a buffer")[*a as usize..*b as usize]
             }
             Val::Own(s) => s,
         }
@@ -195,7 +209,7 @@ impl Headers {
     fn text(&self, v: &Val) -> Text {
         match v {
             Val::At(a, b) => Text::slice(
-                self.buf.as_ref().expect("ranges only with a buffer"),
+                self.f.buf.as_ref().expect("ranges only with a buffer"),
                 *a as usize,
                 *b as usize,
             ),
@@ -224,7 +238,7 @@ impl Headers {
         let k = match name {
             Name::Known(k) => k,
             Name::Other(_) => {
-                self.entries.push(Entry { name, value });
+                self.f.entries.push(Entry { name, value });
                 return Ok(());
             }
         };
@@ -239,9 +253,9 @@ impl Headers {
             let s = self.s(&value);
             check_value(k, s)?;
             if k == Known::CSEQ {
-                self.cseq = Some(CSeq::parse(s)?);
+                self.f.cseq = Some(CSeq::parse(s)?);
             }
-            self.entries.push(Entry { name, value });
+            self.f.entries.push(Entry { name, value });
             return Ok(());
         }
         let text = self.text(&value);
@@ -256,14 +270,14 @@ impl Headers {
                     }
                     let t = take_part(&mut text, n + 1 == parts.len(), a, z);
                     let via = Via::parse_text(t).map_err(|f| f.shift(a))?;
-                    self.vias.push(via);
+                    self.f.vias.push(via);
                 }
             }
             Known::FROM | Known::TO => {
                 let slot = if k == Known::FROM {
-                    &mut self.from
+                    &mut self.f.from
                 } else {
-                    &mut self.to
+                    &mut self.f.to
                 };
                 if slot.is_some() {
                     return Err(Fail::new(0, "a single From and a single To"));
@@ -272,13 +286,13 @@ impl Headers {
             }
             Known::CONTACT => {
                 if s == "*" {
-                    if self.contacts != Contacts::None {
+                    if self.f.contacts != Contacts::None {
                         return Err(Fail::new(0, "'*' as the only Contact"));
                     }
-                    self.contacts = Contacts::Star;
+                    self.f.contacts = Contacts::Star;
                     return Ok(());
                 }
-                let list = match &mut self.contacts {
+                let list = match &mut self.f.contacts {
                     Contacts::Star => return Err(Fail::new(0, "'*' as the only Contact")),
                     Contacts::List(l) => l,
                     none @ Contacts::None => {
@@ -300,11 +314,11 @@ impl Headers {
                 }
             }
             _ => {
-                if self.content_length.is_some() {
+                if self.f.content_length.is_some() {
                     return Err(Fail::new(0, "a single Content-Length"));
                 }
                 let n = check_number(s, u32::MAX as u64, "a Content-Length number")?;
-                self.content_length = Some((n as usize, value));
+                self.f.content_length = Some((n as usize, value));
             }
         }
         Ok(())
@@ -317,10 +331,10 @@ impl Headers {
             Known::CALL_ID | Known::CSEQ | Known::MAX_FORWARDS | Known::CONTENT_TYPE
         ) {
             let bit = 1u64 << k.index();
-            if self.seen & bit != 0 {
+            if self.f.seen & bit != 0 {
                 return Err(Fail::new(0, "a single-valued header only once"));
             }
-            self.seen |= bit;
+            self.f.seen |= bit;
         }
         Ok(())
     }
@@ -338,21 +352,25 @@ impl Headers {
     pub fn get_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + use<'a> {
         let key = Key::of(name);
         let mut out: SmallVec<[&'a str; 2]> = match key {
-            Key::Known(Known::VIA) => self.vias.iter().map(Via::as_str).collect(),
-            Key::Known(Known::FROM) => self.from.iter().map(NameAddr::as_str).collect(),
-            Key::Known(Known::TO) => self.to.iter().map(NameAddr::as_str).collect(),
-            Key::Known(Known::CONTACT) => match &self.contacts {
+            Key::Known(Known::VIA) => self.f.vias.iter().map(Via::as_str).collect(),
+            Key::Known(Known::FROM) => self.f.from.iter().map(NameAddr::as_str).collect(),
+            Key::Known(Known::TO) => self.f.to.iter().map(NameAddr::as_str).collect(),
+            Key::Known(Known::CONTACT) => match &self.f.contacts {
                 Contacts::None => SmallVec::new(),
                 Contacts::Star => smallvec::smallvec!["*"],
                 Contacts::List(l) => l.iter().map(NameAddr::as_str).collect(),
             },
-            Key::Known(Known::CONTENT_LENGTH) => {
-                self.content_length.iter().map(|(_, v)| self.s(v)).collect()
-            }
+            Key::Known(Known::CONTENT_LENGTH) => self
+                .f
+                .content_length
+                .iter()
+                .map(|(_, v)| self.s(v))
+                .collect(),
             _ => SmallVec::new(),
         };
         out.extend(
-            self.entries
+            self.f
+                .entries
                 .iter()
                 .filter(|e| self.is(e, &key))
                 .map(|e| self.s(&e.value)),
@@ -373,11 +391,11 @@ impl Headers {
                     self.take_typed(k, typed);
                     return;
                 }
-            } else if k == Known::CSEQ && self.cseq.is_none() {
-                self.cseq = CSeq::parse(&value).ok();
+            } else if k == Known::CSEQ && self.f.cseq.is_none() {
+                self.f.cseq = CSeq::parse(&value).ok();
             }
         }
-        self.entries.push(Entry {
+        self.f.entries.push(Entry {
             name,
             value: Val::own(&value),
         });
@@ -395,23 +413,24 @@ impl Headers {
         let key = Key::of(name);
         match key {
             Key::Known(Known::VIA) => {
-                let below = std::mem::take(&mut self.vias);
+                let below = std::mem::take(&mut self.f.vias);
                 self.push("Via", value);
-                self.vias.extend(below);
+                self.f.vias.extend(below);
             }
             Key::Known(k) if is_typed(k) => self.push(name, value),
             _ => {
                 let at = self
+                    .f
                     .entries
                     .iter()
                     .position(|e| self.is(e, &key))
                     .unwrap_or(0);
                 let value = clean(value.as_ref());
                 if matches!(key, Key::Known(Known::CSEQ)) {
-                    self.cseq = CSeq::parse(&value).ok();
+                    self.f.cseq = CSeq::parse(&value).ok();
                 }
                 let name = self.name_of(name);
-                self.entries.insert(
+                self.f.entries.insert(
                     at,
                     Entry {
                         name,
@@ -426,32 +445,32 @@ impl Headers {
     pub fn remove(&mut self, name: &str) {
         let key = Key::of(name);
         match key {
-            Key::Known(Known::VIA) => self.vias.clear(),
-            Key::Known(Known::FROM) => self.from = None,
-            Key::Known(Known::TO) => self.to = None,
-            Key::Known(Known::CONTACT) => self.contacts = Contacts::None,
-            Key::Known(Known::CONTENT_LENGTH) => self.content_length = None,
-            Key::Known(Known::CSEQ) => self.cseq = None,
+            Key::Known(Known::VIA) => self.f.vias.clear(),
+            Key::Known(Known::FROM) => self.f.from = None,
+            Key::Known(Known::TO) => self.f.to = None,
+            Key::Known(Known::CONTACT) => self.f.contacts = Contacts::None,
+            Key::Known(Known::CONTENT_LENGTH) => self.f.content_length = None,
+            Key::Known(Known::CSEQ) => self.f.cseq = None,
             _ => {}
         }
-        let mut entries = std::mem::take(&mut self.entries);
+        let mut entries = std::mem::take(&mut self.f.entries);
         entries.retain(|e| !self.is(e, &key));
-        self.entries = entries;
+        self.f.entries = entries;
     }
 
     /// Replaces every header of that name with one value.
     pub fn set(&mut self, name: &str, value: impl AsRef<str>) {
         let key = Key::of(name);
-        let at = self.entries.iter().position(|e| self.is(e, &key));
+        let at = self.f.entries.iter().position(|e| self.is(e, &key));
         self.remove(name);
         match at {
             Some(at) if !self.typed_key(name) => {
                 let value = clean(value.as_ref());
                 if Known::lookup(name) == Some(Known::CSEQ) {
-                    self.cseq = CSeq::parse(&value).ok();
+                    self.f.cseq = CSeq::parse(&value).ok();
                 }
                 let name = self.name_of(name);
-                self.entries.insert(
+                self.f.entries.insert(
                     at,
                     Entry {
                         name,
@@ -469,25 +488,26 @@ impl Headers {
 
     /// True when no header is present.
     pub fn is_empty(&self) -> bool {
-        self.vias.is_empty()
-            && self.from.is_none()
-            && self.to.is_none()
-            && self.contacts == Contacts::None
-            && self.content_length.is_none()
-            && self.entries.is_empty()
+        self.f.vias.is_empty()
+            && self.f.from.is_none()
+            && self.f.to.is_none()
+            && self.f.contacts == Contacts::None
+            && self.f.content_length.is_none()
+            && self.f.entries.is_empty()
     }
 
     /// Every header as `(name, value)` in printing order (Content-Length left out).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        let vias = self.vias.iter().map(|v| ("Via", v.as_str()));
-        let from = self.from.iter().map(|v| ("From", v.as_str()));
-        let to = self.to.iter().map(|v| ("To", v.as_str()));
-        let contact: SmallVec<[&str; 2]> = match &self.contacts {
+        let vias = self.f.vias.iter().map(|v| ("Via", v.as_str()));
+        let from = self.f.from.iter().map(|v| ("From", v.as_str()));
+        let to = self.f.to.iter().map(|v| ("To", v.as_str()));
+        let contact: SmallVec<[&str; 2]> = match &self.f.contacts {
             Contacts::None => SmallVec::new(),
             Contacts::Star => smallvec::smallvec!["*"],
             Contacts::List(l) => l.iter().map(NameAddr::as_str).collect(),
         };
         let rest = self
+            .f
             .entries
             .iter()
             .map(|e| (self.name_str(&e.name), self.s(&e.value)));
@@ -501,8 +521,8 @@ impl Headers {
     fn clone_typed(&self, k: Known) -> Headers {
         let mut h = Headers::new();
         match k {
-            Known::VIA => h.vias = self.vias.clone(),
-            Known::CONTACT => h.contacts = self.contacts.clone(),
+            Known::VIA => h.f.vias = self.f.vias.clone(),
+            Known::CONTACT => h.f.contacts = self.f.contacts.clone(),
             _ => {}
         }
         h
@@ -510,11 +530,11 @@ impl Headers {
 
     fn take_typed(&mut self, k: Known, from: Headers) {
         match k {
-            Known::VIA => self.vias = from.vias,
-            Known::FROM => self.from = from.from,
-            Known::TO => self.to = from.to,
-            Known::CONTACT => self.contacts = from.contacts,
-            _ => self.content_length = from.content_length,
+            Known::VIA => self.f.vias = from.f.vias,
+            Known::FROM => self.f.from = from.f.from,
+            Known::TO => self.f.to = from.f.to,
+            Known::CONTACT => self.f.contacts = from.f.contacts,
+            _ => self.f.content_length = from.f.content_length,
         }
     }
 
@@ -522,18 +542,21 @@ impl Headers {
     /// From, To, Call-ID and CSeq.
     pub(crate) fn for_response(&self) -> Headers {
         Headers {
-            buf: self.buf.clone(),
-            vias: self.vias.clone(),
-            from: self.from.clone(),
-            to: self.to.clone(),
-            cseq: self.cseq.clone(),
-            entries: self
-                .entries
-                .iter()
-                .filter(|e| matches!(e.name, Name::Known(Known::CALL_ID | Known::CSEQ)))
-                .cloned()
-                .collect(),
-            ..Headers::default()
+            f: Box::new(Fields {
+                buf: self.f.buf.clone(),
+                vias: self.f.vias.clone(),
+                from: self.f.from.clone(),
+                to: self.f.to.clone(),
+                cseq: self.f.cseq.clone(),
+                entries: self
+                    .f
+                    .entries
+                    .iter()
+                    .filter(|e| matches!(e.name, Name::Known(Known::CALL_ID | Known::CSEQ)))
+                    .cloned()
+                    .collect(),
+                ..Fields::default()
+            }),
         }
     }
 
@@ -561,7 +584,8 @@ impl Headers {
     }
 
     pub(crate) fn raw(&self, k: Known) -> Option<&str> {
-        self.entries
+        self.f
+            .entries
             .iter()
             .find(|e| matches!(e.name, Name::Known(n) if n == k))
             .map(|e| self.s(&e.value))
@@ -570,6 +594,7 @@ impl Headers {
     pub(crate) fn raw_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + use<'a> {
         let key = Key::of(name);
         let out: SmallVec<[&'a str; 2]> = self
+            .f
             .entries
             .iter()
             .filter(|e| self.is(e, &key))
