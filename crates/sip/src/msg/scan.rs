@@ -211,18 +211,19 @@ pub(crate) fn parse_dec(s: &[u8], max: u32) -> Option<u32> {
     if digits.is_empty() {
         return None;
     }
-    let mut v: u32 = 0;
+    // Checked against `max` at every digit, so the sum never leaves u64.
+    let mut v: u64 = 0;
     for &c in digits {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
             return None;
         }
-        v = v.checked_mul(10)?.checked_add(u32::from(d))?;
-        if v > max {
+        v = v * 10 + u64::from(d);
+        if v > u64::from(max) {
             return None;
         }
     }
-    Some(v)
+    u32::try_from(v).ok()
 }
 
 /// Parses `*( SEMI generic-param )` from `i` (RFC 3261: `SEMI = SWS ";" SWS`,

@@ -195,41 +195,49 @@ pub(crate) fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
 /// The dotted-quad IPv4 address at the start of `s`, and its length. What follows it is
 /// not looked at (the caller decides whether it ends the address).
 pub(crate) fn ipv4_prefix(s: &[u8]) -> Option<(Ipv4Addr, usize)> {
-    let (a, i) = octet(s, 0)?;
-    let (b, i) = octet(s, dot(s, i)?)?;
-    let (c, i) = octet(s, dot(s, i)?)?;
-    let (d, i) = octet(s, dot(s, i)?)?;
-    Some((Ipv4Addr::new(a, b, c, d), i))
-}
-
-#[inline(always)]
-fn dot(s: &[u8], i: usize) -> Option<usize> {
-    (s.get(i) == Some(&b'.')).then_some(i + 1)
-}
-
-#[inline(always)]
-fn digit(s: &[u8], i: usize) -> Option<u32> {
-    let d = s.get(i)?.wrapping_sub(b'0');
-    (d <= 9).then_some(u32::from(d))
-}
-
-/// One to three digits at `i` making 0–255, with no leading zero before another digit.
-#[inline(always)]
-fn octet(s: &[u8], i: usize) -> Option<(u8, usize)> {
-    let mut v = digit(s, i)?;
-    let mut j = i + 1;
-    if let Some(d) = digit(s, j) {
-        if v == 0 {
+    // Read through a 16-byte window, zero-padded when `s` is shorter: an address is at
+    // most 15 bytes, so every index below stays inside the window.
+    let w: [u8; 16] = match s.get(..16) {
+        Some(head) => head.try_into().ok()?,
+        None => {
+            let mut w = [0; 16];
+            w[..s.len()].copy_from_slice(s);
+            w
+        }
+    };
+    let digit = |i: usize| w[i & 15].wrapping_sub(b'0');
+    let mut out = [0u8; 4];
+    let mut i = 0;
+    for (n, octet) in out.iter_mut().enumerate() {
+        if n > 0 {
+            if w[i & 15] != b'.' {
+                return None;
+            }
+            i += 1;
+        }
+        // One to three digits making 0-255, with no leading zero before another digit.
+        let d0 = digit(i);
+        if d0 > 9 {
             return None;
         }
-        v = v * 10 + d;
-        j += 1;
-        if let Some(d) = digit(s, j) {
-            v = v * 10 + d;
-            j += 1;
+        let mut v = u32::from(d0);
+        i += 1;
+        let d1 = digit(i);
+        if d1 <= 9 {
+            if d0 == 0 {
+                return None;
+            }
+            v = v * 10 + u32::from(d1);
+            i += 1;
+            let d2 = digit(i);
+            if d2 <= 9 {
+                v = v * 10 + u32::from(d2);
+                i += 1;
+            }
         }
+        *octet = u8::try_from(v).ok()?;
     }
-    u8::try_from(v).ok().map(|v| (v, j))
+    Some((Ipv4Addr::from(out), i))
 }
 
 /// Parses `":" port` at `i` if present; returns the port and the end index.
