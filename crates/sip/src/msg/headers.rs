@@ -296,7 +296,7 @@ impl Headers {
                     Contacts::Star => return Err(Fail::new(0, "'*' as the only Contact")),
                     Contacts::List(l) => l,
                     none @ Contacts::None => {
-                        *none = Contacts::List(Vec::with_capacity(1));
+                        *none = Contacts::List(SmallVec::new());
                         let Contacts::List(l) = none else {
                             unreachable!("just set to a list")
                         };

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use smallvec::SmallVec;
+
 use super::error::{Fail, PResult, ParseError};
 use super::scan::{
     Params, find_param, generic_params, is_token, is_ws, quoted_end, skip_ws, with_param,
@@ -30,14 +32,18 @@ pub type Contact = NameAddr;
 
 /// The Contact header field: absent, `*` (REGISTER removing every binding), or addresses.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "held inside the boxed header fields; inline, one Contact costs no allocation"
+)]
 pub enum Contacts {
     /// No Contact header.
     #[default]
     None,
     /// `Contact: *`.
     Star,
-    /// One or more addresses, in order.
-    List(Vec<Contact>),
+    /// One or more addresses, in order (one is held inline: most messages carry one).
+    List(SmallVec<[Contact; 1]>),
 }
 
 impl Contacts {

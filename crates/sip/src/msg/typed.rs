@@ -153,7 +153,7 @@ impl Headers {
         self.f.contacts = if list.is_empty() {
             Contacts::None
         } else {
-            Contacts::List(list)
+            Contacts::List(list.into())
         };
     }
 
