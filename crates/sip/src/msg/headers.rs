@@ -261,18 +261,7 @@ impl Headers {
         let text = self.text(&value);
         let s = text.as_str();
         match k {
-            Known::VIA => {
-                let parts = split_commas(s.as_bytes())?;
-                let mut text = Some(text);
-                for (n, &(a, z)) in parts.iter().enumerate() {
-                    if a == z {
-                        return Err(Fail::new(a, "a Via value"));
-                    }
-                    let t = take_part(&mut text, n + 1 == parts.len(), a, z);
-                    let via = Via::parse_text(t).map_err(|f| f.shift(a))?;
-                    self.f.vias.push(via);
-                }
-            }
+            Known::VIA => Via::parse_list(text, &mut self.f.vias)?,
             Known::FROM | Known::TO => {
                 let slot = if k == Known::FROM {
                     &mut self.f.from

@@ -5,9 +5,11 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use super::error::{Fail, PResult, ParseError};
+use smallvec::SmallVec;
+
 use super::scan::{
     Params, eq_nocase, find_param, generic_params, is_ws, parse_dec, skip_token, skip_ws,
-    with_param,
+    split_commas, with_param,
 };
 use super::text::{MAX_TYPED_LEN, Span, Text};
 use super::uri::{Host, HostKind, parse_host};
@@ -32,33 +34,23 @@ fn sep(s: &[u8], i: usize, c: u8) -> Option<usize> {
     (s.get(j) == Some(&c)).then(|| skip_ws(s, j + 1))
 }
 
-impl Via {
-    /// A Via for a request we send: `SIP/2.0/{transport} {host}[:{port}];branch={branch}`.
-    pub fn new(
-        transport: &str,
-        host: &Host,
-        port: Option<u16>,
-        branch: &str,
-    ) -> Result<Via, ParseError> {
-        let mut s = format!("SIP/2.0/{transport} {host}");
-        if let Some(p) = port {
-            s.push_str(&format!(":{p}"));
-        }
-        s.push_str(";branch=");
-        s.push_str(branch);
-        Via::parse(&s)
-    }
+/// A Via's parts, parsed before its text is cut out of the header value.
+struct Head {
+    protocol: Span,
+    version: Span,
+    transport: Span,
+    host_kind: HostKind,
+    host: Span,
+    port: Option<u16>,
+    params_at: u32,
+    params: Params,
+}
 
-    /// Parses one Via value.
-    pub fn parse(s: &str) -> Result<Via, ParseError> {
-        Via::parse_text(Text::owned(s)).map_err(|f| ParseError::at(s.as_bytes(), f, false))
-    }
-
-    pub(crate) fn parse_text(text: Text) -> PResult<Via> {
-        if text.as_str().len() > MAX_TYPED_LEN {
-            return Err(Fail::new(0, "a value shorter than 64 KiB"));
-        }
-        let s = text.as_str().as_bytes();
+impl Head {
+    /// Parses the Via at the start of `s` (at most [`MAX_TYPED_LEN`] long): its parts and
+    /// where it ends, before whatever follows its last parameter (whitespace, a comma).
+    #[inline(always)]
+    fn parse(s: &[u8]) -> PResult<(Head, usize)> {
         let p0 = skip_ws(s, 0);
         let p1 = skip_token(s, p0);
         if p1 == p0 {
@@ -99,11 +91,8 @@ impl Via {
             after = e;
         }
         let mut params = Params::new();
-        let end = skip_ws(s, generic_params(s, after, &mut params)?);
-        if end != s.len() {
-            return Err(Fail::new(end, "';' or the end of the Via"));
-        }
-        let via = Via {
+        let end = generic_params(s, after, &mut params)?;
+        let head = Head {
             protocol: Span::new(p0, p1),
             version: Span::new(v0, v1),
             transport: Span::new(t0, t1),
@@ -112,10 +101,99 @@ impl Via {
             port,
             params_at: after as u32,
             params,
+        };
+        Ok((head, end))
+    }
+
+    /// The Via whose text is `text` (the parts' offsets are relative to it).
+    #[inline(always)]
+    fn into_via(self, text: Text) -> PResult<Via> {
+        let via = Via {
+            protocol: self.protocol,
+            version: self.version,
+            transport: self.transport,
+            host_kind: self.host_kind,
+            host: self.host,
+            port: self.port,
+            params_at: self.params_at,
+            params: self.params,
             text,
         };
         via.check_params()?;
         Ok(via)
+    }
+}
+
+impl Via {
+    /// A Via for a request we send: `SIP/2.0/{transport} {host}[:{port}];branch={branch}`.
+    pub fn new(
+        transport: &str,
+        host: &Host,
+        port: Option<u16>,
+        branch: &str,
+    ) -> Result<Via, ParseError> {
+        let mut s = format!("SIP/2.0/{transport} {host}");
+        if let Some(p) = port {
+            s.push_str(&format!(":{p}"));
+        }
+        s.push_str(";branch=");
+        s.push_str(branch);
+        Via::parse(&s)
+    }
+
+    /// Parses one Via value.
+    pub fn parse(s: &str) -> Result<Via, ParseError> {
+        Via::parse_text(Text::owned(s)).map_err(|f| ParseError::at(s.as_bytes(), f, false))
+    }
+
+    pub(crate) fn parse_text(text: Text) -> PResult<Via> {
+        if text.as_str().len() > MAX_TYPED_LEN {
+            return Err(Fail::new(0, "a value shorter than 64 KiB"));
+        }
+        let s = text.as_str().as_bytes();
+        let (head, after) = Head::parse(s)?;
+        let end = skip_ws(s, after);
+        if end != s.len() {
+            return Err(Fail::new(end, "';' or the end of the Via"));
+        }
+        head.into_via(text)
+    }
+
+    /// Parses a Via header value (one or more comma-separated Vias) into `out`, in one
+    /// pass: each Via's parse stops where it ends, so no separate search for commas.
+    pub(crate) fn parse_list(text: Text, out: &mut SmallVec<[Via; 2]>) -> PResult<()> {
+        let s = text.as_str().as_bytes();
+        if s.len() > MAX_TYPED_LEN {
+            // Spans inside a Via are 16-bit: one Via at a time, cut at the commas first.
+            let parts = split_commas(s)?;
+            for &(a, z) in &parts {
+                if a == z {
+                    return Err(Fail::new(a, "a Via value"));
+                }
+                out.push(Via::parse_text(text.sub(a, z)).map_err(|f| f.shift(a))?);
+            }
+            return Ok(());
+        }
+        let mut a = skip_ws(s, 0);
+        let (last, a, z) = loop {
+            if a == s.len() || s[a] == b',' {
+                return Err(Fail::new(a, "a Via value"));
+            }
+            let (head, len) = Head::parse(&s[a..]).map_err(|f| f.shift(a))?;
+            let z = a + len;
+            let next = skip_ws(s, z);
+            if next == s.len() {
+                break (head, a, z);
+            }
+            if s[next] != b',' {
+                return Err(Fail::new(next, "';' or the end of the Via"));
+            }
+            out.push(head.into_via(text.sub(a, z)).map_err(|f| f.shift(a))?);
+            a = skip_ws(s, next + 1);
+        };
+        // The last Via takes the value's text over: no reference-count traffic.
+        out.push(last.into_via(text.into_sub(a, z)).map_err(|f| f.shift(a))?);
+        Ok(())
     }
 
     /// `received` must be an address, `ttl` 0–255, `rport` a port or empty.
