@@ -123,15 +123,29 @@ impl NameAddr {
                 false
             }
         };
+        // Inside `<...>` the URI is parsed where it stands, its end found by parsing (no
+        // search for the `>` first); when that fails, the URI is cut at the first `>` and
+        // parsed again below, which reports what is wrong.
+        let mut parsed = None;
         if angle {
             if s.get(i) != Some(&b'<') {
                 return Err(Fail::new(i, "'<'"));
             }
-            let Some(len) = memchr::memchr(b'>', &s[i..]) else {
-                return Err(Fail::new(i, "'>'"));
-            };
-            uri_span = Span::new(i + 1, i + len);
-            after = i + len + 1;
+            let rest = &s[i + 1..];
+            match Uri::parse_head(rest, true) {
+                Ok((scheme, parts, len)) if rest.get(len) == Some(&b'>') => {
+                    parsed = Some((scheme, parts));
+                    uri_span = Span::new(i + 1, i + 1 + len);
+                    after = i + len + 2;
+                }
+                _ => {
+                    let Some(len) = memchr::memchr(b'>', &s[i..]) else {
+                        return Err(Fail::new(i, "'>'"));
+                    };
+                    uri_span = Span::new(i + 1, i + len);
+                    after = i + len + 1;
+                }
+            }
         } else {
             let mut e = i;
             while e < s.len() && s[e] != b';' && !is_ws(s[e]) {
@@ -150,8 +164,11 @@ impl NameAddr {
             return Err(Fail::new(end, "';' or the end of the address"));
         }
         let outer = text.bounds();
-        let uri = Uri::parse_text(text.into_sub(uri_span.start as usize, uri_span.end as usize))
-            .map_err(|f| f.shift(uri_span.start as usize))?;
+        let uri_text = text.into_sub(uri_span.start as usize, uri_span.end as usize);
+        let uri = match parsed {
+            Some((scheme, parts)) => parts.into_uri(scheme, uri_text),
+            None => Uri::parse_text(uri_text).map_err(|f| f.shift(uri_span.start as usize))?,
+        };
         Ok(NameAddr {
             outer,
             display,

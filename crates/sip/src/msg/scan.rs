@@ -89,7 +89,7 @@ pub(crate) fn skip_class(s: &[u8], i: usize, class: &[bool; 256]) -> usize {
 ///
 /// Eight bytes a step as a fixed-size array: the checks unroll without bounds checks, one
 /// lookup and one branch a byte. Fewer than eight bytes before `end` go one at a time.
-#[inline]
+#[inline(always)]
 pub(crate) fn skip_class_to(s: &[u8], i: usize, end: usize, class: &[bool; 256]) -> usize {
     let s = &s[..end];
     let mut j = i;

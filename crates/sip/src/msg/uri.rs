@@ -241,6 +241,7 @@ pub(crate) fn ipv4_prefix(s: &[u8]) -> Option<(Ipv4Addr, usize)> {
 }
 
 /// Parses `":" port` at `i` if present; returns the port and the end index.
+#[inline(always)]
 pub(crate) fn parse_port(s: &[u8], i: usize) -> PResult<(Option<u16>, usize)> {
     if s.get(i) != Some(&b':') {
         return Ok((None, i));
@@ -262,7 +263,7 @@ pub(crate) fn parse_port(s: &[u8], i: usize) -> PResult<(Option<u16>, usize)> {
 
 /// The parts of a URI found while parsing, before the text moves into the `Uri`.
 #[derive(Default)]
-struct Parts {
+pub(crate) struct Parts {
     user: Option<Span>,
     password: Option<Span>,
     host: Option<(HostKind, Span)>,
@@ -272,13 +273,35 @@ struct Parts {
 }
 
 impl Parts {
-    fn parse_sip(&mut self, s: &[u8], start: usize) -> PResult<usize> {
+    /// The URI whose text is `text` (the parts' offsets are relative to it).
+    #[inline(always)]
+    pub(crate) fn into_uri(self, scheme: Scheme, text: Text) -> Uri {
+        Uri {
+            text,
+            scheme,
+            user: self.user,
+            password: self.password,
+            host: self.host,
+            port: self.port,
+            params: self.params,
+            headers: self.headers,
+        }
+    }
+
+    /// `bounded`: the URI ends at the first `>` (it is read inside `<...>`), so an `@`
+    /// after that is not the URI's.
+    #[inline(always)]
+    fn parse_sip(&mut self, s: &[u8], start: usize, bounded: bool) -> PResult<usize> {
         let mut i = start;
         // Usually the user part is plain characters up to the '@': the class scan finds
         // both, with no search for the '@' first.
         let plain = skip_class_to(s, start, s.len(), &USER);
         let at = if s.get(plain) == Some(&b'@') {
             Some(plain)
+        } else if bounded {
+            memchr::memchr2(b'@', b'>', &s[start..])
+                .map(|k| start + k)
+                .filter(|&k| s[k] == b'@')
         } else {
             memchr::memchr(b'@', &s[start..]).map(|k| start + k)
         };
@@ -415,7 +438,18 @@ impl Uri {
         if text.as_str().len() > MAX_TYPED_LEN {
             return Err(Fail::new(0, "a value shorter than 64 KiB"));
         }
-        let s = text.as_str().as_bytes();
+        let (scheme, parts, end) = Uri::parse_head(text.as_str().as_bytes(), false)?;
+        if end != text.as_str().len() {
+            return Err(Fail::new(end, "the end of the URI"));
+        }
+        Ok(parts.into_uri(scheme, text))
+    }
+
+    /// Parses the URI at the start of `s` (at most [`MAX_TYPED_LEN`] long, checked by the
+    /// caller) up to the first character that cannot continue it: the scheme, the parts
+    /// and that index. `bounded`: the URI is read inside `<...>`.
+    #[inline(always)]
+    pub(crate) fn parse_head(s: &[u8], bounded: bool) -> PResult<(Scheme, Parts, usize)> {
         let mut i = 0;
         // `sip:` (any case) is nearly every URI: decided without the scheme scan.
         let sip = s.len() > 3 && s[3] == b':' && s[..3].eq_ignore_ascii_case(b"sip");
@@ -431,20 +465,21 @@ impl Uri {
         if i == 0 || !s[0].is_ascii_alphabetic() || s.get(i) != Some(&b':') {
             return Err(Fail::new(i, "a URI scheme followed by ':'"));
         }
-        let name = &text.as_str()[..i];
-        let scheme = if sip || name.eq_ignore_ascii_case("sip") {
+        let name = &s[..i];
+        let scheme = if sip || name.eq_ignore_ascii_case(b"sip") {
             Scheme::Sip
-        } else if name.eq_ignore_ascii_case("sips") {
+        } else if name.eq_ignore_ascii_case(b"sips") {
             Scheme::Sips
-        } else if name.eq_ignore_ascii_case("tel") {
+        } else if name.eq_ignore_ascii_case(b"tel") {
             Scheme::Tel
         } else {
-            Scheme::Other(name.to_owned())
+            // The scheme's characters are ASCII: checked above.
+            Scheme::Other(String::from_utf8_lossy(name).into_owned())
         };
         let mut uri = Parts::default();
         let rest = i + 1;
         let end = match scheme {
-            Scheme::Sip | Scheme::Sips => uri.parse_sip(s, rest)?,
+            Scheme::Sip | Scheme::Sips => uri.parse_sip(s, rest, bounded)?,
             Scheme::Tel => {
                 let e = skip_chars(s, rest, s.len(), &TEL)?;
                 if e == rest {
@@ -468,19 +503,7 @@ impl Uri {
                 e
             }
         };
-        if end != s.len() {
-            return Err(Fail::new(end, "the end of the URI"));
-        }
-        Ok(Uri {
-            text,
-            scheme,
-            user: uri.user,
-            password: uri.password,
-            host: uri.host,
-            port: uri.port,
-            params: uri.params,
-            headers: uri.headers,
-        })
+        Ok((scheme, uri, end))
     }
 
     /// The scheme.
