@@ -229,6 +229,7 @@ pub(crate) fn parse_dec(s: &[u8], max: u32) -> Option<u32> {
 /// Parses `*( SEMI generic-param )` from `i` (RFC 3261: `SEMI = SWS ";" SWS`,
 /// `gen-value = token / host / quoted-string`). Stops before anything that is not a `;`
 /// (after whitespace) and returns that index.
+#[inline(always)]
 pub(crate) fn generic_params(s: &[u8], mut i: usize, out: &mut Params) -> PResult<usize> {
     loop {
         let j = skip_ws(s, i);

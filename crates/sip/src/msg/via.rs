@@ -51,17 +51,23 @@ impl Head {
     /// where it ends, before whatever follows its last parameter (whitespace, a comma).
     #[inline(always)]
     fn parse(s: &[u8]) -> PResult<(Head, usize)> {
-        let p0 = skip_ws(s, 0);
-        let p1 = skip_token(s, p0);
-        if p1 == p0 {
-            return Err(Fail::new(p0, "a protocol name"));
-        }
-        let v0 = sep(s, p1, b'/').ok_or(Fail::new(p1, "'/' after the protocol name"))?;
-        let v1 = skip_token(s, v0);
-        if v1 == v0 {
-            return Err(Fail::new(v0, "a protocol version"));
-        }
-        let t0 = sep(s, v1, b'/').ok_or(Fail::new(v1, "'/' after the protocol version"))?;
+        // `SIP/2.0/` as usually written is decided by one comparison.
+        let (p0, p1, v0, v1, t0) = if s.get(..8) == Some(b"SIP/2.0/".as_slice()) {
+            (0, 3, 4, 7, 8)
+        } else {
+            let p0 = skip_ws(s, 0);
+            let p1 = skip_token(s, p0);
+            if p1 == p0 {
+                return Err(Fail::new(p0, "a protocol name"));
+            }
+            let v0 = sep(s, p1, b'/').ok_or(Fail::new(p1, "'/' after the protocol name"))?;
+            let v1 = skip_token(s, v0);
+            if v1 == v0 {
+                return Err(Fail::new(v0, "a protocol version"));
+            }
+            let t0 = sep(s, v1, b'/').ok_or(Fail::new(v1, "'/' after the protocol version"))?;
+            (p0, p1, v0, v1, t0)
+        };
         let t1 = skip_token(s, t0);
         if t1 == t0 {
             return Err(Fail::new(t0, "a transport"));
