@@ -175,6 +175,26 @@ fn take_part(text: &mut Option<Text>, last: bool, a: usize, z: usize) -> Text {
     }
 }
 
+/// The text of a value whose ranges point into `buf`.
+fn val_str<'a>(buf: Option<&'a Arc<str>>, v: &'a Val) -> &'a str {
+    match v {
+        Val::At(a, b) => &buf.expect("ranges only with a buffer")[*a as usize..*b as usize],
+        Val::Own(s) => s,
+    }
+}
+
+/// A value as a [`Text`], sharing `buf` when it is a range of it.
+fn val_text(buf: Option<&Arc<str>>, v: &Val) -> Text {
+    match v {
+        Val::At(a, b) => Text::slice(
+            buf.expect("ranges only with a buffer"),
+            *a as usize,
+            *b as usize,
+        ),
+        Val::Own(s) => Text::owned(s),
+    }
+}
+
 fn is_typed(k: Known) -> bool {
     matches!(
         k,
@@ -188,13 +208,27 @@ impl Headers {
         Headers::default()
     }
 
-    /// Headers parsed from `buf`: `Val::At` ranges given to `add_parsed` point into it.
-    pub(crate) fn with_buf(buf: Arc<str>) -> Headers {
+    /// Empty headers to parse into: `add_parsed` is given the buffer its `Val::At` ranges
+    /// point into, and [`Headers::set_buf`] hands it over once parsing is done (one
+    /// reference to it fewer to count while parsing).
+    pub(crate) fn parsing() -> Headers {
         // Filled in on the heap: building the fields first and boxing them would copy them.
         let mut f: Box<Fields> = Box::default();
-        f.buf = Some(buf);
         f.entries = Vec::with_capacity(16);
         Headers { f }
+    }
+
+    /// Hands over the buffer the parsed ranges point into.
+    pub(crate) fn set_buf(&mut self, buf: Arc<str>) {
+        self.f.buf = Some(buf);
+    }
+
+    /// Whether a raw-kept header of that name is present (no buffer needed).
+    pub(crate) fn has(&self, k: Known) -> bool {
+        self.f
+            .entries
+            .iter()
+            .any(|e| matches!(e.name, Name::Known(n) if n == k))
     }
 
     fn s<'a>(&'a self, v: &'a Val) -> &'a str {
@@ -203,17 +237,6 @@ impl Headers {
                 &self.f.buf.as_ref().expect("ranges only with a buffer")[*a as usize..*b as usize]
             }
             Val::Own(s) => s,
-        }
-    }
-
-    fn text(&self, v: &Val) -> Text {
-        match v {
-            Val::At(a, b) => Text::slice(
-                self.f.buf.as_ref().expect("ranges only with a buffer"),
-                *a as usize,
-                *b as usize,
-            ),
-            Val::Own(s) => Text::owned(s),
         }
     }
 
@@ -234,7 +257,13 @@ impl Headers {
 
     /// Adds one header line (`value` trimmed and unfolded), checking what decides
     /// validity. Offsets in the error are relative to the value.
-    pub(crate) fn add_parsed(&mut self, name: Name, value: Val) -> PResult<()> {
+    /// `buf`: what `Val::At` ranges point into (while parsing, before [`Headers::set_buf`]).
+    pub(crate) fn add_parsed(
+        &mut self,
+        buf: Option<&Arc<str>>,
+        name: Name,
+        value: Val,
+    ) -> PResult<()> {
         let k = match name {
             Name::Known(k) => k,
             Name::Other(_) => {
@@ -245,12 +274,12 @@ impl Headers {
         if !is_typed(k) {
             self.check_single(k)?;
             if matches!(k, Known::ROUTE | Known::RECORD_ROUTE) {
-                let text = self.text(&value);
+                let text = val_text(buf, &value);
                 for (a, z) in split_commas(text.as_str().as_bytes())? {
                     NameAddr::parse_text(text.sub(a, z)).map_err(|f| f.shift(a))?;
                 }
             }
-            let s = self.s(&value);
+            let s = val_str(buf, &value);
             check_value(k, s)?;
             if k == Known::CSEQ {
                 self.f.cseq = Some(CSeq::parse(s)?);
@@ -258,7 +287,7 @@ impl Headers {
             self.f.entries.push(Entry { name, value });
             return Ok(());
         }
-        let text = self.text(&value);
+        let text = val_text(buf, &value);
         let s = text.as_str();
         match k {
             Known::VIA => Via::parse_list(text, &mut self.f.vias)?,
@@ -376,7 +405,10 @@ impl Headers {
         if let Name::Known(k) = name {
             if is_typed(k) {
                 let mut typed = self.clone_typed(k);
-                if typed.add_parsed(name.clone(), Val::own(&value)).is_ok() {
+                if typed
+                    .add_parsed(None, name.clone(), Val::own(&value))
+                    .is_ok()
+                {
                     self.take_typed(k, typed);
                     return;
                 }
@@ -599,7 +631,7 @@ mod tests {
 
     fn add(h: &mut Headers, n: &str, v: &str) -> PResult<()> {
         let name = h.name_of(n);
-        h.add_parsed(name, Val::own(v))
+        h.add_parsed(None, name, Val::own(v))
     }
 
     fn parsed(lines: &[(&str, &str)]) -> Headers {

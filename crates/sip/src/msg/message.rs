@@ -307,7 +307,7 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
         let first = &buf[..first_end];
         let is_response = first.as_bytes()[..4.min(first.len())].eq_ignore_ascii_case(b"SIP/");
         // Built in place: the headers are parsed straight into the message.
-        let headers = Headers::with_buf(Arc::clone(&buf));
+        let headers = Headers::parsing();
         let mut msg = if is_response {
             let (status, reason) = parse_status_line(first)?;
             Message::Response(Response {
@@ -334,7 +334,7 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
             (headers.vias().is_empty(), "a Via header"),
             (headers.from().is_none(), "a From header"),
             (headers.to().is_none(), "a To header"),
-            (headers.call_id().is_none(), "a Call-ID header"),
+            (!headers.has(Known::CALL_ID), "a Call-ID header"),
             (headers.cseq_ref().is_none(), "a CSeq header"),
         ];
         if let Some((_, what)) = missing.iter().find(|(m, _)| *m) {
@@ -366,7 +366,9 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
         }
         Ok(msg)
     };
-    parse().map_err(|f| f.shift(start))
+    let mut msg = parse().map_err(|f| f.shift(start))?;
+    msg.headers_mut().set_buf(buf);
+    Ok(msg)
 }
 
 /// `Method SP Request-URI SP SIP-Version`, each separated by exactly one SP.
@@ -506,7 +508,7 @@ fn add_header(
             v0 += 1;
         }
     }
-    headers.add_parsed(name, value).map_err(|f| {
+    headers.add_parsed(Some(buf), name, value).map_err(|f| {
         Fail::new(v0 + if folded { 0 } else { f.at }, f.expected).with_status(f.status)
     })
 }
