@@ -87,7 +87,9 @@ impl fmt::Display for Host {
 pub(crate) enum HostKind {
     Domain,
     V4(Ipv4Addr),
-    V6(Ipv6Addr),
+    /// An IPv6 reference, checked when parsed and read again from the text when asked
+    /// for (rare), which keeps every parsed URI and Via smaller.
+    V6,
 }
 
 impl HostKind {
@@ -95,7 +97,11 @@ impl HostKind {
         match self {
             HostKind::Domain => Host::Domain(text.to_owned()),
             HostKind::V4(a) => Host::V4(a),
-            HostKind::V6(a) => Host::V6(a),
+            HostKind::V6 => Host::V6(
+                text.get(1..text.len().saturating_sub(1))
+                    .and_then(|t| t.parse().ok())
+                    .expect("an IPv6 reference checked when parsed"),
+            ),
         }
     }
 }
@@ -133,11 +139,11 @@ pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
         let Some(len) = memchr::memchr(b']', rest) else {
             return Err(Fail::new(i, "a closing ']' of an IPv6 reference"));
         };
-        let addr = std::str::from_utf8(&rest[1..len])
+        std::str::from_utf8(&rest[1..len])
             .ok()
             .and_then(|t| t.parse::<Ipv6Addr>().ok())
             .ok_or(Fail::new(i + 1, "an IPv6 address"))?;
-        return Ok((HostKind::V6(addr), i + len + 1));
+        return Ok((HostKind::V6, i + len + 1));
     }
     // An IPv4 address is read directly when nothing that can be part of a host follows it.
     if rest.first().is_some_and(u8::is_ascii_digit)
@@ -276,9 +282,16 @@ impl Parts {
     /// The URI whose text is `text` (the parts' offsets are relative to it).
     #[inline(always)]
     pub(crate) fn into_uri(self, scheme: Scheme, text: Text) -> Uri {
+        let (scheme, other_scheme) = match scheme {
+            Scheme::Sip => (SchemeKind::Sip, None),
+            Scheme::Sips => (SchemeKind::Sips, None),
+            Scheme::Tel => (SchemeKind::Tel, None),
+            other @ Scheme::Other(_) => (SchemeKind::Other, Some(Box::new(other))),
+        };
         Uri {
             text,
             scheme,
+            other_scheme,
             user: self.user,
             password: self.password,
             host: self.host,
@@ -345,12 +358,27 @@ impl Parts {
     }
 }
 
+/// Which [`Scheme`] a URI has, in one byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SchemeKind {
+    Sip,
+    Sips,
+    Tel,
+    Other,
+}
+
+static SCHEME_SIP: Scheme = Scheme::Sip;
+static SCHEME_SIPS: Scheme = Scheme::Sips;
+static SCHEME_TEL: Scheme = Scheme::Tel;
+
 /// A URI. `sip:`/`sips:` URIs are parsed into user, password, host, port, parameters and
 /// headers; `tel:` into number and parameters; other schemes are kept opaque.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Uri {
     text: Text,
-    scheme: Scheme,
+    scheme: SchemeKind,
+    /// The scheme of a [`SchemeKind::Other`] URI (boxed: rare, and a URI moves often).
+    other_scheme: Option<Box<Scheme>>,
     user: Option<Span>,
     password: Option<Span>,
     host: Option<(HostKind, Span)>,
@@ -508,7 +536,12 @@ impl Uri {
 
     /// The scheme.
     pub fn scheme(&self) -> &Scheme {
-        &self.scheme
+        match self.scheme {
+            SchemeKind::Sip => &SCHEME_SIP,
+            SchemeKind::Sips => &SCHEME_SIPS,
+            SchemeKind::Tel => &SCHEME_TEL,
+            SchemeKind::Other => self.other_scheme.as_deref().expect("kept with its kind"),
+        }
     }
 
     /// The user part as written (escapes kept); for `tel:` the number.
@@ -567,7 +600,7 @@ impl Uri {
     /// Sets (or adds) a URI parameter; `None` makes it a flag. Only for `sip:`, `sips:`
     /// and `tel:` URIs (an opaque URI is returned unchanged).
     pub fn set_param(&mut self, name: &str, value: Option<&str>) -> Result<(), ParseError> {
-        if matches!(self.scheme, Scheme::Other(_)) {
+        if self.scheme == SchemeKind::Other {
             return Ok(());
         }
         let t = self.text.as_str();
