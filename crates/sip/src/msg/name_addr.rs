@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 
 use super::error::{Fail, PResult, ParseError};
 use super::scan::{
-    Params, find_param, generic_params, is_token, is_ws, quoted_end, skip_ws, with_param,
+    Params, eq_nocase, find_param, generic_params, is_token, is_ws, quoted_end, skip_ws, with_param,
 };
 use super::text::{MAX_TYPED_LEN, Span, Text};
 use super::uri::Uri;
@@ -25,6 +25,8 @@ pub struct NameAddr {
     /// Where the header parameters start (the end of `>` or of the addr-spec).
     params_at: u32,
     params: Params,
+    /// Which parameter is the first `tag` (read on every message, to match its dialog).
+    tag: Option<u16>,
 }
 
 /// A Contact value: a [`NameAddr`] (with [`NameAddr::q`] and [`NameAddr::expires`]).
@@ -163,6 +165,10 @@ impl NameAddr {
         if end != s.len() {
             return Err(Fail::new(end, "';' or the end of the address"));
         }
+        let tag = params
+            .iter()
+            .position(|p| eq_nocase(&s[p.name.start as usize..p.name.end as usize], b"tag"))
+            .and_then(|k| u16::try_from(k).ok());
         let outer = text.bounds();
         let uri_text = text.into_sub(uri_span.start as usize, uri_span.end as usize);
         let uri = match parsed {
@@ -174,6 +180,7 @@ impl NameAddr {
             display,
             uri,
             params_at: after as u32,
+            tag,
             params,
         })
     }
@@ -211,7 +218,8 @@ impl NameAddr {
 
     /// The `tag` parameter.
     pub fn tag(&self) -> Option<&str> {
-        self.param("tag")
+        let p = self.params.get(usize::from(self.tag?))?;
+        Some(p.value.map_or("", |v| v.of(self.as_str())))
     }
 
     /// Sets (replaces) the `tag` parameter.

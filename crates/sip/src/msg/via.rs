@@ -26,6 +26,9 @@ pub struct Via {
     port: Option<u16>,
     params_at: u32,
     params: Params,
+    /// The first `branch` parameter's value, found while checking the parameters (read on
+    /// every message, to match it to its transaction).
+    branch: Option<Span>,
 }
 
 /// `SWS c SWS` at `i`: returns the index after it, or `None` when `c` is not there.
@@ -114,7 +117,7 @@ impl Head {
     /// The Via whose text is `text` (the parts' offsets are relative to it).
     #[inline(always)]
     fn into_via(self, text: Text) -> PResult<Via> {
-        let via = Via {
+        let mut via = Via {
             protocol: self.protocol,
             version: self.version,
             transport: self.transport,
@@ -123,9 +126,10 @@ impl Head {
             port: self.port,
             params_at: self.params_at,
             params: self.params,
+            branch: None,
             text,
         };
-        via.check_params()?;
+        via.branch = via.check_params()?;
         Ok(via)
     }
 }
@@ -202,11 +206,13 @@ impl Via {
         Ok(())
     }
 
-    /// `received` must be an address, `ttl` 0–255, `rport` a port or empty.
+    /// `received` must be an address, `ttl` 0–255, `rport` a port or empty. Returns the
+    /// first `branch` value.
     #[inline(always)]
-    fn check_params(&self) -> PResult<()> {
+    fn check_params(&self) -> PResult<Option<Span>> {
         let t = self.text.as_str();
         let b = t.as_bytes();
+        let mut branch = None;
         for p in &self.params {
             let name = &b[p.name.start as usize..p.name.end as usize];
             let at = p.name.start as usize;
@@ -224,14 +230,19 @@ impl Via {
                     .and_then(|v| parse_dec(v, u32::from(u8::MAX)))
                     .is_none()
                     .then_some("a ttl of 0-255"),
-                6 if eq_nocase(name, b"branch") => value.is_none().then_some("a branch value"),
+                6 if eq_nocase(name, b"branch") => {
+                    if branch.is_none() {
+                        branch = p.value;
+                    }
+                    value.is_none().then_some("a branch value")
+                }
                 _ => None,
             };
             if let Some(expected) = bad {
                 return Err(Fail::new(at, expected));
             }
         }
-        Ok(())
+        Ok(branch)
     }
 
     /// The protocol name (`SIP`).
@@ -266,7 +277,7 @@ impl Via {
 
     /// The `branch` parameter.
     pub fn branch(&self) -> Option<&str> {
-        self.param("branch")
+        self.branch.map(|v| v.of(self.text.as_str()))
     }
 
     /// The `received` parameter (brackets around an IPv6 address accepted).
