@@ -286,8 +286,13 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
             "an empty line ending the headers",
         ));
     };
-    let head = std::str::from_utf8(&datagram[start..head_end])
-        .map_err(|e| Fail::new(start + e.valid_up_to(), "UTF-8 text in the headers"))?;
+    // Checked with a vectorised validator (several times quicker than the standard one on
+    // a header section); where the fault is, only when there is one.
+    let raw = &datagram[start..head_end];
+    let head = simdutf8::basic::from_utf8(raw).map_err(|_| {
+        let at = std::str::from_utf8(raw).map_or_else(|e| e.valid_up_to(), str::len);
+        Fail::new(start + at, "UTF-8 text in the headers")
+    })?;
     let buf: Arc<str> = Arc::from(head);
     let h = buf.as_bytes();
     // Offsets below are relative to `buf`; errors are shifted by `start`.
