@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 
 use super::error::{Fail, PResult, ParseError};
 use super::scan::{
-    Params, eq_nocase, find_param, generic_params, is_token, is_ws, quoted_end, skip_ws, with_param,
+    Params, find_param, generic_params, is_name, is_token, is_ws, quoted_end, skip_ws, with_param,
 };
 use super::text::{MAX_TYPED_LEN, Span, Text};
 use super::uri::Uri;
@@ -167,7 +167,7 @@ impl NameAddr {
         }
         let tag = params
             .iter()
-            .position(|p| eq_nocase(&s[p.name.start as usize..p.name.end as usize], b"tag"))
+            .position(|p| is_name(&s[p.name.start as usize..p.name.end as usize], b"tag"))
             .and_then(|k| u16::try_from(k).ok());
         let outer = text.bounds();
         let uri_text = text.into_sub(uri_span.start as usize, uri_span.end as usize);

@@ -204,6 +204,20 @@ pub(crate) fn eq_nocase(a: &[u8], b: &[u8]) -> bool {
         })
 }
 
+/// `name` is `lower` in any case, where `lower` is lower-case letters only (so folding
+/// each byte of `name` with 0x20 can match no other byte): one comparison of arrays.
+#[inline(always)]
+pub(crate) fn is_name<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+    debug_assert!(lower.iter().all(u8::is_ascii_lowercase));
+    let Ok(name) = <&[u8; N]>::try_from(name) else {
+        return false;
+    };
+    name.iter()
+        .zip(lower)
+        .fold(0, |acc, (&x, &y)| acc | ((x | 0x20) ^ y))
+        == 0
+}
+
 /// A decimal number as `str::parse` reads an unsigned integer (an optional `+`, then
 /// digits, leading zeros allowed), if it is at most `max`.
 pub(crate) fn parse_dec(s: &[u8], max: u32) -> Option<u32> {

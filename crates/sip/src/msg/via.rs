@@ -8,7 +8,7 @@ use super::error::{Fail, PResult, ParseError};
 use smallvec::SmallVec;
 
 use super::scan::{
-    Params, eq_nocase, find_param, generic_params, is_ws, parse_dec, skip_token, skip_ws,
+    Params, find_param, generic_params, is_name, is_ws, parse_dec, skip_token, skip_ws,
     split_commas, with_param,
 };
 use super::text::{MAX_TYPED_LEN, Span, Text};
@@ -217,26 +217,27 @@ impl Via {
             let name = &b[p.name.start as usize..p.name.end as usize];
             let at = p.name.start as usize;
             let value = p.value.map(|v| &b[v.start as usize..v.end as usize]);
-            let bad = match name.len() {
-                8 if eq_nocase(name, b"received") => p
-                    .value
+            let bad = if is_name(name, b"branch") {
+                if branch.is_none() {
+                    branch = p.value;
+                }
+                value.is_none().then_some("a branch value")
+            } else if is_name(name, b"received") {
+                p.value
                     .and_then(|v| parse_addr(v.of(t)))
                     .is_none()
-                    .then_some("an IP address in received"),
-                5 if eq_nocase(name, b"rport") => value
+                    .then_some("an IP address in received")
+            } else if is_name(name, b"rport") {
+                value
                     .is_some_and(|v| parse_dec(v, u32::from(u16::MAX)).is_none())
-                    .then_some("a port number in rport"),
-                3 if eq_nocase(name, b"ttl") => value
+                    .then_some("a port number in rport")
+            } else if is_name(name, b"ttl") {
+                value
                     .and_then(|v| parse_dec(v, u32::from(u8::MAX)))
                     .is_none()
-                    .then_some("a ttl of 0-255"),
-                6 if eq_nocase(name, b"branch") => {
-                    if branch.is_none() {
-                        branch = p.value;
-                    }
-                    value.is_none().then_some("a branch value")
-                }
-                _ => None,
+                    .then_some("a ttl of 0-255")
+            } else {
+                None
             };
             if let Some(expected) = bad {
                 return Err(Fail::new(at, expected));
