@@ -300,7 +300,7 @@ impl Headers {
                 if slot.is_some() {
                     return Err(Fail::new(0, "a single From and a single To"));
                 }
-                *slot = Some(NameAddr::parse_text(text)?);
+                NameAddr::parse_into(text, slot)?;
             }
             Known::CONTACT => {
                 if s == "*" {

@@ -90,6 +90,13 @@ impl NameAddr {
 
     /// Parses the whole of `text` (already trimmed of surrounding whitespace).
     pub(crate) fn parse_text(text: Text) -> PResult<NameAddr> {
+        let mut slot = None;
+        NameAddr::parse_into(text, &mut slot)?;
+        Ok(slot.expect("set when parsed"))
+    }
+
+    /// Parses the whole of `text` into `slot`: built where it is kept, not moved there.
+    pub(crate) fn parse_into(text: Text, slot: &mut Option<NameAddr>) -> PResult<()> {
         if text.as_str().len() > MAX_TYPED_LEN {
             return Err(Fail::new(0, "a value shorter than 64 KiB"));
         }
@@ -175,14 +182,15 @@ impl NameAddr {
             Some((scheme, parts)) => parts.into_uri(scheme, uri_text),
             None => Uri::parse_text(uri_text).map_err(|f| f.shift(uri_span.start as usize))?,
         };
-        Ok(NameAddr {
+        *slot = Some(NameAddr {
             outer,
             display,
             uri,
             params_at: after as u32,
             tag,
             params,
-        })
+        });
+        Ok(())
     }
 
     /// The display name: the content of the quoted string (escapes kept), or the tokens.
