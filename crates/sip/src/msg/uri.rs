@@ -7,7 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use super::error::{Fail, PResult, ParseError};
-use super::scan::{Param, Params, class_table, find_param, is_unreserved, skip_class_to};
+use super::scan::{
+    Param, Params, class_table, find_param, is_unreserved, skip_class, skip_class_to,
+};
 use super::text::{MAX_TYPED_LEN, Span, Text};
 
 /// A URI scheme. Scheme names are case-insensitive; an unknown one keeps its spelling.
@@ -130,6 +132,34 @@ static HOST: [u8; 256] = {
     t
 };
 
+/// The bytes a host name may hold.
+static HOST_CHAR: [bool; 256] =
+    class_table!(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+
+/// Whether `t` holds two dots in a row: eight bytes at a time, each window overlapping
+/// the last by one byte so that no pair is split.
+fn has_double_dot(t: &[u8]) -> bool {
+    if t.len() < 8 {
+        return t.windows(2).any(|w| w == b"..");
+    }
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut k = 0;
+    loop {
+        let at = k.min(t.len() - 8);
+        let w: [u8; 8] = t[at..at + 8].try_into().expect("eight bytes");
+        let x = u64::from_le_bytes(w) ^ 0x2e2e_2e2e_2e2e_2e2e;
+        // The high bit of each byte that was a dot (exact: no carry between bytes).
+        let dots = !(((x & LOW) + LOW) | x | LOW);
+        if dots & (dots << 8) != 0 {
+            return true;
+        }
+        if at + 8 == t.len() {
+            return false;
+        }
+        k += 7;
+    }
+}
+
 /// Parses `host` at the start of `s` (hostname / IPv4address / IPv6reference); returns
 /// the kind and the end index. Stops at the first character that cannot be in a host.
 #[inline(always)]
@@ -151,6 +181,15 @@ pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
         && rest.get(len).is_none_or(|&c| HOST[c as usize] == 0)
     {
         return Ok((HostKind::V4(addr), i + len));
+    }
+    // A host that starts with a letter is a domain name: its extent found by the class
+    // scan, and an empty label (a dot after a dot) looked for eight bytes at a time. When
+    // there is one, the pass below says where.
+    if rest.first().is_some_and(u8::is_ascii_alphabetic) {
+        let len = skip_class(rest, 0, &HOST_CHAR);
+        if !has_double_dot(&rest[..len]) {
+            return Ok((HostKind::Domain, i + len));
+        }
     }
     // One pass: the extent, the classes seen, and whether a dot follows a dot (or starts
     // the host), which is an empty label.
@@ -772,6 +811,37 @@ mod tests {
         assert!(host("sip:1.2.3.45678").is_err());
         assert!(host("sip:1.2.3.4..x").is_err());
         assert!(host("sip:01.2.3.4").is_err());
+    }
+
+    #[test]
+    fn double_dots_found_at_every_place() {
+        for len in 0..24 {
+            for a in 0..len {
+                for b in a..len {
+                    let mut t = vec![b'x'; len];
+                    t[a] = b'.';
+                    t[b] = b'.';
+                    let expected = t.windows(2).any(|w| w == b"..");
+                    assert_eq!(has_double_dot(&t), expected, "{:?}", String::from_utf8(t));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_labels_rejected_where_they_are() {
+        let at = |s: &str| Uri::parse(s).unwrap_err().to_string();
+        assert!(Uri::parse("sip:pbx..example.com").is_err());
+        assert!(Uri::parse("sip:alice@example.com..").is_err());
+        assert!(Uri::parse("sip:a.very.long.host.name..example.com").is_err());
+        assert_eq!(
+            at("sip:a.very.long.host.name..example.com"),
+            at("sip:1.very.long.host.name..example.com").replacen("1.very", "a.very", 1)
+        );
+        assert_eq!(
+            Uri::parse("sip:example.com.").unwrap().host_str(),
+            Some("example.com.")
+        );
     }
 
     #[test]
