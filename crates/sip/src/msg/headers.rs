@@ -135,7 +135,23 @@ fn check_call_id(s: &str) -> PResult<()> {
     if s.is_empty() {
         return Err(Fail::new(0, "a Call-ID"));
     }
-    match super::scan::skip_class(s.as_bytes(), 0, &CALL_ID) {
+    // Eight bytes a step while none is SP, a control or DEL; the class scan from the first
+    // step that holds one (or the tail) says where.
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(w) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(w.try_into().expect("eight bytes"));
+        // Any byte below 0x21, or any byte that is 0x7f (exact as a yes or no).
+        let low = x.wrapping_sub(0x21 * ONES) & !x & HIGH;
+        let del = (x ^ (0x7f * ONES)).wrapping_sub(ONES) & !(x ^ (0x7f * ONES)) & HIGH;
+        if low | del != 0 {
+            break;
+        }
+        i += 8;
+    }
+    match super::scan::skip_class(b, i, &CALL_ID) {
         i if i < s.len() => Err(Fail::new(i, "a Call-ID without whitespace")),
         _ => Ok(()),
     }
@@ -328,7 +344,9 @@ impl Headers {
                         return Err(Fail::new(a, "a Contact value"));
                     }
                     let t = take_part(&mut text, n + 1 == parts.len(), a, z);
-                    list.push(NameAddr::parse_text(t).map_err(|f| f.shift(a))?);
+                    let mut slot = None;
+                    NameAddr::parse_into(t, &mut slot).map_err(|f| f.shift(a))?;
+                    list.push(slot.expect("set when parsed"));
                 }
             }
             _ => {
@@ -708,6 +726,26 @@ mod tests {
         assert_eq!(h.get_all("Contact").count(), 2);
         let star = parsed(&[("Contact", "*")]);
         assert_eq!(star.contacts(), &Contacts::Star);
+    }
+
+    #[test]
+    fn call_id_faults_found_at_every_place() {
+        for len in 1..24 {
+            let good = "a".repeat(len);
+            assert!(check_call_id(&good).is_ok());
+            for at in 0..len {
+                for bad in [' ', '\t', '\x01', '\x7f'] {
+                    let mut v: Vec<char> = good.chars().collect();
+                    v[at] = bad;
+                    let s: String = v.into_iter().collect();
+                    assert_eq!(check_call_id(&s).map_err(|f| f.at), Err(at), "{s:?}");
+                }
+                let mut v: Vec<char> = good.chars().collect();
+                v[at] = '\u{e9}';
+                let s: String = v.into_iter().collect();
+                assert!(check_call_id(&s).is_ok(), "{s:?}");
+            }
+        }
     }
 
     #[test]
