@@ -291,8 +291,11 @@ impl Headers {
             self.check_single(k)?;
             if matches!(k, Known::ROUTE | Known::RECORD_ROUTE) {
                 let text = val_text(buf, &value);
-                for (a, z) in split_commas(text.as_str().as_bytes())? {
-                    NameAddr::parse_text(text.sub(a, z)).map_err(|f| f.shift(a))?;
+                let parts = split_commas(text.as_str().as_bytes())?;
+                let mut text = Some(text);
+                for (n, &(a, z)) in parts.iter().enumerate() {
+                    let t = take_part(&mut text, n + 1 == parts.len(), a, z);
+                    NameAddr::parse_text(t).map_err(|f| f.shift(a))?;
                 }
             }
             let s = val_str(buf, &value);

@@ -25,8 +25,9 @@ pub struct NameAddr {
     /// Where the header parameters start (the end of `>` or of the addr-spec).
     params_at: u32,
     params: Params,
-    /// Which parameter is the first `tag` (read on every message, to match its dialog).
-    tag: Option<u16>,
+    /// Where the first `tag` parameter's value is in the shared buffer (absolute, like
+    /// `outer`; empty for a bare `tag`): read on every message, to match its dialog.
+    tag: Option<(u32, u32)>,
 }
 
 /// A Contact value: a [`NameAddr`] (with [`NameAddr::q`] and [`NameAddr::expires`]).
@@ -172,11 +173,14 @@ impl NameAddr {
         if end != s.len() {
             return Err(Fail::new(end, "';' or the end of the address"));
         }
+        let outer = text.bounds();
         let tag = params
             .iter()
-            .position(|p| is_name(&s[p.name.start as usize..p.name.end as usize], b"tag"))
-            .and_then(|k| u16::try_from(k).ok());
-        let outer = text.bounds();
+            .find(|p| is_name(&s[p.name.start as usize..p.name.end as usize], b"tag"))
+            .map(|p| {
+                let v = p.value.unwrap_or(Span::new(0, 0));
+                (outer.0 + u32::from(v.start), outer.0 + u32::from(v.end))
+            });
         let uri_text = text.into_sub(uri_span.start as usize, uri_span.end as usize);
         let uri = match parsed {
             Some((scheme, parts)) => parts.into_uri(scheme, uri_text),
@@ -226,8 +230,7 @@ impl NameAddr {
 
     /// The `tag` parameter.
     pub fn tag(&self) -> Option<&str> {
-        let p = self.params.get(usize::from(self.tag?))?;
-        Some(p.value.map_or("", |v| v.of(self.as_str())))
+        self.tag.map(|at| self.uri.text().within(at))
     }
 
     /// Sets (replaces) the `tag` parameter.

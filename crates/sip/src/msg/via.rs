@@ -15,7 +15,7 @@ use super::text::{MAX_TYPED_LEN, Span, Text};
 use super::uri::{Host, HostKind, parse_host};
 
 /// One Via value: `SIP/2.0/UDP host:port;branch=z9hG4bK...;received=...;rport=...`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Via {
     text: Text,
     protocol: Span,
@@ -26,9 +26,9 @@ pub struct Via {
     port: Option<u16>,
     params_at: u32,
     params: Params,
-    /// The first `branch` parameter's value, found while checking the parameters (read on
-    /// every message, to match it to its transaction).
-    branch: Option<Span>,
+    /// Where the first `branch` value is in the shared buffer (absolute), found while
+    /// checking the parameters (read on every message, to match it to its transaction).
+    branch: Option<(u32, u32)>,
 }
 
 /// `SWS c SWS` at `i`: returns the index after it, or `None` when `c` is not there.
@@ -129,7 +129,10 @@ impl Head {
             branch: None,
             text,
         };
-        via.branch = via.check_params()?;
+        let base = via.text.bounds().0;
+        via.branch = via
+            .check_params()?
+            .map(|v| (base + u32::from(v.start), base + u32::from(v.end)));
         Ok(via)
     }
 }
@@ -278,7 +281,7 @@ impl Via {
 
     /// The `branch` parameter.
     pub fn branch(&self) -> Option<&str> {
-        self.branch.map(|v| v.of(self.text.as_str()))
+        self.branch.map(|at| self.text.within(at))
     }
 
     /// The `received` parameter (brackets around an IPv6 address accepted).
@@ -344,6 +347,15 @@ fn parse_addr(s: &str) -> Option<IpAddr> {
         .map(IpAddr::V4)
         .or_else(|| inner.parse().ok())
 }
+
+impl PartialEq for Via {
+    /// Equal when written the same (the parsed parts follow from the text).
+    fn eq(&self, other: &Via) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Via {}
 
 impl FromStr for Via {
     type Err = ParseError;
