@@ -246,16 +246,24 @@ pub(crate) fn parse_dec(s: &[u8], max: u32) -> Option<u32> {
 #[inline(always)]
 pub(crate) fn generic_params(s: &[u8], mut i: usize, out: &mut Params) -> PResult<usize> {
     loop {
-        let j = skip_ws(s, i);
-        if j >= s.len() || s[j] != b';' {
-            return Ok(i);
-        }
+        // Usually written without whitespace: `;name=value`, each step one comparison.
+        let j = match s.get(i) {
+            Some(b';') => i,
+            Some(&c) if is_ws(c) => match skip_ws(s, i) {
+                j if s.get(j) == Some(&b';') => j,
+                _ => return Ok(i),
+            },
+            _ => return Ok(i),
+        };
         let n0 = skip_ws(s, j + 1);
         let n1 = skip_token(s, n0);
         if n1 == n0 {
             return Err(Fail::new(n0, "a parameter name"));
         }
-        let k = skip_ws(s, n1);
+        let k = match s.get(n1) {
+            Some(b'=') => n1,
+            _ => skip_ws(s, n1),
+        };
         if k < s.len() && s[k] == b'=' {
             let v0 = skip_ws(s, k + 1);
             let v1 = if v0 < s.len() && s[v0] == b'"' {
