@@ -24,16 +24,19 @@ pub struct CSeq {
 impl CSeq {
     pub(crate) fn parse(s: &str) -> PResult<CSeq> {
         let b = s.as_bytes();
+        // The digits read and added up in one pass (at most ten: no overflow of u64).
         let mut i = 0;
-        while i < b.len() && b[i].is_ascii_digit() {
+        let mut seq = 0u64;
+        while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+            if i == 10 {
+                return Err(Fail::new(0, "a CSeq number below 2^31"));
+            }
+            seq = seq * 10 + u64::from(d);
             i += 1;
         }
-        if i == 0 || i > 10 {
+        if i == 0 {
             return Err(Fail::new(0, "a CSeq number below 2^31"));
         }
-        let seq = b[..i]
-            .iter()
-            .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
         if seq >= 1 << 31 {
             return Err(Fail::new(0, "a CSeq number below 2^31"));
         }
