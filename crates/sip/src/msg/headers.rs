@@ -69,8 +69,22 @@ impl Key<'_> {
 /// are matched case-insensitively and compact forms (`v`, `f`, `i`, ...) fold to the full
 /// name. Printing writes the Vias first, then From, To, Contact, the other headers in
 /// their order, and Content-Length last (taken from the body).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Headers {
+    /// Boxed, so that a message stays small and moves cheaply: it is built in place once
+    /// per parse and moved several times on its way to the code that handles it.
+    pub(crate) f: Box<Fields>,
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.f.fmt(f)
+    }
+}
+
+/// The fields of [`Headers`].
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Fields {
     /// The parsed header section that `Val::At` ranges point into.
     buf: Option<Arc<str>>,
     pub(crate) vias: SmallVec<[Via; 2]>,
@@ -88,12 +102,12 @@ pub struct Headers {
 impl PartialEq for Headers {
     /// Semantic equality: Content-Length is left out (it is printed from the body).
     fn eq(&self, other: &Headers) -> bool {
-        self.vias == other.vias
-            && self.from == other.from
-            && self.to == other.to
-            && self.contacts == other.contacts
-            && self.entries.len() == other.entries.len()
-            && self.entries.iter().zip(&other.entries).all(|(a, b)| {
+        self.f.vias == other.f.vias
+            && self.f.from == other.f.from
+            && self.f.to == other.f.to
+            && self.f.contacts == other.f.contacts
+            && self.f.entries.len() == other.f.entries.len()
+            && self.f.entries.iter().zip(&other.f.entries).all(|(a, b)| {
                 let names = match (&a.name, &b.name) {
                     (Name::Known(x), Name::Known(y)) => x == y,
                     (Name::Other(x), Name::Other(y)) => self.s(x).eq_ignore_ascii_case(other.s(y)),
@@ -121,7 +135,23 @@ fn check_call_id(s: &str) -> PResult<()> {
     if s.is_empty() {
         return Err(Fail::new(0, "a Call-ID"));
     }
-    match super::scan::skip_class(s.as_bytes(), 0, &CALL_ID) {
+    // Eight bytes a step while none is SP, a control or DEL; the class scan from the first
+    // step that holds one (or the tail) says where.
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(w) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(w.try_into().expect("eight bytes"));
+        // Any byte below 0x21, or any byte that is 0x7f (exact as a yes or no).
+        let low = x.wrapping_sub(0x21 * ONES) & !x & HIGH;
+        let del = (x ^ (0x7f * ONES)).wrapping_sub(ONES) & !(x ^ (0x7f * ONES)) & HIGH;
+        if low | del != 0 {
+            break;
+        }
+        i += 8;
+    }
+    match super::scan::skip_class(b, i, &CALL_ID) {
         i if i < s.len() => Err(Fail::new(i, "a Call-ID without whitespace")),
         _ => Ok(()),
     }
@@ -161,6 +191,26 @@ fn take_part(text: &mut Option<Text>, last: bool, a: usize, z: usize) -> Text {
     }
 }
 
+/// The text of a value whose ranges point into `buf`.
+fn val_str<'a>(buf: Option<&'a Arc<str>>, v: &'a Val) -> &'a str {
+    match v {
+        Val::At(a, b) => &buf.expect("ranges only with a buffer")[*a as usize..*b as usize],
+        Val::Own(s) => s,
+    }
+}
+
+/// A value as a [`Text`], sharing `buf` when it is a range of it.
+fn val_text(buf: Option<&Arc<str>>, v: &Val) -> Text {
+    match v {
+        Val::At(a, b) => Text::slice(
+            buf.expect("ranges only with a buffer"),
+            *a as usize,
+            *b as usize,
+        ),
+        Val::Own(s) => Text::owned(s),
+    }
+}
+
 fn is_typed(k: Known) -> bool {
     matches!(
         k,
@@ -174,32 +224,35 @@ impl Headers {
         Headers::default()
     }
 
-    /// Headers parsed from `buf`: `Val::At` ranges given to `add_parsed` point into it.
-    pub(crate) fn with_buf(buf: Arc<str>) -> Headers {
-        Headers {
-            buf: Some(buf),
-            entries: Vec::with_capacity(16),
-            ..Headers::default()
-        }
+    /// Empty headers to parse into: `add_parsed` is given the buffer its `Val::At` ranges
+    /// point into, and [`Headers::set_buf`] hands it over once parsing is done (one
+    /// reference to it fewer to count while parsing).
+    pub(crate) fn parsing() -> Headers {
+        // Filled in on the heap: building the fields first and boxing them would copy them.
+        let mut f: Box<Fields> = Box::default();
+        f.entries = Vec::with_capacity(16);
+        Headers { f }
+    }
+
+    /// Hands over the buffer the parsed ranges point into.
+    pub(crate) fn set_buf(&mut self, buf: Arc<str>) {
+        self.f.buf = Some(buf);
+    }
+
+    /// Whether a raw-kept header of that name is present (no buffer needed).
+    pub(crate) fn has(&self, k: Known) -> bool {
+        self.f
+            .entries
+            .iter()
+            .any(|e| matches!(e.name, Name::Known(n) if n == k))
     }
 
     fn s<'a>(&'a self, v: &'a Val) -> &'a str {
         match v {
             Val::At(a, b) => {
-                &self.buf.as_ref().expect("ranges only with a buffer")[*a as usize..*b as usize]
+                &self.f.buf.as_ref().expect("ranges only with a buffer")[*a as usize..*b as usize]
             }
             Val::Own(s) => s,
-        }
-    }
-
-    fn text(&self, v: &Val) -> Text {
-        match v {
-            Val::At(a, b) => Text::slice(
-                self.buf.as_ref().expect("ranges only with a buffer"),
-                *a as usize,
-                *b as usize,
-            ),
-            Val::Own(s) => Text::owned(s),
         }
     }
 
@@ -220,69 +273,67 @@ impl Headers {
 
     /// Adds one header line (`value` trimmed and unfolded), checking what decides
     /// validity. Offsets in the error are relative to the value.
-    pub(crate) fn add_parsed(&mut self, name: Name, value: Val) -> PResult<()> {
+    /// `buf`: what `Val::At` ranges point into (while parsing, before [`Headers::set_buf`]).
+    pub(crate) fn add_parsed(
+        &mut self,
+        buf: Option<&Arc<str>>,
+        name: Name,
+        value: Val,
+    ) -> PResult<()> {
         let k = match name {
             Name::Known(k) => k,
             Name::Other(_) => {
-                self.entries.push(Entry { name, value });
+                self.f.entries.push(Entry { name, value });
                 return Ok(());
             }
         };
         if !is_typed(k) {
             self.check_single(k)?;
             if matches!(k, Known::ROUTE | Known::RECORD_ROUTE) {
-                let text = self.text(&value);
-                for (a, z) in split_commas(text.as_str().as_bytes())? {
-                    NameAddr::parse_text(text.sub(a, z)).map_err(|f| f.shift(a))?;
-                }
-            }
-            let s = self.s(&value);
-            check_value(k, s)?;
-            if k == Known::CSEQ {
-                self.cseq = Some(CSeq::parse(s)?);
-            }
-            self.entries.push(Entry { name, value });
-            return Ok(());
-        }
-        let text = self.text(&value);
-        let s = text.as_str();
-        match k {
-            Known::VIA => {
-                let parts = split_commas(s.as_bytes())?;
+                let text = val_text(buf, &value);
+                let parts = split_commas(text.as_str().as_bytes())?;
                 let mut text = Some(text);
                 for (n, &(a, z)) in parts.iter().enumerate() {
-                    if a == z {
-                        return Err(Fail::new(a, "a Via value"));
-                    }
                     let t = take_part(&mut text, n + 1 == parts.len(), a, z);
-                    let via = Via::parse_text(t).map_err(|f| f.shift(a))?;
-                    self.vias.push(via);
+                    NameAddr::parse_text(t).map_err(|f| f.shift(a))?;
                 }
             }
+            let s = val_str(buf, &value);
+            check_value(k, s)?;
+            if k == Known::CSEQ {
+                self.f.cseq = Some(CSeq::parse(s)?);
+            }
+            self.f.entries.push(Entry { name, value });
+            return Ok(());
+        }
+        let text = val_text(buf, &value);
+        let s = text.as_str();
+        match k {
+            Known::VIA => Via::parse_list(text, &mut self.f.vias)?,
             Known::FROM | Known::TO => {
                 let slot = if k == Known::FROM {
-                    &mut self.from
+                    &mut self.f.from
                 } else {
-                    &mut self.to
+                    &mut self.f.to
                 };
                 if slot.is_some() {
                     return Err(Fail::new(0, "a single From and a single To"));
                 }
-                *slot = Some(NameAddr::parse_text(text)?);
+                NameAddr::parse_into(text, slot)?;
             }
             Known::CONTACT => {
                 if s == "*" {
-                    if self.contacts != Contacts::None {
+                    if self.f.contacts != Contacts::None {
                         return Err(Fail::new(0, "'*' as the only Contact"));
                     }
-                    self.contacts = Contacts::Star;
+                    self.f.contacts = Contacts::Star;
                     return Ok(());
                 }
-                let list = match &mut self.contacts {
+                let list = match &mut self.f.contacts {
                     Contacts::Star => return Err(Fail::new(0, "'*' as the only Contact")),
                     Contacts::List(l) => l,
                     none @ Contacts::None => {
-                        *none = Contacts::List(Vec::with_capacity(1));
+                        *none = Contacts::List(SmallVec::new());
                         let Contacts::List(l) = none else {
                             unreachable!("just set to a list")
                         };
@@ -296,15 +347,17 @@ impl Headers {
                         return Err(Fail::new(a, "a Contact value"));
                     }
                     let t = take_part(&mut text, n + 1 == parts.len(), a, z);
-                    list.push(NameAddr::parse_text(t).map_err(|f| f.shift(a))?);
+                    let mut slot = None;
+                    NameAddr::parse_into(t, &mut slot).map_err(|f| f.shift(a))?;
+                    list.push(slot.expect("set when parsed"));
                 }
             }
             _ => {
-                if self.content_length.is_some() {
+                if self.f.content_length.is_some() {
                     return Err(Fail::new(0, "a single Content-Length"));
                 }
                 let n = check_number(s, u32::MAX as u64, "a Content-Length number")?;
-                self.content_length = Some((n as usize, value));
+                self.f.content_length = Some((n as usize, value));
             }
         }
         Ok(())
@@ -317,10 +370,10 @@ impl Headers {
             Known::CALL_ID | Known::CSEQ | Known::MAX_FORWARDS | Known::CONTENT_TYPE
         ) {
             let bit = 1u64 << k.index();
-            if self.seen & bit != 0 {
+            if self.f.seen & bit != 0 {
                 return Err(Fail::new(0, "a single-valued header only once"));
             }
-            self.seen |= bit;
+            self.f.seen |= bit;
         }
         Ok(())
     }
@@ -338,21 +391,25 @@ impl Headers {
     pub fn get_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + use<'a> {
         let key = Key::of(name);
         let mut out: SmallVec<[&'a str; 2]> = match key {
-            Key::Known(Known::VIA) => self.vias.iter().map(Via::as_str).collect(),
-            Key::Known(Known::FROM) => self.from.iter().map(NameAddr::as_str).collect(),
-            Key::Known(Known::TO) => self.to.iter().map(NameAddr::as_str).collect(),
-            Key::Known(Known::CONTACT) => match &self.contacts {
+            Key::Known(Known::VIA) => self.f.vias.iter().map(Via::as_str).collect(),
+            Key::Known(Known::FROM) => self.f.from.iter().map(NameAddr::as_str).collect(),
+            Key::Known(Known::TO) => self.f.to.iter().map(NameAddr::as_str).collect(),
+            Key::Known(Known::CONTACT) => match &self.f.contacts {
                 Contacts::None => SmallVec::new(),
                 Contacts::Star => smallvec::smallvec!["*"],
                 Contacts::List(l) => l.iter().map(NameAddr::as_str).collect(),
             },
-            Key::Known(Known::CONTENT_LENGTH) => {
-                self.content_length.iter().map(|(_, v)| self.s(v)).collect()
-            }
+            Key::Known(Known::CONTENT_LENGTH) => self
+                .f
+                .content_length
+                .iter()
+                .map(|(_, v)| self.s(v))
+                .collect(),
             _ => SmallVec::new(),
         };
         out.extend(
-            self.entries
+            self.f
+                .entries
                 .iter()
                 .filter(|e| self.is(e, &key))
                 .map(|e| self.s(&e.value)),
@@ -369,15 +426,18 @@ impl Headers {
         if let Name::Known(k) = name {
             if is_typed(k) {
                 let mut typed = self.clone_typed(k);
-                if typed.add_parsed(name.clone(), Val::own(&value)).is_ok() {
+                if typed
+                    .add_parsed(None, name.clone(), Val::own(&value))
+                    .is_ok()
+                {
                     self.take_typed(k, typed);
                     return;
                 }
-            } else if k == Known::CSEQ && self.cseq.is_none() {
-                self.cseq = CSeq::parse(&value).ok();
+            } else if k == Known::CSEQ && self.f.cseq.is_none() {
+                self.f.cseq = CSeq::parse(&value).ok();
             }
         }
-        self.entries.push(Entry {
+        self.f.entries.push(Entry {
             name,
             value: Val::own(&value),
         });
@@ -395,23 +455,24 @@ impl Headers {
         let key = Key::of(name);
         match key {
             Key::Known(Known::VIA) => {
-                let below = std::mem::take(&mut self.vias);
+                let below = std::mem::take(&mut self.f.vias);
                 self.push("Via", value);
-                self.vias.extend(below);
+                self.f.vias.extend(below);
             }
             Key::Known(k) if is_typed(k) => self.push(name, value),
             _ => {
                 let at = self
+                    .f
                     .entries
                     .iter()
                     .position(|e| self.is(e, &key))
                     .unwrap_or(0);
                 let value = clean(value.as_ref());
                 if matches!(key, Key::Known(Known::CSEQ)) {
-                    self.cseq = CSeq::parse(&value).ok();
+                    self.f.cseq = CSeq::parse(&value).ok();
                 }
                 let name = self.name_of(name);
-                self.entries.insert(
+                self.f.entries.insert(
                     at,
                     Entry {
                         name,
@@ -426,32 +487,32 @@ impl Headers {
     pub fn remove(&mut self, name: &str) {
         let key = Key::of(name);
         match key {
-            Key::Known(Known::VIA) => self.vias.clear(),
-            Key::Known(Known::FROM) => self.from = None,
-            Key::Known(Known::TO) => self.to = None,
-            Key::Known(Known::CONTACT) => self.contacts = Contacts::None,
-            Key::Known(Known::CONTENT_LENGTH) => self.content_length = None,
-            Key::Known(Known::CSEQ) => self.cseq = None,
+            Key::Known(Known::VIA) => self.f.vias.clear(),
+            Key::Known(Known::FROM) => self.f.from = None,
+            Key::Known(Known::TO) => self.f.to = None,
+            Key::Known(Known::CONTACT) => self.f.contacts = Contacts::None,
+            Key::Known(Known::CONTENT_LENGTH) => self.f.content_length = None,
+            Key::Known(Known::CSEQ) => self.f.cseq = None,
             _ => {}
         }
-        let mut entries = std::mem::take(&mut self.entries);
+        let mut entries = std::mem::take(&mut self.f.entries);
         entries.retain(|e| !self.is(e, &key));
-        self.entries = entries;
+        self.f.entries = entries;
     }
 
     /// Replaces every header of that name with one value.
     pub fn set(&mut self, name: &str, value: impl AsRef<str>) {
         let key = Key::of(name);
-        let at = self.entries.iter().position(|e| self.is(e, &key));
+        let at = self.f.entries.iter().position(|e| self.is(e, &key));
         self.remove(name);
         match at {
             Some(at) if !self.typed_key(name) => {
                 let value = clean(value.as_ref());
                 if Known::lookup(name) == Some(Known::CSEQ) {
-                    self.cseq = CSeq::parse(&value).ok();
+                    self.f.cseq = CSeq::parse(&value).ok();
                 }
                 let name = self.name_of(name);
-                self.entries.insert(
+                self.f.entries.insert(
                     at,
                     Entry {
                         name,
@@ -469,25 +530,26 @@ impl Headers {
 
     /// True when no header is present.
     pub fn is_empty(&self) -> bool {
-        self.vias.is_empty()
-            && self.from.is_none()
-            && self.to.is_none()
-            && self.contacts == Contacts::None
-            && self.content_length.is_none()
-            && self.entries.is_empty()
+        self.f.vias.is_empty()
+            && self.f.from.is_none()
+            && self.f.to.is_none()
+            && self.f.contacts == Contacts::None
+            && self.f.content_length.is_none()
+            && self.f.entries.is_empty()
     }
 
     /// Every header as `(name, value)` in printing order (Content-Length left out).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        let vias = self.vias.iter().map(|v| ("Via", v.as_str()));
-        let from = self.from.iter().map(|v| ("From", v.as_str()));
-        let to = self.to.iter().map(|v| ("To", v.as_str()));
-        let contact: SmallVec<[&str; 2]> = match &self.contacts {
+        let vias = self.f.vias.iter().map(|v| ("Via", v.as_str()));
+        let from = self.f.from.iter().map(|v| ("From", v.as_str()));
+        let to = self.f.to.iter().map(|v| ("To", v.as_str()));
+        let contact: SmallVec<[&str; 2]> = match &self.f.contacts {
             Contacts::None => SmallVec::new(),
             Contacts::Star => smallvec::smallvec!["*"],
             Contacts::List(l) => l.iter().map(NameAddr::as_str).collect(),
         };
         let rest = self
+            .f
             .entries
             .iter()
             .map(|e| (self.name_str(&e.name), self.s(&e.value)));
@@ -501,8 +563,8 @@ impl Headers {
     fn clone_typed(&self, k: Known) -> Headers {
         let mut h = Headers::new();
         match k {
-            Known::VIA => h.vias = self.vias.clone(),
-            Known::CONTACT => h.contacts = self.contacts.clone(),
+            Known::VIA => h.f.vias = self.f.vias.clone(),
+            Known::CONTACT => h.f.contacts = self.f.contacts.clone(),
             _ => {}
         }
         h
@@ -510,11 +572,11 @@ impl Headers {
 
     fn take_typed(&mut self, k: Known, from: Headers) {
         match k {
-            Known::VIA => self.vias = from.vias,
-            Known::FROM => self.from = from.from,
-            Known::TO => self.to = from.to,
-            Known::CONTACT => self.contacts = from.contacts,
-            _ => self.content_length = from.content_length,
+            Known::VIA => self.f.vias = from.f.vias,
+            Known::FROM => self.f.from = from.f.from,
+            Known::TO => self.f.to = from.f.to,
+            Known::CONTACT => self.f.contacts = from.f.contacts,
+            _ => self.f.content_length = from.f.content_length,
         }
     }
 
@@ -522,18 +584,21 @@ impl Headers {
     /// From, To, Call-ID and CSeq.
     pub(crate) fn for_response(&self) -> Headers {
         Headers {
-            buf: self.buf.clone(),
-            vias: self.vias.clone(),
-            from: self.from.clone(),
-            to: self.to.clone(),
-            cseq: self.cseq.clone(),
-            entries: self
-                .entries
-                .iter()
-                .filter(|e| matches!(e.name, Name::Known(Known::CALL_ID | Known::CSEQ)))
-                .cloned()
-                .collect(),
-            ..Headers::default()
+            f: Box::new(Fields {
+                buf: self.f.buf.clone(),
+                vias: self.f.vias.clone(),
+                from: self.f.from.clone(),
+                to: self.f.to.clone(),
+                cseq: self.f.cseq.clone(),
+                entries: self
+                    .f
+                    .entries
+                    .iter()
+                    .filter(|e| matches!(e.name, Name::Known(Known::CALL_ID | Known::CSEQ)))
+                    .cloned()
+                    .collect(),
+                ..Fields::default()
+            }),
         }
     }
 
@@ -561,7 +626,8 @@ impl Headers {
     }
 
     pub(crate) fn raw(&self, k: Known) -> Option<&str> {
-        self.entries
+        self.f
+            .entries
             .iter()
             .find(|e| matches!(e.name, Name::Known(n) if n == k))
             .map(|e| self.s(&e.value))
@@ -570,6 +636,7 @@ impl Headers {
     pub(crate) fn raw_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + use<'a> {
         let key = Key::of(name);
         let out: SmallVec<[&'a str; 2]> = self
+            .f
             .entries
             .iter()
             .filter(|e| self.is(e, &key))
@@ -585,7 +652,7 @@ mod tests {
 
     fn add(h: &mut Headers, n: &str, v: &str) -> PResult<()> {
         let name = h.name_of(n);
-        h.add_parsed(name, Val::own(v))
+        h.add_parsed(None, name, Val::own(v))
     }
 
     fn parsed(lines: &[(&str, &str)]) -> Headers {
@@ -662,6 +729,26 @@ mod tests {
         assert_eq!(h.get_all("Contact").count(), 2);
         let star = parsed(&[("Contact", "*")]);
         assert_eq!(star.contacts(), &Contacts::Star);
+    }
+
+    #[test]
+    fn call_id_faults_found_at_every_place() {
+        for len in 1..24 {
+            let good = "a".repeat(len);
+            assert!(check_call_id(&good).is_ok());
+            for at in 0..len {
+                for bad in [' ', '\t', '\x01', '\x7f'] {
+                    let mut v: Vec<char> = good.chars().collect();
+                    v[at] = bad;
+                    let s: String = v.into_iter().collect();
+                    assert_eq!(check_call_id(&s).map_err(|f| f.at), Err(at), "{s:?}");
+                }
+                let mut v: Vec<char> = good.chars().collect();
+                v[at] = '\u{e9}';
+                let s: String = v.into_iter().collect();
+                assert!(check_call_id(&s).is_ok(), "{s:?}");
+            }
+        }
     }
 
     #[test]

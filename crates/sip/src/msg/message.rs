@@ -187,7 +187,8 @@ impl From<Response> for Message {
 
 /// `SIP-Version`: `SIP/2.0` (case-insensitive); another `SIP/x.y` earns 505.
 fn check_version(v: &str, at: usize) -> PResult<()> {
-    if v.eq_ignore_ascii_case("SIP/2.0") {
+    // Nearly always written in capitals: one fixed-size comparison.
+    if v == "SIP/2.0" || v.eq_ignore_ascii_case("SIP/2.0") {
         return Ok(());
     }
     let b = v.as_bytes();
@@ -285,8 +286,13 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
             "an empty line ending the headers",
         ));
     };
-    let head = std::str::from_utf8(&datagram[start..head_end])
-        .map_err(|e| Fail::new(start + e.valid_up_to(), "UTF-8 text in the headers"))?;
+    // Checked with a vectorised validator (several times quicker than the standard one on
+    // a header section); where the fault is, only when there is one.
+    let raw = &datagram[start..head_end];
+    let head = simdutf8::basic::from_utf8(raw).map_err(|_| {
+        let at = std::str::from_utf8(raw).map_or_else(|e| e.valid_up_to(), str::len);
+        Fail::new(start + at, "UTF-8 text in the headers")
+    })?;
     let buf: Arc<str> = Arc::from(head);
     let h = buf.as_bytes();
     // Offsets below are relative to `buf`; errors are shifted by `start`.
@@ -306,7 +312,7 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
         let first = &buf[..first_end];
         let is_response = first.as_bytes()[..4.min(first.len())].eq_ignore_ascii_case(b"SIP/");
         // Built in place: the headers are parsed straight into the message.
-        let headers = Headers::with_buf(Arc::clone(&buf));
+        let headers = Headers::parsing();
         let mut msg = if is_response {
             let (status, reason) = parse_status_line(first)?;
             Message::Response(Response {
@@ -333,7 +339,7 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
             (headers.vias().is_empty(), "a Via header"),
             (headers.from().is_none(), "a From header"),
             (headers.to().is_none(), "a To header"),
-            (headers.call_id().is_none(), "a Call-ID header"),
+            (!headers.has(Known::CALL_ID), "a Call-ID header"),
             (headers.cseq_ref().is_none(), "a CSeq header"),
         ];
         if let Some((_, what)) = missing.iter().find(|(m, _)| *m) {
@@ -365,7 +371,9 @@ fn parse_at(datagram: &[u8], start: usize) -> PResult<Message> {
         }
         Ok(msg)
     };
-    parse().map_err(|f| f.shift(start))
+    let mut msg = parse().map_err(|f| f.shift(start))?;
+    msg.headers_mut().set_buf(buf);
+    Ok(msg)
 }
 
 /// `Method SP Request-URI SP SIP-Version`, each separated by exactly one SP.
@@ -505,7 +513,7 @@ fn add_header(
             v0 += 1;
         }
     }
-    headers.add_parsed(name, value).map_err(|f| {
+    headers.add_parsed(Some(buf), name, value).map_err(|f| {
         Fail::new(v0 + if folded { 0 } else { f.at }, f.expected).with_status(f.status)
     })
 }

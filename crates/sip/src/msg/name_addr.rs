@@ -3,9 +3,11 @@
 use std::fmt;
 use std::str::FromStr;
 
+use smallvec::SmallVec;
+
 use super::error::{Fail, PResult, ParseError};
 use super::scan::{
-    Params, find_param, generic_params, is_token, is_ws, quoted_end, skip_ws, with_param,
+    Params, find_param, generic_params, is_name, is_token, is_ws, quoted_end, skip_ws, with_param,
 };
 use super::text::{MAX_TYPED_LEN, Span, Text};
 use super::uri::Uri;
@@ -23,6 +25,9 @@ pub struct NameAddr {
     /// Where the header parameters start (the end of `>` or of the addr-spec).
     params_at: u32,
     params: Params,
+    /// Where the first `tag` parameter's value is in the shared buffer (absolute, like
+    /// `outer`; empty for a bare `tag`): read on every message, to match its dialog.
+    tag: Option<(u32, u32)>,
 }
 
 /// A Contact value: a [`NameAddr`] (with [`NameAddr::q`] and [`NameAddr::expires`]).
@@ -30,14 +35,18 @@ pub type Contact = NameAddr;
 
 /// The Contact header field: absent, `*` (REGISTER removing every binding), or addresses.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "held inside the boxed header fields; inline, one Contact costs no allocation"
+)]
 pub enum Contacts {
     /// No Contact header.
     #[default]
     None,
     /// `Contact: *`.
     Star,
-    /// One or more addresses, in order.
-    List(Vec<Contact>),
+    /// One or more addresses, in order (one is held inline: most messages carry one).
+    List(SmallVec<[Contact; 1]>),
 }
 
 impl Contacts {
@@ -82,6 +91,13 @@ impl NameAddr {
 
     /// Parses the whole of `text` (already trimmed of surrounding whitespace).
     pub(crate) fn parse_text(text: Text) -> PResult<NameAddr> {
+        let mut slot = None;
+        NameAddr::parse_into(text, &mut slot)?;
+        Ok(slot.expect("set when parsed"))
+    }
+
+    /// Parses the whole of `text` into `slot`: built where it is kept, not moved there.
+    pub(crate) fn parse_into(text: Text, slot: &mut Option<NameAddr>) -> PResult<()> {
         if text.as_str().len() > MAX_TYPED_LEN {
             return Err(Fail::new(0, "a value shorter than 64 KiB"));
         }
@@ -117,15 +133,29 @@ impl NameAddr {
                 false
             }
         };
+        // Inside `<...>` the URI is parsed where it stands, its end found by parsing (no
+        // search for the `>` first); when that fails, the URI is cut at the first `>` and
+        // parsed again below, which reports what is wrong.
+        let mut parsed = None;
         if angle {
             if s.get(i) != Some(&b'<') {
                 return Err(Fail::new(i, "'<'"));
             }
-            let Some(len) = memchr::memchr(b'>', &s[i..]) else {
-                return Err(Fail::new(i, "'>'"));
-            };
-            uri_span = Span::new(i + 1, i + len);
-            after = i + len + 1;
+            let rest = &s[i + 1..];
+            match Uri::parse_head(rest, true) {
+                Ok((scheme, parts, len)) if rest.get(len) == Some(&b'>') => {
+                    parsed = Some((scheme, parts));
+                    uri_span = Span::new(i + 1, i + 1 + len);
+                    after = i + len + 2;
+                }
+                _ => {
+                    let Some(len) = memchr::memchr(b'>', &s[i..]) else {
+                        return Err(Fail::new(i, "'>'"));
+                    };
+                    uri_span = Span::new(i + 1, i + len);
+                    after = i + len + 1;
+                }
+            }
         } else {
             let mut e = i;
             while e < s.len() && s[e] != b';' && !is_ws(s[e]) {
@@ -144,15 +174,27 @@ impl NameAddr {
             return Err(Fail::new(end, "';' or the end of the address"));
         }
         let outer = text.bounds();
-        let uri = Uri::parse_text(text.into_sub(uri_span.start as usize, uri_span.end as usize))
-            .map_err(|f| f.shift(uri_span.start as usize))?;
-        Ok(NameAddr {
+        let tag = params
+            .iter()
+            .find(|p| is_name(&s[p.name.start as usize..p.name.end as usize], b"tag"))
+            .map(|p| {
+                let v = p.value.unwrap_or(Span::new(0, 0));
+                (outer.0 + u32::from(v.start), outer.0 + u32::from(v.end))
+            });
+        let uri_text = text.into_sub(uri_span.start as usize, uri_span.end as usize);
+        let uri = match parsed {
+            Some((scheme, parts)) => parts.into_uri(scheme, uri_text),
+            None => Uri::parse_text(uri_text).map_err(|f| f.shift(uri_span.start as usize))?,
+        };
+        *slot = Some(NameAddr {
             outer,
             display,
             uri,
             params_at: after as u32,
+            tag,
             params,
-        })
+        });
+        Ok(())
     }
 
     /// The display name: the content of the quoted string (escapes kept), or the tokens.
@@ -188,7 +230,7 @@ impl NameAddr {
 
     /// The `tag` parameter.
     pub fn tag(&self) -> Option<&str> {
-        self.param("tag")
+        self.tag.map(|at| self.uri.text().within(at))
     }
 
     /// Sets (replaces) the `tag` parameter.

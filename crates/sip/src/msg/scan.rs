@@ -89,7 +89,7 @@ pub(crate) fn skip_class(s: &[u8], i: usize, class: &[bool; 256]) -> usize {
 ///
 /// Eight bytes a step as a fixed-size array: the checks unroll without bounds checks, one
 /// lookup and one branch a byte. Fewer than eight bytes before `end` go one at a time.
-#[inline]
+#[inline(always)]
 pub(crate) fn skip_class_to(s: &[u8], i: usize, end: usize, class: &[bool; 256]) -> usize {
     let s = &s[..end];
     let mut j = i;
@@ -204,6 +204,20 @@ pub(crate) fn eq_nocase(a: &[u8], b: &[u8]) -> bool {
         })
 }
 
+/// `name` is `lower` in any case, where `lower` is lower-case letters only (so folding
+/// each byte of `name` with 0x20 can match no other byte): one comparison of arrays.
+#[inline(always)]
+pub(crate) fn is_name<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+    debug_assert!(lower.iter().all(u8::is_ascii_lowercase));
+    let Ok(name) = <&[u8; N]>::try_from(name) else {
+        return false;
+    };
+    name.iter()
+        .zip(lower)
+        .fold(0, |acc, (&x, &y)| acc | ((x | 0x20) ^ y))
+        == 0
+}
+
 /// A decimal number as `str::parse` reads an unsigned integer (an optional `+`, then
 /// digits, leading zeros allowed), if it is at most `max`.
 pub(crate) fn parse_dec(s: &[u8], max: u32) -> Option<u32> {
@@ -211,35 +225,45 @@ pub(crate) fn parse_dec(s: &[u8], max: u32) -> Option<u32> {
     if digits.is_empty() {
         return None;
     }
-    let mut v: u32 = 0;
+    // Checked against `max` at every digit, so the sum never leaves u64.
+    let mut v: u64 = 0;
     for &c in digits {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
             return None;
         }
-        v = v.checked_mul(10)?.checked_add(u32::from(d))?;
-        if v > max {
+        v = v * 10 + u64::from(d);
+        if v > u64::from(max) {
             return None;
         }
     }
-    Some(v)
+    u32::try_from(v).ok()
 }
 
 /// Parses `*( SEMI generic-param )` from `i` (RFC 3261: `SEMI = SWS ";" SWS`,
 /// `gen-value = token / host / quoted-string`). Stops before anything that is not a `;`
 /// (after whitespace) and returns that index.
+#[inline(always)]
 pub(crate) fn generic_params(s: &[u8], mut i: usize, out: &mut Params) -> PResult<usize> {
     loop {
-        let j = skip_ws(s, i);
-        if j >= s.len() || s[j] != b';' {
-            return Ok(i);
-        }
+        // Usually written without whitespace: `;name=value`, each step one comparison.
+        let j = match s.get(i) {
+            Some(b';') => i,
+            Some(&c) if is_ws(c) => match skip_ws(s, i) {
+                j if s.get(j) == Some(&b';') => j,
+                _ => return Ok(i),
+            },
+            _ => return Ok(i),
+        };
         let n0 = skip_ws(s, j + 1);
         let n1 = skip_token(s, n0);
         if n1 == n0 {
             return Err(Fail::new(n0, "a parameter name"));
         }
-        let k = skip_ws(s, n1);
+        let k = match s.get(n1) {
+            Some(b'=') => n1,
+            _ => skip_ws(s, n1),
+        };
         if k < s.len() && s[k] == b'=' {
             let v0 = skip_ws(s, k + 1);
             let v1 = if v0 < s.len() && s[v0] == b'"' {

@@ -24,16 +24,19 @@ pub struct CSeq {
 impl CSeq {
     pub(crate) fn parse(s: &str) -> PResult<CSeq> {
         let b = s.as_bytes();
+        // The digits read and added up in one pass (at most ten: no overflow of u64).
         let mut i = 0;
-        while i < b.len() && b[i].is_ascii_digit() {
+        let mut seq = 0u64;
+        while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+            if i == 10 {
+                return Err(Fail::new(0, "a CSeq number below 2^31"));
+            }
+            seq = seq * 10 + u64::from(d);
             i += 1;
         }
-        if i == 0 || i > 10 {
+        if i == 0 {
             return Err(Fail::new(0, "a CSeq number below 2^31"));
         }
-        let seq = b[..i]
-            .iter()
-            .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
         if seq >= 1 << 31 {
             return Err(Fail::new(0, "a CSeq number below 2^31"));
         }
@@ -75,57 +78,57 @@ pub enum Refresher {
 impl Headers {
     /// The Vias, top first.
     pub fn vias(&self) -> &[Via] {
-        &self.vias
+        &self.f.vias
     }
 
     /// The top Via.
     pub fn top_via(&self) -> Option<&Via> {
-        self.vias.first()
+        self.f.vias.first()
     }
 
     /// The top Via, to set `received`/`rport`.
     pub fn top_via_mut(&mut self) -> Option<&mut Via> {
-        self.vias.first_mut()
+        self.f.vias.first_mut()
     }
 
     /// Removes and returns the top Via.
     pub fn pop_via(&mut self) -> Option<Via> {
-        (!self.vias.is_empty()).then(|| self.vias.remove(0))
+        (!self.f.vias.is_empty()).then(|| self.f.vias.remove(0))
     }
 
     /// Adds a new top Via.
     pub fn push_via(&mut self, via: Via) {
-        self.vias.insert(0, via);
+        self.f.vias.insert(0, via);
     }
 
     /// From.
     pub fn from(&self) -> Option<&NameAddr> {
-        self.from.as_ref()
+        self.f.from.as_ref()
     }
 
     /// From, mutable.
     pub fn from_mut(&mut self) -> Option<&mut NameAddr> {
-        self.from.as_mut()
+        self.f.from.as_mut()
     }
 
     /// Sets From.
     pub fn set_from(&mut self, from: NameAddr) {
-        self.from = Some(from);
+        self.f.from = Some(from);
     }
 
     /// To.
     pub fn to(&self) -> Option<&NameAddr> {
-        self.to.as_ref()
+        self.f.to.as_ref()
     }
 
     /// To, mutable (e.g. to add a tag).
     pub fn to_mut(&mut self) -> Option<&mut NameAddr> {
-        self.to.as_mut()
+        self.f.to.as_mut()
     }
 
     /// Sets To.
     pub fn set_to(&mut self, to: NameAddr) {
-        self.to = Some(to);
+        self.f.to = Some(to);
     }
 
     /// Call-ID.
@@ -135,25 +138,25 @@ impl Headers {
 
     /// CSeq.
     pub fn cseq(&self) -> Option<CSeq> {
-        self.cseq.clone()
+        self.f.cseq.clone()
     }
 
     /// CSeq number and method without cloning an extension method.
     pub fn cseq_ref(&self) -> Option<&CSeq> {
-        self.cseq.as_ref()
+        self.f.cseq.as_ref()
     }
 
     /// Contact.
     pub fn contacts(&self) -> &Contacts {
-        &self.contacts
+        &self.f.contacts
     }
 
     /// Replaces the Contact header with these addresses (none removes it).
     pub fn set_contacts(&mut self, list: Vec<NameAddr>) {
-        self.contacts = if list.is_empty() {
+        self.f.contacts = if list.is_empty() {
             Contacts::None
         } else {
-            Contacts::List(list)
+            Contacts::List(list.into())
         };
     }
 
@@ -174,7 +177,7 @@ impl Headers {
 
     /// Content-Length as received (printing always writes the body's length).
     pub fn content_length(&self) -> Option<usize> {
-        self.content_length.as_ref().map(|(n, _)| *n)
+        self.f.content_length.as_ref().map(|(n, _)| *n)
     }
 
     /// Content-Type.

@@ -7,7 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use super::error::{Fail, PResult, ParseError};
-use super::scan::{Param, Params, class_table, find_param, is_unreserved, skip_class_to};
+use super::scan::{
+    Param, Params, class_table, find_param, is_unreserved, skip_class, skip_class_to,
+};
 use super::text::{MAX_TYPED_LEN, Span, Text};
 
 /// A URI scheme. Scheme names are case-insensitive; an unknown one keeps its spelling.
@@ -87,7 +89,9 @@ impl fmt::Display for Host {
 pub(crate) enum HostKind {
     Domain,
     V4(Ipv4Addr),
-    V6(Ipv6Addr),
+    /// An IPv6 reference, checked when parsed and read again from the text when asked
+    /// for (rare), which keeps every parsed URI and Via smaller.
+    V6,
 }
 
 impl HostKind {
@@ -95,7 +99,11 @@ impl HostKind {
         match self {
             HostKind::Domain => Host::Domain(text.to_owned()),
             HostKind::V4(a) => Host::V4(a),
-            HostKind::V6(a) => Host::V6(a),
+            HostKind::V6 => Host::V6(
+                text.get(1..text.len().saturating_sub(1))
+                    .and_then(|t| t.parse().ok())
+                    .expect("an IPv6 reference checked when parsed"),
+            ),
         }
     }
 }
@@ -124,6 +132,34 @@ static HOST: [u8; 256] = {
     t
 };
 
+/// The bytes a host name may hold.
+static HOST_CHAR: [bool; 256] =
+    class_table!(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+
+/// Whether `t` holds two dots in a row: eight bytes at a time, each window overlapping
+/// the last by one byte so that no pair is split.
+fn has_double_dot(t: &[u8]) -> bool {
+    if t.len() < 8 {
+        return t.windows(2).any(|w| w == b"..");
+    }
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut k = 0;
+    loop {
+        let at = k.min(t.len() - 8);
+        let w: [u8; 8] = t[at..at + 8].try_into().expect("eight bytes");
+        let x = u64::from_le_bytes(w) ^ 0x2e2e_2e2e_2e2e_2e2e;
+        // The high bit of each byte that was a dot (exact: no carry between bytes).
+        let dots = !(((x & LOW) + LOW) | x | LOW);
+        if dots & (dots << 8) != 0 {
+            return true;
+        }
+        if at + 8 == t.len() {
+            return false;
+        }
+        k += 7;
+    }
+}
+
 /// Parses `host` at the start of `s` (hostname / IPv4address / IPv6reference); returns
 /// the kind and the end index. Stops at the first character that cannot be in a host.
 #[inline(always)]
@@ -133,11 +169,11 @@ pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
         let Some(len) = memchr::memchr(b']', rest) else {
             return Err(Fail::new(i, "a closing ']' of an IPv6 reference"));
         };
-        let addr = std::str::from_utf8(&rest[1..len])
+        std::str::from_utf8(&rest[1..len])
             .ok()
             .and_then(|t| t.parse::<Ipv6Addr>().ok())
             .ok_or(Fail::new(i + 1, "an IPv6 address"))?;
-        return Ok((HostKind::V6(addr), i + len + 1));
+        return Ok((HostKind::V6, i + len + 1));
     }
     // An IPv4 address is read directly when nothing that can be part of a host follows it.
     if rest.first().is_some_and(u8::is_ascii_digit)
@@ -145,6 +181,15 @@ pub(crate) fn parse_host(s: &[u8], i: usize) -> PResult<(HostKind, usize)> {
         && rest.get(len).is_none_or(|&c| HOST[c as usize] == 0)
     {
         return Ok((HostKind::V4(addr), i + len));
+    }
+    // A host that starts with a letter is a domain name: its extent found by the class
+    // scan, and an empty label (a dot after a dot) looked for eight bytes at a time. When
+    // there is one, the pass below says where.
+    if rest.first().is_some_and(u8::is_ascii_alphabetic) {
+        let len = skip_class(rest, 0, &HOST_CHAR);
+        if !has_double_dot(&rest[..len]) {
+            return Ok((HostKind::Domain, i + len));
+        }
     }
     // One pass: the extent, the classes seen, and whether a dot follows a dot (or starts
     // the host), which is an empty label.
@@ -195,44 +240,53 @@ pub(crate) fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
 /// The dotted-quad IPv4 address at the start of `s`, and its length. What follows it is
 /// not looked at (the caller decides whether it ends the address).
 pub(crate) fn ipv4_prefix(s: &[u8]) -> Option<(Ipv4Addr, usize)> {
-    let (a, i) = octet(s, 0)?;
-    let (b, i) = octet(s, dot(s, i)?)?;
-    let (c, i) = octet(s, dot(s, i)?)?;
-    let (d, i) = octet(s, dot(s, i)?)?;
-    Some((Ipv4Addr::new(a, b, c, d), i))
-}
-
-#[inline(always)]
-fn dot(s: &[u8], i: usize) -> Option<usize> {
-    (s.get(i) == Some(&b'.')).then_some(i + 1)
-}
-
-#[inline(always)]
-fn digit(s: &[u8], i: usize) -> Option<u32> {
-    let d = s.get(i)?.wrapping_sub(b'0');
-    (d <= 9).then_some(u32::from(d))
-}
-
-/// One to three digits at `i` making 0–255, with no leading zero before another digit.
-#[inline(always)]
-fn octet(s: &[u8], i: usize) -> Option<(u8, usize)> {
-    let mut v = digit(s, i)?;
-    let mut j = i + 1;
-    if let Some(d) = digit(s, j) {
-        if v == 0 {
+    // Read through a 16-byte window, zero-padded when `s` is shorter: an address is at
+    // most 15 bytes, so every index below stays inside the window.
+    let w: [u8; 16] = match s.get(..16) {
+        Some(head) => head.try_into().ok()?,
+        None => {
+            let mut w = [0; 16];
+            w[..s.len()].copy_from_slice(s);
+            w
+        }
+    };
+    let digit = |i: usize| w[i & 15].wrapping_sub(b'0');
+    let mut out = [0u8; 4];
+    let mut i = 0;
+    for (n, octet) in out.iter_mut().enumerate() {
+        if n > 0 {
+            if w[i & 15] != b'.' {
+                return None;
+            }
+            i += 1;
+        }
+        // One to three digits making 0-255, with no leading zero before another digit.
+        let d0 = digit(i);
+        if d0 > 9 {
             return None;
         }
-        v = v * 10 + d;
-        j += 1;
-        if let Some(d) = digit(s, j) {
-            v = v * 10 + d;
-            j += 1;
+        let mut v = u32::from(d0);
+        i += 1;
+        let d1 = digit(i);
+        if d1 <= 9 {
+            if d0 == 0 {
+                return None;
+            }
+            v = v * 10 + u32::from(d1);
+            i += 1;
+            let d2 = digit(i);
+            if d2 <= 9 {
+                v = v * 10 + u32::from(d2);
+                i += 1;
+            }
         }
+        *octet = u8::try_from(v).ok()?;
     }
-    u8::try_from(v).ok().map(|v| (v, j))
+    Some((Ipv4Addr::from(out), i))
 }
 
 /// Parses `":" port` at `i` if present; returns the port and the end index.
+#[inline(always)]
 pub(crate) fn parse_port(s: &[u8], i: usize) -> PResult<(Option<u16>, usize)> {
     if s.get(i) != Some(&b':') {
         return Ok((None, i));
@@ -254,7 +308,7 @@ pub(crate) fn parse_port(s: &[u8], i: usize) -> PResult<(Option<u16>, usize)> {
 
 /// The parts of a URI found while parsing, before the text moves into the `Uri`.
 #[derive(Default)]
-struct Parts {
+pub(crate) struct Parts {
     user: Option<Span>,
     password: Option<Span>,
     host: Option<(HostKind, Span)>,
@@ -264,13 +318,42 @@ struct Parts {
 }
 
 impl Parts {
-    fn parse_sip(&mut self, s: &[u8], start: usize) -> PResult<usize> {
+    /// The URI whose text is `text` (the parts' offsets are relative to it).
+    #[inline(always)]
+    pub(crate) fn into_uri(self, scheme: Scheme, text: Text) -> Uri {
+        let (scheme, other_scheme) = match scheme {
+            Scheme::Sip => (SchemeKind::Sip, None),
+            Scheme::Sips => (SchemeKind::Sips, None),
+            Scheme::Tel => (SchemeKind::Tel, None),
+            other @ Scheme::Other(_) => (SchemeKind::Other, Some(Box::new(other))),
+        };
+        Uri {
+            text,
+            scheme,
+            other_scheme,
+            user: self.user,
+            password: self.password,
+            host: self.host,
+            port: self.port,
+            params: self.params,
+            headers: self.headers,
+        }
+    }
+
+    /// `bounded`: the URI ends at the first `>` (it is read inside `<...>`), so an `@`
+    /// after that is not the URI's.
+    #[inline(always)]
+    fn parse_sip(&mut self, s: &[u8], start: usize, bounded: bool) -> PResult<usize> {
         let mut i = start;
         // Usually the user part is plain characters up to the '@': the class scan finds
         // both, with no search for the '@' first.
         let plain = skip_class_to(s, start, s.len(), &USER);
         let at = if s.get(plain) == Some(&b'@') {
             Some(plain)
+        } else if bounded {
+            memchr::memchr2(b'@', b'>', &s[start..])
+                .map(|k| start + k)
+                .filter(|&k| s[k] == b'@')
         } else {
             memchr::memchr(b'@', &s[start..]).map(|k| start + k)
         };
@@ -314,12 +397,27 @@ impl Parts {
     }
 }
 
+/// Which [`Scheme`] a URI has, in one byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SchemeKind {
+    Sip,
+    Sips,
+    Tel,
+    Other,
+}
+
+static SCHEME_SIP: Scheme = Scheme::Sip;
+static SCHEME_SIPS: Scheme = Scheme::Sips;
+static SCHEME_TEL: Scheme = Scheme::Tel;
+
 /// A URI. `sip:`/`sips:` URIs are parsed into user, password, host, port, parameters and
 /// headers; `tel:` into number and parameters; other schemes are kept opaque.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Uri {
     text: Text,
-    scheme: Scheme,
+    scheme: SchemeKind,
+    /// The scheme of a [`SchemeKind::Other`] URI (boxed: rare, and a URI moves often).
+    other_scheme: Option<Box<Scheme>>,
     user: Option<Span>,
     password: Option<Span>,
     host: Option<(HostKind, Span)>,
@@ -407,7 +505,18 @@ impl Uri {
         if text.as_str().len() > MAX_TYPED_LEN {
             return Err(Fail::new(0, "a value shorter than 64 KiB"));
         }
-        let s = text.as_str().as_bytes();
+        let (scheme, parts, end) = Uri::parse_head(text.as_str().as_bytes(), false)?;
+        if end != text.as_str().len() {
+            return Err(Fail::new(end, "the end of the URI"));
+        }
+        Ok(parts.into_uri(scheme, text))
+    }
+
+    /// Parses the URI at the start of `s` (at most [`MAX_TYPED_LEN`] long, checked by the
+    /// caller) up to the first character that cannot continue it: the scheme, the parts
+    /// and that index. `bounded`: the URI is read inside `<...>`.
+    #[inline(always)]
+    pub(crate) fn parse_head(s: &[u8], bounded: bool) -> PResult<(Scheme, Parts, usize)> {
         let mut i = 0;
         // `sip:` (any case) is nearly every URI: decided without the scheme scan.
         let sip = s.len() > 3 && s[3] == b':' && s[..3].eq_ignore_ascii_case(b"sip");
@@ -423,20 +532,21 @@ impl Uri {
         if i == 0 || !s[0].is_ascii_alphabetic() || s.get(i) != Some(&b':') {
             return Err(Fail::new(i, "a URI scheme followed by ':'"));
         }
-        let name = &text.as_str()[..i];
-        let scheme = if sip || name.eq_ignore_ascii_case("sip") {
+        let name = &s[..i];
+        let scheme = if sip || name.eq_ignore_ascii_case(b"sip") {
             Scheme::Sip
-        } else if name.eq_ignore_ascii_case("sips") {
+        } else if name.eq_ignore_ascii_case(b"sips") {
             Scheme::Sips
-        } else if name.eq_ignore_ascii_case("tel") {
+        } else if name.eq_ignore_ascii_case(b"tel") {
             Scheme::Tel
         } else {
-            Scheme::Other(name.to_owned())
+            // The scheme's characters are ASCII: checked above.
+            Scheme::Other(String::from_utf8_lossy(name).into_owned())
         };
         let mut uri = Parts::default();
         let rest = i + 1;
         let end = match scheme {
-            Scheme::Sip | Scheme::Sips => uri.parse_sip(s, rest)?,
+            Scheme::Sip | Scheme::Sips => uri.parse_sip(s, rest, bounded)?,
             Scheme::Tel => {
                 let e = skip_chars(s, rest, s.len(), &TEL)?;
                 if e == rest {
@@ -460,24 +570,17 @@ impl Uri {
                 e
             }
         };
-        if end != s.len() {
-            return Err(Fail::new(end, "the end of the URI"));
-        }
-        Ok(Uri {
-            text,
-            scheme,
-            user: uri.user,
-            password: uri.password,
-            host: uri.host,
-            port: uri.port,
-            params: uri.params,
-            headers: uri.headers,
-        })
+        Ok((scheme, uri, end))
     }
 
     /// The scheme.
     pub fn scheme(&self) -> &Scheme {
-        &self.scheme
+        match self.scheme {
+            SchemeKind::Sip => &SCHEME_SIP,
+            SchemeKind::Sips => &SCHEME_SIPS,
+            SchemeKind::Tel => &SCHEME_TEL,
+            SchemeKind::Other => self.other_scheme.as_deref().expect("kept with its kind"),
+        }
     }
 
     /// The user part as written (escapes kept); for `tel:` the number.
@@ -536,7 +639,7 @@ impl Uri {
     /// Sets (or adds) a URI parameter; `None` makes it a flag. Only for `sip:`, `sips:`
     /// and `tel:` URIs (an opaque URI is returned unchanged).
     pub fn set_param(&mut self, name: &str, value: Option<&str>) -> Result<(), ParseError> {
-        if matches!(self.scheme, Scheme::Other(_)) {
+        if self.scheme == SchemeKind::Other {
             return Ok(());
         }
         let t = self.text.as_str();
@@ -708,6 +811,37 @@ mod tests {
         assert!(host("sip:1.2.3.45678").is_err());
         assert!(host("sip:1.2.3.4..x").is_err());
         assert!(host("sip:01.2.3.4").is_err());
+    }
+
+    #[test]
+    fn double_dots_found_at_every_place() {
+        for len in 0..24 {
+            for a in 0..len {
+                for b in a..len {
+                    let mut t = vec![b'x'; len];
+                    t[a] = b'.';
+                    t[b] = b'.';
+                    let expected = t.windows(2).any(|w| w == b"..");
+                    assert_eq!(has_double_dot(&t), expected, "{:?}", String::from_utf8(t));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_labels_rejected_where_they_are() {
+        let at = |s: &str| Uri::parse(s).unwrap_err().to_string();
+        assert!(Uri::parse("sip:pbx..example.com").is_err());
+        assert!(Uri::parse("sip:alice@example.com..").is_err());
+        assert!(Uri::parse("sip:a.very.long.host.name..example.com").is_err());
+        assert_eq!(
+            at("sip:a.very.long.host.name..example.com"),
+            at("sip:1.very.long.host.name..example.com").replacen("1.very", "a.very", 1)
+        );
+        assert_eq!(
+            Uri::parse("sip:example.com.").unwrap().host_str(),
+            Some("example.com.")
+        );
     }
 
     #[test]

@@ -5,15 +5,17 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use super::error::{Fail, PResult, ParseError};
+use smallvec::SmallVec;
+
 use super::scan::{
-    Params, eq_nocase, find_param, generic_params, is_ws, parse_dec, skip_token, skip_ws,
-    with_param,
+    Params, find_param, generic_params, is_name, is_ws, parse_dec, skip_token, skip_ws,
+    split_commas, with_param,
 };
 use super::text::{MAX_TYPED_LEN, Span, Text};
 use super::uri::{Host, HostKind, parse_host};
 
 /// One Via value: `SIP/2.0/UDP host:port;branch=z9hG4bK...;received=...;rport=...`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Via {
     text: Text,
     protocol: Span,
@@ -24,6 +26,9 @@ pub struct Via {
     port: Option<u16>,
     params_at: u32,
     params: Params,
+    /// Where the first `branch` value is in the shared buffer (absolute), found while
+    /// checking the parameters (read on every message, to match it to its transaction).
+    branch: Option<(u32, u32)>,
 }
 
 /// `SWS c SWS` at `i`: returns the index after it, or `None` when `c` is not there.
@@ -32,44 +37,40 @@ fn sep(s: &[u8], i: usize, c: u8) -> Option<usize> {
     (s.get(j) == Some(&c)).then(|| skip_ws(s, j + 1))
 }
 
-impl Via {
-    /// A Via for a request we send: `SIP/2.0/{transport} {host}[:{port}];branch={branch}`.
-    pub fn new(
-        transport: &str,
-        host: &Host,
-        port: Option<u16>,
-        branch: &str,
-    ) -> Result<Via, ParseError> {
-        let mut s = format!("SIP/2.0/{transport} {host}");
-        if let Some(p) = port {
-            s.push_str(&format!(":{p}"));
-        }
-        s.push_str(";branch=");
-        s.push_str(branch);
-        Via::parse(&s)
-    }
+/// A Via's parts, parsed before its text is cut out of the header value.
+struct Head {
+    protocol: Span,
+    version: Span,
+    transport: Span,
+    host_kind: HostKind,
+    host: Span,
+    port: Option<u16>,
+    params_at: u32,
+    params: Params,
+}
 
-    /// Parses one Via value.
-    pub fn parse(s: &str) -> Result<Via, ParseError> {
-        Via::parse_text(Text::owned(s)).map_err(|f| ParseError::at(s.as_bytes(), f, false))
-    }
-
-    pub(crate) fn parse_text(text: Text) -> PResult<Via> {
-        if text.as_str().len() > MAX_TYPED_LEN {
-            return Err(Fail::new(0, "a value shorter than 64 KiB"));
-        }
-        let s = text.as_str().as_bytes();
-        let p0 = skip_ws(s, 0);
-        let p1 = skip_token(s, p0);
-        if p1 == p0 {
-            return Err(Fail::new(p0, "a protocol name"));
-        }
-        let v0 = sep(s, p1, b'/').ok_or(Fail::new(p1, "'/' after the protocol name"))?;
-        let v1 = skip_token(s, v0);
-        if v1 == v0 {
-            return Err(Fail::new(v0, "a protocol version"));
-        }
-        let t0 = sep(s, v1, b'/').ok_or(Fail::new(v1, "'/' after the protocol version"))?;
+impl Head {
+    /// Parses the Via at the start of `s` (at most [`MAX_TYPED_LEN`] long): its parts and
+    /// where it ends, before whatever follows its last parameter (whitespace, a comma).
+    #[inline(always)]
+    fn parse(s: &[u8]) -> PResult<(Head, usize)> {
+        // `SIP/2.0/` as usually written is decided by one comparison.
+        let (p0, p1, v0, v1, t0) = if s.get(..8) == Some(b"SIP/2.0/".as_slice()) {
+            (0, 3, 4, 7, 8)
+        } else {
+            let p0 = skip_ws(s, 0);
+            let p1 = skip_token(s, p0);
+            if p1 == p0 {
+                return Err(Fail::new(p0, "a protocol name"));
+            }
+            let v0 = sep(s, p1, b'/').ok_or(Fail::new(p1, "'/' after the protocol name"))?;
+            let v1 = skip_token(s, v0);
+            if v1 == v0 {
+                return Err(Fail::new(v0, "a protocol version"));
+            }
+            let t0 = sep(s, v1, b'/').ok_or(Fail::new(v1, "'/' after the protocol version"))?;
+            (p0, p1, v0, v1, t0)
+        };
         let t1 = skip_token(s, t0);
         if t1 == t0 {
             return Err(Fail::new(t0, "a transport"));
@@ -99,11 +100,8 @@ impl Via {
             after = e;
         }
         let mut params = Params::new();
-        let end = skip_ws(s, generic_params(s, after, &mut params)?);
-        if end != s.len() {
-            return Err(Fail::new(end, "';' or the end of the Via"));
-        }
-        let via = Via {
+        let end = generic_params(s, after, &mut params)?;
+        let head = Head {
             protocol: Span::new(p0, p1),
             version: Span::new(v0, v1),
             transport: Span::new(t0, t1),
@@ -112,42 +110,143 @@ impl Via {
             port,
             params_at: after as u32,
             params,
-            text,
         };
-        via.check_params()?;
-        Ok(via)
+        Ok((head, end))
     }
 
-    /// `received` must be an address, `ttl` 0–255, `rport` a port or empty.
+    /// The Via whose text is `text` (the parts' offsets are relative to it).
     #[inline(always)]
-    fn check_params(&self) -> PResult<()> {
+    fn into_via(self, text: Text) -> PResult<Via> {
+        let mut via = Via {
+            protocol: self.protocol,
+            version: self.version,
+            transport: self.transport,
+            host_kind: self.host_kind,
+            host: self.host,
+            port: self.port,
+            params_at: self.params_at,
+            params: self.params,
+            branch: None,
+            text,
+        };
+        let base = via.text.bounds().0;
+        via.branch = via
+            .check_params()?
+            .map(|v| (base + u32::from(v.start), base + u32::from(v.end)));
+        Ok(via)
+    }
+}
+
+impl Via {
+    /// A Via for a request we send: `SIP/2.0/{transport} {host}[:{port}];branch={branch}`.
+    pub fn new(
+        transport: &str,
+        host: &Host,
+        port: Option<u16>,
+        branch: &str,
+    ) -> Result<Via, ParseError> {
+        let mut s = format!("SIP/2.0/{transport} {host}");
+        if let Some(p) = port {
+            s.push_str(&format!(":{p}"));
+        }
+        s.push_str(";branch=");
+        s.push_str(branch);
+        Via::parse(&s)
+    }
+
+    /// Parses one Via value.
+    pub fn parse(s: &str) -> Result<Via, ParseError> {
+        Via::parse_text(Text::owned(s)).map_err(|f| ParseError::at(s.as_bytes(), f, false))
+    }
+
+    pub(crate) fn parse_text(text: Text) -> PResult<Via> {
+        if text.as_str().len() > MAX_TYPED_LEN {
+            return Err(Fail::new(0, "a value shorter than 64 KiB"));
+        }
+        let s = text.as_str().as_bytes();
+        let (head, after) = Head::parse(s)?;
+        let end = skip_ws(s, after);
+        if end != s.len() {
+            return Err(Fail::new(end, "';' or the end of the Via"));
+        }
+        head.into_via(text)
+    }
+
+    /// Parses a Via header value (one or more comma-separated Vias) into `out`, in one
+    /// pass: each Via's parse stops where it ends, so no separate search for commas.
+    pub(crate) fn parse_list(text: Text, out: &mut SmallVec<[Via; 2]>) -> PResult<()> {
+        let s = text.as_str().as_bytes();
+        if s.len() > MAX_TYPED_LEN {
+            // Spans inside a Via are 16-bit: one Via at a time, cut at the commas first.
+            let parts = split_commas(s)?;
+            for &(a, z) in &parts {
+                if a == z {
+                    return Err(Fail::new(a, "a Via value"));
+                }
+                out.push(Via::parse_text(text.sub(a, z)).map_err(|f| f.shift(a))?);
+            }
+            return Ok(());
+        }
+        let mut a = skip_ws(s, 0);
+        let (last, a, z) = loop {
+            if a == s.len() || s[a] == b',' {
+                return Err(Fail::new(a, "a Via value"));
+            }
+            let (head, len) = Head::parse(&s[a..]).map_err(|f| f.shift(a))?;
+            let z = a + len;
+            let next = skip_ws(s, z);
+            if next == s.len() {
+                break (head, a, z);
+            }
+            if s[next] != b',' {
+                return Err(Fail::new(next, "';' or the end of the Via"));
+            }
+            out.push(head.into_via(text.sub(a, z)).map_err(|f| f.shift(a))?);
+            a = skip_ws(s, next + 1);
+        };
+        // The last Via takes the value's text over: no reference-count traffic.
+        out.push(last.into_via(text.into_sub(a, z)).map_err(|f| f.shift(a))?);
+        Ok(())
+    }
+
+    /// `received` must be an address, `ttl` 0–255, `rport` a port or empty. Returns the
+    /// first `branch` value.
+    #[inline(always)]
+    fn check_params(&self) -> PResult<Option<Span>> {
         let t = self.text.as_str();
         let b = t.as_bytes();
+        let mut branch = None;
         for p in &self.params {
             let name = &b[p.name.start as usize..p.name.end as usize];
             let at = p.name.start as usize;
             let value = p.value.map(|v| &b[v.start as usize..v.end as usize]);
-            let bad = match name.len() {
-                8 if eq_nocase(name, b"received") => p
-                    .value
+            let bad = if is_name(name, b"branch") {
+                if branch.is_none() {
+                    branch = p.value;
+                }
+                value.is_none().then_some("a branch value")
+            } else if is_name(name, b"received") {
+                p.value
                     .and_then(|v| parse_addr(v.of(t)))
                     .is_none()
-                    .then_some("an IP address in received"),
-                5 if eq_nocase(name, b"rport") => value
+                    .then_some("an IP address in received")
+            } else if is_name(name, b"rport") {
+                value
                     .is_some_and(|v| parse_dec(v, u32::from(u16::MAX)).is_none())
-                    .then_some("a port number in rport"),
-                3 if eq_nocase(name, b"ttl") => value
+                    .then_some("a port number in rport")
+            } else if is_name(name, b"ttl") {
+                value
                     .and_then(|v| parse_dec(v, u32::from(u8::MAX)))
                     .is_none()
-                    .then_some("a ttl of 0-255"),
-                6 if eq_nocase(name, b"branch") => value.is_none().then_some("a branch value"),
-                _ => None,
+                    .then_some("a ttl of 0-255")
+            } else {
+                None
             };
             if let Some(expected) = bad {
                 return Err(Fail::new(at, expected));
             }
         }
-        Ok(())
+        Ok(branch)
     }
 
     /// The protocol name (`SIP`).
@@ -182,7 +281,7 @@ impl Via {
 
     /// The `branch` parameter.
     pub fn branch(&self) -> Option<&str> {
-        self.param("branch")
+        self.branch.map(|at| self.text.within(at))
     }
 
     /// The `received` parameter (brackets around an IPv6 address accepted).
@@ -248,6 +347,15 @@ fn parse_addr(s: &str) -> Option<IpAddr> {
         .map(IpAddr::V4)
         .or_else(|| inner.parse().ok())
 }
+
+impl PartialEq for Via {
+    /// Equal when written the same (the parsed parts follow from the text).
+    fn eq(&self, other: &Via) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Via {}
 
 impl FromStr for Via {
     type Err = ParseError;
