@@ -206,7 +206,11 @@ impl Server {
                 .pacer
                 .poll_timeout()
                 .map_or(self.next_housekeeping, |t| t.min(self.next_housekeeping));
-            let timeout = deadline.saturating_duration_since(now);
+            let mut timeout = deadline.saturating_duration_since(now);
+            if !self.by_id.is_empty() {
+                // Call control queues commands without waking us while a leg is open.
+                timeout = timeout.min(super::COMMAND_LATENCY);
+            }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout))
                 && e.kind() != std::io::ErrorKind::Interrupted
             {
