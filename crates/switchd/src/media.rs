@@ -221,7 +221,11 @@ impl Media {
         }
         let (socket, port) = self.bind()?;
         socket.set_nonblocking(true)?;
-        let addr = socket.local_addr()?;
+        let addr = match port {
+            // The system chose the port: ask which.
+            0 => socket.local_addr()?,
+            p => SocketAddr::new(self.config.address, p),
+        };
         // The first leg wakes the thread; while this one is open, it looks often enough.
         let wake = self.legs.is_empty();
         self.legs.insert(leg, port);
