@@ -28,12 +28,6 @@ use self::core::{Core, CoreConfig};
 use self::net::Inbound;
 use crate::config::{self, Config};
 
-/// The process's allocator. A call allocates and frees hundreds of small blocks on the SIP
-/// loop (messages, dialogs, SDP) and a few on the media and storage threads; mimalloc's
-/// thread-local free lists serve them in about half the CPU glibc's malloc took.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Largest SIP message accepted on a stream; larger ones get 513 (RFC 3261 §21.5.14).
 const MAX_MESSAGE: usize = 64 * 1024;
 /// How long the loop keeps serving after hanging up the last calls at shutdown: the
