@@ -32,6 +32,11 @@ const TCP_IDLE: Duration = Duration::from_secs(600);
 /// The largest UDP payload: anything bigger was truncated by the kernel anyway. The
 /// receive buffer handed to [`Net::recv_udp`] should be this large.
 pub(crate) const MAX_DATAGRAM: usize = 65_535;
+/// Receive buffer asked for on each SIP UDP socket (the kernel caps it at
+/// `net.core.rmem_max`). The default (about 200 KB, some 150 datagrams) overflowed in
+/// bursts at 1,000 calls/s: the lost 180s and 200s made us retransmit INVITEs, which
+/// some peers (SIPp's uas) take for a new call and abort the first.
+const UDP_RECV_BUFFER: usize = 4 << 20;
 /// Outbound messages queued per TCP connection before further ones are dropped.
 const TCP_QUEUE: usize = 256;
 /// Open TCP connections at most (per listener); beyond, new ones are closed at once so a
@@ -159,6 +164,9 @@ async fn bind_pair(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)>
         let udp = UdpSocket::bind(addr)
             .await
             .with_context(|| format!("binding UDP {addr}"))?;
+        if let Err(err) = socket2::SockRef::from(&udp).set_recv_buffer_size(UDP_RECV_BUFFER) {
+            tracing::debug!("UDP {addr}: receive buffer left as it is: {err}");
+        }
         let port = udp.local_addr()?.port();
         match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
             Ok(tcp) => return Ok((udp, tcp)),
