@@ -42,6 +42,10 @@ use server::{Command, Server};
 /// Chosen by call control; unique for the daemon's life.
 pub(crate) type LegId = u64;
 
+/// How long a command may wait before the media thread reads it, while a leg is open
+/// (see [`Media::send`]): a prompt, a bridge or a close takes effect at most this late.
+pub(crate) const COMMAND_LATENCY: Duration = Duration::from_millis(10);
+
 /// The sample rate of every stream the media server generates or decodes (G.711).
 pub(crate) const SAMPLE_RATE: u32 = 8000;
 
@@ -170,13 +174,24 @@ impl Media {
         })
     }
 
+    /// Queues a command. While a leg is open the media thread reads its commands at least
+    /// every [`COMMAND_LATENCY`], so the command waits for that look (or for the thread's
+    /// next packet or tick) instead of waking the thread: on a busy machine a wake-up costs
+    /// a system call and usually two context switches, several times per call. The thread
+    /// is woken only when it may have no leg open (then it looks only every 100 ms) and at
+    /// shutdown.
     fn send(&self, command: Command) {
+        let wake = self.legs.is_empty() || matches!(command, Command::Shutdown);
+        self.send_waking(command, wake);
+    }
+
+    fn send_waking(&self, command: Command, wake: bool) {
         if self.commands.send(command).is_ok() {
-            // One wake-up for every command sent before the media thread looks: waking
-            // it per command cost a system call and a context switch each.
-            if !self
-                .wake_pending
-                .swap(true, std::sync::atomic::Ordering::SeqCst)
+            // One wake-up for every command sent before the media thread looks.
+            if wake
+                && !self
+                    .wake_pending
+                    .swap(true, std::sync::atomic::Ordering::SeqCst)
             {
                 let _ = self.waker.wake();
             }
@@ -206,9 +221,15 @@ impl Media {
         }
         let (socket, port) = self.bind()?;
         socket.set_nonblocking(true)?;
-        let addr = socket.local_addr()?;
+        let addr = match port {
+            // The system chose the port: ask which.
+            0 => socket.local_addr()?,
+            p => SocketAddr::new(self.config.address, p),
+        };
+        // The first leg wakes the thread; while this one is open, it looks often enough.
+        let wake = self.legs.is_empty();
         self.legs.insert(leg, port);
-        self.send(Command::Open { leg, socket, port });
+        self.send_waking(Command::Open { leg, socket, port }, wake);
         Ok(addr)
     }
 
@@ -344,7 +365,8 @@ impl Media {
     /// thread has closed the socket).
     pub(crate) fn close(&mut self, leg: LegId) {
         if self.legs.remove(&leg).is_some() {
-            self.send(Command::Close { leg });
+            // The thread has this leg (or its queued open) and so looks soon: no wake-up.
+            self.send_waking(Command::Close { leg }, false);
         }
     }
 

@@ -35,6 +35,10 @@ const MAX_MESSAGE: usize = 64 * 1024;
 const CLOSING_LINGER: Duration = Duration::from_millis(1500);
 /// How often bindings are saved at most while they change (and always at shutdown).
 const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// Datagrams handled per loop turn at most, once one has arrived: what else is waiting
+/// is taken in the same turn (one wake-up, one batch of sends), but timers, media events
+/// and the API still get their turn during a flood.
+const RECV_BURST: usize = 64;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
@@ -315,6 +319,11 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
     // After the grace: the loop keeps answering (ACKs for 487s, BYE retransmissions, their
     // 200s) until this instant, then exits.
     let mut closing_until: Option<tokio::time::Instant> = None;
+    // Datagrams are received here, into this one buffer, and parsed in place.
+    let mut buf = vec![0u8; net::MAX_DATAGRAM];
+    // One timer for the loop's life, moved only when the deadline changes.
+    let timer = tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_secs(3600));
+    let mut timer = std::pin::pin!(timer);
     loop {
         let mut deadline = core
             .poll_timeout()
@@ -328,6 +337,9 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
             deadline = deadline
                 .min(d)
                 .min(tokio::time::Instant::now() + Duration::from_millis(200));
+        }
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
         }
         tokio::select! {
             biased;
@@ -367,13 +379,29 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
                     core.handle_api(std::time::Instant::now(), request);
                 }
             }
-            () = tokio::time::sleep_until(deadline) => {
+            () = &mut timer => {
                 core.handle_timeout(std::time::Instant::now());
+            }
+            received = net.recv_udp(&mut buf) => {
+                match received {
+                    Ok((n, source)) => {
+                        core.handle_message(std::time::Instant::now(), source, &buf[..n]);
+                        for _ in 1..RECV_BURST {
+                            let Some((n, source)) = net.try_recv_udp(&mut buf) else { break };
+                            core.handle_message(std::time::Instant::now(), source, &buf[..n]);
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!("UDP receive failed: {err}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
             }
         }
         while let Some(t) = core.poll_transmit() {
             net.send(t);
         }
+        net.flush();
         while let Some(job) = core.poll_lookup() {
             spawn_lookup(&lookups, job, tx.clone());
         }
@@ -397,6 +425,7 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
                 while let Some(t) = core.poll_transmit() {
                     net.send(t);
                 }
+                net.flush();
                 closing_until = Some(tokio::time::Instant::now() + CLOSING_LINGER);
             }
         }

@@ -2,11 +2,11 @@
 //! and registrations.
 //!
 //! One writer thread owns the write connection: [`Store::write`] never blocks the call
-//! control loop, and a CDR is committed as soon as the writer gets to it (the writer takes
-//! everything waiting and commits it in one transaction, with no timer), so after SIGKILL
-//! every completed call's CDR, and the queue events written before it, are already
-//! durable. Queue events and registrations snapshots alone wait up to 100 ms to share a
-//! commit. Readers ([`Reader`]) have their own connections (WAL lets them read while the
+//! control loop, and a CDR is committed within [`GATHER`] (5 ms; at once when the writer
+//! was idle): the writer takes everything waiting and commits it in one transaction, so
+//! after SIGKILL every call that ended more than a few milliseconds before has its CDR,
+//! and the queue events written before it, durable. Queue events and registrations
+//! snapshots alone wait up to 100 ms to share a commit. Readers ([`Reader`]) have their own connections (WAL lets them read while the
 //! writer writes).
 //!
 //! ```ignore
@@ -55,6 +55,13 @@ pub(crate) const MAX_LIMIT: u32 = 1000;
 
 /// How long a queue event or registrations snapshot may wait to share a CDR's commit.
 const DEFER: Duration = Duration::from_millis(100);
+
+/// How long a CDR may wait for the next commit while the writer is busy. The first CDR
+/// after a quiet spell wakes the writer and is committed at once; for [`GATHER`] after that
+/// commit, CDRs do not wake it: it looks again when the time is up and commits what came
+/// meanwhile in one transaction. Under load that is one wake-up and one commit per 5 ms
+/// instead of one of each per call.
+pub(crate) const GATHER: Duration = Duration::from_millis(5);
 
 /// The most records the writer commits in one transaction.
 const MAX_BATCH: usize = 10_000;
@@ -218,6 +225,8 @@ struct Pending {
     urgent: bool,
     /// When the oldest waiting record was written.
     since: Option<Instant>,
+    /// The writer looks again within [`GATHER`] by itself: a CDR need not wake it.
+    gathering: bool,
     /// The store is closing: commit everything, then end.
     stop: bool,
     /// The writer thread has ended: records are logged instead of queued.
@@ -288,7 +297,7 @@ impl Store {
 
     /// Queues a record for the writer; never blocks (it takes the queue's lock, which the
     /// writer holds only to swap the list). The writer commits a CDR or voicemail message
-    /// at once, within about a millisecond; a queue event or registrations snapshot with the
+    /// within [`GATHER`]; a queue event or registrations snapshot with the
     /// next CDR, or within 100 ms. A record that cannot be stored is logged (at error level,
     /// with its content), never silently dropped.
     pub(crate) fn write(&self, record: Record) {
@@ -303,7 +312,7 @@ impl Store {
             pending.since = Some(Instant::now());
         }
         pending.records.push(record);
-        let wake = urgent && !pending.urgent;
+        let wake = urgent && !pending.urgent && !pending.gathering;
         pending.urgent |= urgent;
         drop(pending);
         if wake {
@@ -404,8 +413,8 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
 /// The writer thread: takes everything waiting and commits it in one transaction, then
 /// answers the flushes that were waiting behind it.
 ///
-/// A CDR or voicemail message is committed at once (no timer), so it is durable within
-/// about a millisecond. A queue event or registrations snapshot neither wakes the writer nor
+/// A CDR or voicemail message is committed at once when the writer was idle, and within
+/// [`GATHER`] while it is busy (see there). A queue event or registrations snapshot neither wakes the writer nor
 /// gets a commit of its own: it waits up to [`DEFER`] to share one. Every commit costs the
 /// writer tens of microseconds of CPU whatever it holds, and every wake-up some more (see
 /// docs/benchmarks.md), and a call writes several queue events before its CDR. A completed
@@ -428,23 +437,44 @@ fn writer_loop(mut conn: Connection, queue: &Queue) {
     }
     let _ended = Ended(queue);
 
+    // While gathering: when the writer looks again by itself.
+    let mut look_at: Option<Instant> = None;
     loop {
         let (records, flushes, stop) = {
             let mut pending = queue.lock();
             loop {
                 let due = pending.since.map(|since| since + DEFER);
                 let now = Instant::now();
-                if pending.stop || pending.urgent || due.is_some_and(|due| now >= due) {
+                if pending.stop || !pending.flushes.is_empty() || due.is_some_and(|d| now >= d) {
                     break;
+                }
+                match look_at {
+                    Some(t) if now >= t => {
+                        if pending.urgent {
+                            break;
+                        }
+                        // Quiet for GATHER: the next CDR wakes the writer again.
+                        look_at = None;
+                        pending.gathering = false;
+                    }
+                    Some(_) => {}
+                    None if pending.urgent => break,
+                    None => {}
                 }
                 // With nothing waiting, look again every DEFER: the first queue event does
                 // not wake the writer.
-                let timeout = due.map_or(DEFER, |due| due - now);
+                let until = [look_at, due].into_iter().flatten().min();
+                let timeout = until.map_or(DEFER, |t| t - now);
                 pending = queue
                     .wake
                     .wait_timeout(pending, timeout)
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .0;
+            }
+            if pending.urgent {
+                // More CDRs are likely to follow: gather them rather than be woken for each.
+                pending.gathering = true;
+                look_at = Some(Instant::now() + GATHER);
             }
             pending.urgent = false;
             pending.since = None;

@@ -1,26 +1,42 @@
 //! The sockets: UDP and TCP listeners on every configured address, one task per TCP
 //! connection, and the send side used by the core loop.
 //!
-//! Everything received goes to the core loop as an [`Inbound`] over one channel; the core
-//! loop owns the send side ([`Net`]) and never awaits on a socket (UDP sends are
-//! non-blocking, TCP writes go through each connection's queue).
+//! The core loop owns [`Net`]: it receives UDP datagrams itself ([`Net::recv_udp`], then
+//! [`Net::try_recv_udp`] for whatever else is waiting, into one reused buffer), so a
+//! datagram costs no task switch, channel hop or allocation before it is parsed. What
+//! streams receive comes to the loop as an [`Inbound`] over a channel. The loop never
+//! awaits on a send: UDP datagrams are queued by [`Net::send`] and leave together, one
+//! `sendmmsg` per loop turn ([`Net::flush`]); TCP writes go through each connection's
+//! queue.
 
 use std::collections::HashMap;
+use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use switchyard_media::net::SendBatch;
 use switchyard_sip::transport::{ConnId, Source, StreamFramer, StreamItem, Transport};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
 /// A TCP connection with no traffic for this long is closed (phones refresh well within it
 /// with CRLF keep-alives or re-REGISTERs).
 const TCP_IDLE: Duration = Duration::from_secs(600);
+/// The largest UDP payload: anything bigger was truncated by the kernel anyway. The
+/// receive buffer handed to [`Net::recv_udp`] should be this large.
+pub(crate) const MAX_DATAGRAM: usize = 65_535;
+/// Receive buffer asked for on each SIP UDP socket (the kernel caps it at
+/// `net.core.rmem_max`). The default (about 200 KB, some 150 datagrams) overflowed in
+/// bursts at 1,000 calls/s: the lost 180s and 200s made us retransmit INVITEs, which
+/// some peers (SIPp's uas) take for a new call and abort the first.
+const UDP_RECV_BUFFER: usize = 4 << 20;
 /// Outbound messages queued per TCP connection before further ones are dropped.
 const TCP_QUEUE: usize = 256;
 /// Open TCP connections at most (per listener); beyond, new ones are closed at once so a
@@ -60,7 +76,7 @@ pub(crate) struct Transmit {
 
 /// Bound sockets, before serving.
 pub(crate) struct Bound {
-    udp: Vec<Arc<UdpSocket>>,
+    udp: Vec<UdpSocket>,
     tcp: Vec<TcpListener>,
 }
 
@@ -101,7 +117,7 @@ pub(crate) async fn bind(addrs: &[(SocketAddr, bool)]) -> anyhow::Result<Bound> 
             .map_err(|err| with_bind_hint(err, addr))
         {
             Ok((udp, tcp)) => {
-                bound.udp.push(Arc::new(udp));
+                bound.udp.push(udp);
                 bound.tcp.push(tcp);
             }
             Err(err) if optional => {
@@ -148,6 +164,9 @@ async fn bind_pair(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)>
         let udp = UdpSocket::bind(addr)
             .await
             .with_context(|| format!("binding UDP {addr}"))?;
+        if let Err(err) = socket2::SockRef::from(&udp).set_recv_buffer_size(UDP_RECV_BUFFER) {
+            tracing::debug!("UDP {addr}: receive buffer left as it is: {err}");
+        }
         let port = udp.local_addr()?.port();
         match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
             Ok(tcp) => return Ok((udp, tcp)),
@@ -158,11 +177,16 @@ async fn bind_pair(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)>
     Err(last.expect("the loop ran")).with_context(|| format!("binding TCP {addr}"))
 }
 
-/// The send side, owned by the core loop.
+/// The UDP sockets (receive and send) and the TCP connections' send queues, owned by the
+/// core loop.
 pub(crate) struct Net {
     /// UDP sockets by local address.
-    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    udp: Vec<(SocketAddr, UdpSocket)>,
     conns: HashMap<ConnId, mpsc::Sender<Vec<u8>>>,
+    /// UDP datagrams queued by [`Net::send`] until [`Net::flush`].
+    batch: SendBatch,
+    /// The socket [`Net::try_recv_udp`] tries first (turns rotate over the sockets).
+    next_udp: usize,
 }
 
 impl Net {
@@ -174,9 +198,62 @@ impl Net {
         self.conns.remove(&conn);
     }
 
-    /// Sends without waiting; a message that cannot go out now is dropped (SIP
-    /// retransmits), and the drop is traced.
-    pub(crate) fn send(&self, t: Transmit) {
+    /// Waits for a datagram on any UDP socket and receives it into `buf` (which should
+    /// hold [`MAX_DATAGRAM`] bytes): its length and where it came from. Errors are the
+    /// sockets' lasting ones; transient ones (an ICMP port unreachable from an earlier
+    /// send) are skipped.
+    pub(crate) async fn recv_udp(&self, buf: &mut [u8]) -> io::Result<(usize, Source)> {
+        poll_fn(|cx| {
+            for (local, sock) in &self.udp {
+                loop {
+                    let mut rb = ReadBuf::new(buf);
+                    match sock.poll_recv_from(cx, &mut rb) {
+                        Poll::Ready(Ok(remote)) => {
+                            return Poll::Ready(Ok((
+                                rb.filled().len(),
+                                Source::udp(remote, *local),
+                            )));
+                        }
+                        Poll::Ready(Err(err)) if is_transient(&err) => continue,
+                        Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                        Poll::Pending => break,
+                    }
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// A datagram already waiting on one of the UDP sockets, without waiting (`None` when
+    /// none is): the loop drains the sockets with it after [`Net::recv_udp`] returns.
+    pub(crate) fn try_recv_udp(&mut self, buf: &mut [u8]) -> Option<(usize, Source)> {
+        let n = self.udp.len();
+        for i in 0..n {
+            let k = (self.next_udp + i) % n;
+            let (local, sock) = &self.udp[k];
+            loop {
+                match sock.try_recv_from(buf) {
+                    Ok((len, remote)) => {
+                        self.next_udp = (k + 1) % n;
+                        return Some((len, Source::udp(remote, *local)));
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(err) if is_transient(&err) => continue,
+                    Err(err) => {
+                        tracing::warn!("UDP receive on {local} failed: {err}");
+                        break;
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Queues a message without waiting: UDP datagrams leave at the next [`Net::flush`]
+    /// (call it once per loop turn), TCP ones go to their connection's writer. A message
+    /// that cannot go out is dropped (SIP retransmits), and the drop is traced.
+    pub(crate) fn send(&mut self, t: Transmit) {
         match t.dest.transport {
             Transport::Udp => {
                 let sock = self
@@ -193,8 +270,16 @@ impl Net {
                     tracing::debug!("no UDP socket to reach {}", t.dest.remote);
                     return;
                 };
-                if let Err(err) = sock.try_send_to(&t.bytes, t.dest.remote) {
-                    tracing::debug!("UDP send to {} failed: {err}", t.dest.remote);
+                let fd = sock.as_raw_fd();
+                if self.batch.is_full() {
+                    self.batch.flush();
+                }
+                if !self.batch.push(fd, t.dest.remote, &t.bytes) {
+                    // Larger than a batch slot: send it on its own, after what is queued.
+                    self.batch.flush();
+                    if let Err(err) = sock.try_send_to(&t.bytes, t.dest.remote) {
+                        tracing::debug!("UDP send to {} failed: {err}", t.dest.remote);
+                    }
                 }
             }
             Transport::Tcp => {
@@ -212,12 +297,26 @@ impl Net {
     }
 }
 
-/// Starts the receive tasks and returns the send side. Received messages go to `inbound`.
+impl Net {
+    /// Sends the UDP datagrams queued since the last flush: one `sendmmsg` per socket
+    /// for a loop turn's answers and requests. Datagrams the kernel refuses (a full
+    /// buffer) are dropped, as a failed `send_to` would be.
+    pub(crate) fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let failed = self.batch.failed;
+        self.batch.flush();
+        if self.batch.failed != failed {
+            tracing::debug!("{} UDP datagram(s) not sent", self.batch.failed - failed);
+        }
+    }
+}
+
+/// Starts the TCP tasks and returns the sockets' side for the core loop. What streams
+/// receive goes to `inbound`; datagrams are received by the loop through [`Net`].
 pub(crate) fn serve(bound: Bound, inbound: mpsc::Sender<Inbound>, max_message: usize) -> Net {
     let next_conn = Arc::new(AtomicU64::new(1));
-    for sock in &bound.udp {
-        tokio::spawn(udp_loop(sock.clone(), inbound.clone()));
-    }
     for listener in bound.tcp {
         tokio::spawn(tcp_accept_loop(
             listener,
@@ -233,33 +332,8 @@ pub(crate) fn serve(bound: Bound, inbound: mpsc::Sender<Inbound>, max_message: u
             .filter_map(|s| Some((s.local_addr().ok()?, s)))
             .collect(),
         conns: HashMap::new(),
-    }
-}
-
-async fn udp_loop(sock: Arc<UdpSocket>, inbound: mpsc::Sender<Inbound>) {
-    let Ok(local) = sock.local_addr() else {
-        return;
-    };
-    // The largest UDP payload: anything bigger was truncated by the kernel anyway.
-    let mut buf = vec![0u8; 65_535];
-    loop {
-        match sock.recv_from(&mut buf).await {
-            Ok((n, remote)) => {
-                let msg = Inbound::Message {
-                    source: Source::udp(remote, local),
-                    bytes: buf[..n].to_vec(),
-                };
-                if inbound.send(msg).await.is_err() {
-                    return;
-                }
-            }
-            // ICMP port unreachable from an earlier send shows up here on some systems.
-            Err(err) if is_transient(&err) => continue,
-            Err(err) => {
-                tracing::warn!("UDP receive on {local} failed: {err}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        batch: SendBatch::new(),
+        next_udp: 0,
     }
 }
 

@@ -7,7 +7,7 @@ use switchyard_ivr::{Action, Event as IvrEvent, QueueOutcome, TransferTarget};
 use switchyard_sip::transport::Source;
 use switchyard_sip::{Method, Response};
 
-use super::legs::Sip;
+use super::legs::{Sip, answer_of};
 use super::*;
 
 /// A customer-system request from the dialplan, for the loop to run.
@@ -63,18 +63,13 @@ impl Calls {
         if call.caller.answered {
             return;
         }
-        let req = call.caller.invite.clone();
-        let key = call.caller.invite_key.clone();
-        let mut leg = std::mem::replace(&mut call.caller, placeholder_leg(&req, &key));
-        let resp = self.leg_answer(now, &mut leg, &req, 200);
-        leg.answered = true;
-        let call = self.calls.get_mut(&id).expect("checked above");
-        call.caller = leg;
+        let resp = answer_of(now, &mut call.caller, 200);
+        call.caller.answered = true;
         call.answer_wall = Some(wall);
         // 64·T1, as RFC 6026's Timer L.
         call.ack_deadline = Some(now + Duration::from_secs(32));
         if let Some(resp) = resp {
-            sip.respond(now, &key, resp);
+            sip.respond(now, &call.caller.invite_key, resp);
         }
         self.reschedule(id);
     }
@@ -94,14 +89,8 @@ impl Calls {
             return;
         }
         call.early_sent = true;
-        let req = call.caller.invite.clone();
-        let key = call.caller.invite_key.clone();
-        let mut leg = std::mem::replace(&mut call.caller, placeholder_leg(&req, &key));
-        let resp = self.leg_answer(now, &mut leg, &req, 183);
-        let call = self.calls.get_mut(&id).expect("checked above");
-        call.caller = leg;
-        if let Some(resp) = resp {
-            sip.respond(now, &key, resp);
+        if let Some(resp) = answer_of(now, &mut call.caller, 183) {
+            sip.respond(now, &call.caller.invite_key, resp);
         }
     }
 
@@ -113,10 +102,10 @@ impl Calls {
         if call.caller.answered || call.early_sent {
             return;
         }
-        let req = call.caller.invite.clone();
-        if let Some(d) = call.caller.dialog.as_mut() {
-            let resp = d.response(now, &req, 180, "Ringing");
-            sip.respond(now, &call.caller.invite_key, resp);
+        let caller = &mut call.caller;
+        if let Some(d) = caller.dialog.as_mut() {
+            let resp = d.response(now, &caller.invite, 180, "Ringing");
+            sip.respond(now, &caller.invite_key, resp);
         }
     }
 

@@ -502,18 +502,8 @@ impl Calls {
         req: &Request,
         status: u16,
     ) -> Option<Response> {
-        let reason = if status == 183 {
-            "Session Progress"
-        } else {
-            "OK"
-        };
-        let body = leg.body.clone();
         let dialog = leg.dialog.as_mut()?;
-        let mut resp = dialog.response(now, req, status, reason);
-        resp.headers.push("Allow", ALLOW);
-        resp.headers.push("Content-Type", "application/sdp");
-        resp.body = body.into_bytes().into();
-        Some(resp)
+        Some(sdp_response(now, dialog, req, &leg.body, status))
     }
 
     pub(super) fn register_call(&mut self, call: Call, server_key: TsxKey) {
@@ -1084,3 +1074,33 @@ fn sanitize_user(u: &str) -> String {
 }
 
 pub(super) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
+
+/// The 200 (or 183) with our SDP answering the leg's own INVITE (no dialog: none).
+pub(super) fn answer_of(now: Instant, leg: &mut Leg, status: u16) -> Option<Response> {
+    let Leg {
+        dialog,
+        invite,
+        body,
+        ..
+    } = leg;
+    Some(sdp_response(now, dialog.as_mut()?, invite, body, status))
+}
+
+fn sdp_response(
+    now: Instant,
+    dialog: &mut Dialog,
+    req: &Request,
+    body: &str,
+    status: u16,
+) -> Response {
+    let reason = if status == 183 {
+        "Session Progress"
+    } else {
+        "OK"
+    };
+    let mut resp = dialog.response(now, req, status, reason);
+    resp.headers.push("Allow", ALLOW);
+    resp.headers.push("Content-Type", "application/sdp");
+    resp.body = body.as_bytes().to_vec().into();
+    resp
+}
