@@ -772,6 +772,49 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_relays_last_datagrams_never_reach_the_relay_in_its_slots() {
+        let mut e = engine(46100, 46199);
+        let pcmu = LegMedia::g711(CodecDescriptor::PCMU, None);
+        let now = Instant::now();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (id, a, b) = e.add_relay(pcmu, pcmu, now).unwrap();
+        e.run_once(Some(Duration::ZERO)).unwrap();
+        let mut pkt = [0u8; 172];
+        for seq in 0..5u16 {
+            crate::rtp::write_header(&mut pkt, false, 0, seq, u32::from(seq) * 160, 7).unwrap();
+            peer.send_to(&pkt, a).unwrap();
+            peer.send_to(&pkt, b).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        // Closed with datagrams waiting on both legs (closing the first leg lets the
+        // kernel take the second's into buffers); a new relay takes the same slots.
+        e.remove_relay(id);
+        let (id2, a2, b2) = e.add_relay(pcmu, pcmu, now).unwrap();
+        assert!(![a, b].contains(&a2) && ![a, b].contains(&b2));
+        for _ in 0..3 {
+            e.run_once(Some(Duration::from_millis(5))).unwrap();
+        }
+        let stats = e.stats();
+        assert_eq!(
+            (stats.received, stats.forwarded, stats.dropped),
+            (0, 0, 0),
+            "{stats:?}"
+        );
+        assert!(e.drain_events().next().is_none());
+        // And the new relay's own sockets receive.
+        peer.send_to(&pkt, a2).unwrap();
+        let mut got = 0;
+        for _ in 0..20 {
+            got += e.run_once(Some(Duration::from_millis(10))).unwrap();
+            if got > 0 {
+                break;
+            }
+        }
+        assert_eq!(got, 1);
+        e.remove_relay(id2);
+    }
+
+    #[test]
     fn relays_take_even_ports_with_rtcp_next_and_give_them_back() {
         // Room for exactly two legs.
         let mut e = engine(46000, 46003);

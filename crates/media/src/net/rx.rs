@@ -384,6 +384,47 @@ mod tests {
     }
 
     #[test]
+    fn datagrams_beyond_the_buffers_wait_in_the_socket_until_armed_again() {
+        let Ok(mut rx) = RxRing::new(4) else { return };
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.arm(a.as_raw_fd(), 5).unwrap();
+        rx.wait(Some(Duration::ZERO)).unwrap();
+        for i in 0..6u8 {
+            tx.send_to(&[i], a.local_addr().unwrap()).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        // Four buffers: four datagrams, then the receive ends for want of buffers.
+        rx.wait(Some(Duration::from_millis(200))).unwrap();
+        let first = collect(&mut rx);
+        let data: Vec<Vec<u8>> = first
+            .iter()
+            .filter(|g| g.2.is_some())
+            .map(|g| g.1.clone())
+            .collect();
+        assert_eq!(data, vec![vec![0], vec![1], vec![2], vec![3]], "{first:?}");
+        let last = first.last().unwrap();
+        assert_eq!(
+            (last.1.clone(), last.3),
+            ((-libc::ENOBUFS).to_string().into_bytes(), false),
+            "{first:?}"
+        );
+        // The buffers are back: armed again, the rest arrives, in order.
+        rx.arm(a.as_raw_fd(), 5).unwrap();
+        let mut rest = Vec::new();
+        while rest.len() < 2 {
+            rx.wait(Some(Duration::from_millis(200))).unwrap();
+            rest.extend(
+                collect(&mut rx)
+                    .into_iter()
+                    .filter(|g| g.2.is_some())
+                    .map(|g| g.1),
+            );
+        }
+        assert_eq!(rest, vec![vec![4], vec![5]]);
+    }
+
+    #[test]
     fn a_cancelled_receive_lets_go_of_its_port() {
         let Ok(mut rx) = RxRing::new(8) else { return };
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
