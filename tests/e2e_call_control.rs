@@ -9,15 +9,14 @@ mod common;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::baresip::{Account, Phone};
 use common::http::{get_json, request};
+use common::scenario::{self, Scenario, ScenarioRun, sipp_port_on};
 use common::{
-    API_KEY, Daemon, PASSWORD, Ports, db, find_program, repo_root, scratch_dir, wait_until,
-    write_config,
+    API_KEY, Daemon, PASSWORD, Ports, db, repo_root, scratch_dir, wait_until, write_config,
 };
 use serde_json::{Value, json};
 
@@ -28,12 +27,8 @@ const SUPPORT: &str = "+861058000002";
 /// The DID whose dialplan only waits (no queue).
 const HOLD_LINE: &str = "+861058000003";
 
-/// A SIPp process running one of the tests/sipp/cc_* scenarios once.
-struct Sipp {
-    child: Option<Child>,
-    dir: PathBuf,
-    name: String,
-}
+/// A SIPp process running one of the tests/sipp/cc_* scenarios once (within 40 s).
+struct Sipp(Scenario);
 
 impl Sipp {
     /// Starts `scenario` (a file in tests/sipp/, with each `(from, to)` replaced) as
@@ -44,129 +39,33 @@ impl Sipp {
         name: &str,
         scenario: &str,
         replace: &[(&str, String)],
-        (ip, port): (&str, u16),
+        local: (&str, u16),
         args: &[&str],
         remote: Option<SocketAddr>,
     ) -> Sipp {
-        let sipp = find_program("sipp").expect("install SIPp (apt-get install sip-tester)");
-        let dir = dir.join(format!("sipp-{name}"));
-        std::fs::create_dir_all(&dir).expect("creating SIPp's directory");
-        let src = repo_root().join("tests/sipp").join(scenario);
-        let mut xml = std::fs::read_to_string(&src)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
-        for (from, to) in replace {
-            xml = xml.replace(from, to);
-        }
-        let file = dir.join(scenario);
-        std::fs::write(&file, xml).expect("writing the scenario");
-        let log = std::fs::File::create(dir.join("sipp.out")).expect("creating SIPp's log");
-        let media = free_port_on(ip);
-        let mut cmd = Command::new(sipp);
-        cmd.arg("-sf")
-            .arg(&file)
-            .args(["-i", ip, "-mi", ip, "-t", "u1", "-nostdin", "-m", "1"])
-            .args(["-p", &port.to_string(), "-mp", &media.to_string()])
-            .args([
-                "-timeout",
-                "40s",
-                "-timeout_error",
-                "-trace_err",
-                "-trace_msg",
-            ])
-            .args(args);
-        if let Some(r) = remote {
-            cmd.arg(r.to_string());
-        }
-        let child = cmd
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("a second log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("starting sipp");
-        Sipp {
-            child: Some(child),
+        Sipp(Scenario::start(
             dir,
-            name: name.to_owned(),
-        }
-    }
-
-    /// Waits for SIPp to finish; whether the scenario passed, and its logs for messages.
-    fn wait(mut self, timeout: Duration) -> (bool, String) {
-        let mut child = self.child.take().expect("a running SIPp");
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("waiting for sipp") {
-                break Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        (status.is_some_and(|s| s.success()), self.logs(status))
-    }
-
-    fn logs(&self, status: Option<std::process::ExitStatus>) -> String {
-        let mut text = format!("SIPp {}: exit {status:?}\n", self.name);
-        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            let name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            if name.ends_with("_errors.log")
-                || name.ends_with("_messages.log")
-                || name == "sipp.out"
-            {
-                let body = std::fs::read_to_string(&path).unwrap_or_default();
-                let tail: Vec<&str> = body.lines().rev().take(80).collect();
-                text.push_str(&format!("--- {name} (last lines)\n"));
-                for l in tail.into_iter().rev() {
-                    text.push_str(l);
-                    text.push('\n');
-                }
-            }
-        }
-        text
+            name,
+            ScenarioRun {
+                file: scenario,
+                replace: replace.to_vec(),
+                local,
+                args: args.iter().map(|a| (*a).to_owned()).collect(),
+                remote,
+                timeout: Duration::from_secs(40),
+            },
+        ))
     }
 
     /// Waits and panics with the logs unless the scenario passed.
     fn expect_pass(self, timeout: Duration) {
-        let (ok, text) = self.wait(timeout);
-        assert!(ok, "SIPp scenario failed:\n{text}");
-    }
-}
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.0.expect_pass(timeout);
     }
 }
 
 /// A free UDP port on `ip` whose three neighbours (SIPp's media ports) are free too.
-///
-/// Ports come from 20000-29999, below the kernel's ephemeral range, where neither port-0
-/// binds nor the daemons' RTP ranges (30000 and up) land; each test process takes its
-/// own thousand and never hands out a port twice (a port freed by one phone's
-/// registration must not become another SIPp's media port).
 fn free_port_on(ip: &str) -> u16 {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let base = 20_000 + (std::process::id() % 10) as u16 * 1000;
-    for _ in 0..250 {
-        let port = base + NEXT.fetch_add(4, std::sync::atomic::Ordering::Relaxed) % 1000;
-        let free = (port..port + 4).all(|p| UdpSocket::bind((ip, p)).is_ok());
-        if free {
-            return port;
-        }
-    }
-    panic!("no free UDP port on {ip}");
+    sipp_port_on(ip)
 }
 
 /// The contact centre of these tests, with `settings` replaced in tests/configs/cc.toml.
@@ -200,56 +99,7 @@ fn register_phone(daemon: &Daemon, user: &str) -> u16 {
 
 /// Registers (or with `expires` 0 unregisters) `user`'s phone at 127.0.0.1:`port`.
 fn register_from(daemon: &Daemon, user: &str, port: u16, expires: u32) {
-    use switchyard_sip::client_auth::ClientAuth;
-    use switchyard_sip::transaction::Branch;
-    use switchyard_sip::{Message, Request};
-
-    // Each REGISTER is a new transaction: a branch of its own.
-    static SERIAL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = SERIAL.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
-    let sock = UdpSocket::bind(("127.0.0.1", port)).expect("binding the phone's port");
-    sock.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("setting a timeout");
-    let server = daemon.addr;
-    let text = format!(
-        "REGISTER sip:{server} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-reg-{user}-{n}\r\n\
-         From: <sip:{user}@{server}>;tag=reg{user}\r\n\
-         To: <sip:{user}@{server}>\r\n\
-         Call-ID: reg-{user}-{port}-{expires}\r\n\
-         CSeq: 1 REGISTER\r\n\
-         Contact: <sip:{user}@127.0.0.1:{port}>\r\n\
-         Max-Forwards: 70\r\n\
-         Expires: {expires}\r\n\
-         Content-Length: 0\r\n\r\n"
-    );
-    let Ok(Message::Request(register)) = Message::parse(text.as_bytes()) else {
-        panic!("a REGISTER that does not parse: {text}");
-    };
-    let exchange = |req: &Request| {
-        sock.send_to(&req.to_bytes(), server)
-            .expect("sending REGISTER");
-        let mut buf = vec![0u8; 65_535];
-        loop {
-            let (n, _) = sock.recv_from(&mut buf).expect("an answer to REGISTER");
-            match Message::parse(&buf[..n]) {
-                Ok(Message::Response(r)) if r.status >= 200 => return r,
-                _ => {}
-            }
-        }
-    };
-    let challenge = exchange(&register);
-    assert_eq!(challenge.status, 401, "{challenge:?}");
-    let mut auth = ClientAuth::new(user, PASSWORD, u64::from(port));
-    let again = auth
-        .authorize(
-            &register,
-            &challenge,
-            &Branch::new(&format!("z9hG4bK-reg-{user}-{}", n + 1)),
-        )
-        .expect("answering the challenge");
-    let ok = exchange(&again);
-    assert_eq!(ok.status, 200, "{ok:?}");
+    scenario::register_phone(daemon, user, port, expires);
 }
 
 /// Starts `user`'s phone (registered on `port`) running `scenario`.
@@ -635,6 +485,39 @@ fn count_between(times: &[Instant], from: Instant, to: Instant) -> usize {
     times.iter().filter(|&&t| t >= from && t < to).count()
 }
 
+/// Waits for the daemon to log that `held` ("caller" or "agent") went on hold and came
+/// off it, then counts the RTP packets that reached the held party: in the 1.5 s before
+/// the hold, during it (from 0.3 s in), and from 0.3 to 1.5 s after it. Returns those
+/// three counts and the seconds counted during the hold.
+fn packets_around_hold(
+    daemon: &mut Daemon,
+    arrivals: &Mutex<Vec<Instant>>,
+    held: &str,
+) -> (usize, usize, usize, f64) {
+    let on = format!("{held} on hold");
+    daemon
+        .wait_log(&[&on], Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no re-INVITE a=sendonly put the {held} on hold"));
+    let start = Instant::now();
+    let off = format!("{held} off hold");
+    daemon
+        .wait_log(&[&off], Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no re-INVITE a=sendrecv took the {held} off hold"));
+    let end = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let times = arrivals.lock().unwrap().clone();
+    (
+        count_between(&times, start - Duration::from_millis(1500), start),
+        count_between(&times, start + Duration::from_millis(300), end),
+        count_between(
+            &times,
+            end + Duration::from_millis(300),
+            end + Duration::from_millis(1500),
+        ),
+        (end - start).as_secs_f64() - 0.3,
+    )
+}
+
 /// Starts agent 1001's phone (registered on `port`) answering, then holding the caller
 /// (re-INVITE with `a=direction`) after `before_ms`, resuming after `hold_ms`, talking for
 /// `after_ms` and hanging up.
@@ -684,24 +567,7 @@ fn a_held_caller_hears_music_then_the_agent_again() {
         Some(media_port),
     );
     expect_agent_state(&daemon, "1001", "on_call", Duration::from_secs(10));
-    daemon
-        .wait_log(&["caller on hold"], Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("the agent's re-INVITE a=sendonly did not hold the caller"));
-    let held = Instant::now();
-    daemon
-        .wait_log(&["caller off hold"], Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("the agent's re-INVITE a=sendrecv did not resume the call"));
-    let resumed = Instant::now();
-    std::thread::sleep(Duration::from_millis(1500));
-    let times = arrivals.lock().unwrap().clone();
-    let before = count_between(&times, held - Duration::from_millis(1500), held);
-    let during = count_between(&times, held + Duration::from_millis(300), resumed);
-    let after = count_between(
-        &times,
-        resumed + Duration::from_millis(300),
-        resumed + Duration::from_millis(1500),
-    );
-    let held_secs = (resumed - held).as_secs_f64() - 0.3;
+    let (before, during, after, held_secs) = packets_around_hold(&mut daemon, &arrivals, "caller");
     eprintln!(
         "RTP packets at the caller: {before} bridged (1.5 s, the agent silent), \
          {during} on hold ({held_secs:.1} s), {after} bridged again (1.2 s, the agent talking)"
@@ -761,24 +627,7 @@ fn an_agent_held_by_the_caller_hears_music_until_the_caller_resumes() {
         Some(daemon.addr),
     );
     expect_agent_state(&daemon, "1001", "on_call", Duration::from_secs(10));
-    daemon
-        .wait_log(&["agent on hold"], Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("the caller's re-INVITE a=sendonly did not hold the agent"));
-    let held = Instant::now();
-    daemon
-        .wait_log(&["agent off hold"], Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("the caller's re-INVITE a=sendrecv did not resume the call"));
-    let resumed = Instant::now();
-    std::thread::sleep(Duration::from_millis(1500));
-    let times = arrivals.lock().unwrap().clone();
-    let before = count_between(&times, held - Duration::from_millis(1500), held);
-    let during = count_between(&times, held + Duration::from_millis(300), resumed);
-    let after = count_between(
-        &times,
-        resumed + Duration::from_millis(300),
-        resumed + Duration::from_millis(1500),
-    );
-    let held_secs = (resumed - held).as_secs_f64() - 0.3;
+    let (before, during, after, held_secs) = packets_around_hold(&mut daemon, &arrivals, "agent");
     eprintln!(
         "RTP packets at the agent: {before} bridged (1.5 s, the caller silent), \
          {during} on hold ({held_secs:.1} s), {after} bridged again (1.2 s)"
