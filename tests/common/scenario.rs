@@ -81,19 +81,10 @@ impl Scenario {
     /// Waits for SIPp to finish; whether the scenario passed, and its logs for messages.
     pub(crate) fn wait(mut self, timeout: Duration) -> (bool, String) {
         let mut child = self.child.take().expect("a running SIPp");
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("waiting for sipp") {
-                break Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        (status.is_some_and(|s| s.success()), self.logs(status))
+        let status = wait_for(&mut child, timeout);
+        let mut text = format!("SIPp {}: exit {status:?}\n", self.name);
+        text.push_str(&log_tails(&self.dir, true, 80));
+        (status.is_some_and(|s| s.success()), text)
     }
 
     /// Waits and panics with the logs unless the scenario passed.
@@ -103,31 +94,50 @@ impl Scenario {
         assert!(ok, "SIPp scenario failed:\n{text}");
         dir
     }
+}
 
-    fn logs(&self, status: Option<ExitStatus>) -> String {
-        let mut text = format!("SIPp {}: exit {status:?}\n", self.name);
-        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            let name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            if name.ends_with("_errors.log")
-                || name.ends_with("_messages.log")
-                || name == "sipp.out"
-            {
-                let body = std::fs::read_to_string(&path).unwrap_or_default();
-                let tail: Vec<&str> = body.lines().rev().take(80).collect();
-                text.push_str(&format!("--- {name} (last lines)\n"));
-                for l in tail.into_iter().rev() {
-                    text.push_str(l);
-                    text.push('\n');
-                }
+/// Waits up to `timeout` for a SIPp process to exit (killing it after that): its exit
+/// status, `None` if it had to be killed.
+pub(crate) fn wait_for(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for sipp") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The last `lines` lines of SIPp's output and error log in `dir` (and, with `messages`,
+/// of its message trace), for a failing test's message.
+pub(crate) fn log_tails(dir: &Path, messages: bool, lines: usize) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if name.ends_with("_errors.log")
+            || (messages && name.ends_with("_messages.log"))
+            || name == "sipp.out"
+        {
+            let body = std::fs::read_to_string(&path).unwrap_or_default();
+            let tail: Vec<&str> = body.lines().rev().take(lines).collect();
+            text.push_str(&format!("--- {name} (last lines)\n"));
+            for l in tail.into_iter().rev() {
+                text.push_str(l);
+                text.push('\n');
             }
         }
-        text
     }
+    text
 }
 
 impl Drop for Scenario {

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{find_program, repo_root};
 
@@ -92,36 +92,9 @@ impl IvrLoad {
     /// its output and error log for messages.
     pub(crate) fn wait(mut self, timeout: Duration) -> (bool, String) {
         let mut child = self.child.take().expect("a running SIPp");
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("waiting for sipp") {
-                break Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let status = super::scenario::wait_for(&mut child, timeout);
         let mut text = format!("SIPp ({}): exit {status:?}\n", self.caller);
-        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            let name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            if name.ends_with("_errors.log") || name == "sipp.out" {
-                let body = std::fs::read_to_string(&path).unwrap_or_default();
-                let tail: Vec<&str> = body.lines().rev().take(40).collect();
-                text.push_str(&format!("--- {name} (last lines)\n"));
-                for l in tail.into_iter().rev() {
-                    text.push_str(l);
-                    text.push('\n');
-                }
-            }
-        }
+        text.push_str(&super::scenario::log_tails(&self.dir, false, 40));
         (status.is_some_and(|s| s.success()), text)
     }
 }
