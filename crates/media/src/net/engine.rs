@@ -184,33 +184,31 @@ impl RelayEngine {
             next_timeout_check: None,
             next_rtcp: None,
             events_out: Vec::new(),
-            ring: if config.io_uring {
-                // Room for a full batch in flight; without io_uring, the mmsg calls.
-                match io_uring::IoUring::new(2 * BATCH as u32) {
-                    Ok(r) => Some(r),
-                    Err(e) => {
-                        tracing::info!(error = %e, "io_uring unavailable, using recvmmsg/sendmmsg");
-                        None
-                    }
-                }
-            } else {
-                None
-            },
+            // Room for a full batch in flight; without io_uring, the mmsg calls.
+            ring: config
+                .io_uring
+                .then(|| {
+                    io_uring::IoUring::new(2 * BATCH as u32)
+                        .inspect_err(|e| {
+                            tracing::info!(error = %e, "io_uring unavailable, using recvmmsg/sendmmsg");
+                        })
+                        .ok()
+                })
+                .flatten(),
             ready: Vec::with_capacity(4096),
             ready_next: Vec::with_capacity(4096),
             fds: Vec::with_capacity(BATCH),
             results: vec![0; BATCH],
-            rx: if config.io_uring {
-                match RxRing::new(RX_BUFFERS) {
-                    Ok(r) => Some(r),
-                    Err(e) => {
-                        tracing::info!(error = %e, "multishot receive unavailable, polling sockets");
-                        None
-                    }
-                }
-            } else {
-                None
-            },
+            rx: config
+                .io_uring
+                .then(|| {
+                    RxRing::new(RX_BUFFERS)
+                        .inspect_err(|e| {
+                            tracing::info!(error = %e, "multishot receive unavailable, polling sockets");
+                        })
+                        .ok()
+                })
+                .flatten(),
             generation: 0,
             fixed_files: false,
             rearm: Vec::new(),
@@ -244,6 +242,28 @@ impl RelayEngine {
             .is_ok()
     }
 
+    /// Starts receiving on slot `idx`'s RTP (or RTCP) socket: a multishot receive, or
+    /// else readiness through epoll.
+    fn watch(
+        &mut self,
+        socket: &UdpSocket,
+        idx: usize,
+        rtcp: bool,
+        generation: u32,
+    ) -> io::Result<()> {
+        match &mut self.rx {
+            Some(rx) => rx.arm(socket.as_raw_fd(), rx_user_data(idx, rtcp, generation)),
+            None => {
+                let token = if rtcp { idx | RTCP_TOKEN } else { idx };
+                self.poll.registry().register(
+                    &mut SourceFd(&socket.as_raw_fd()),
+                    Token(token),
+                    Interest::READABLE,
+                )
+            }
+        }
+    }
+
     fn bind_socket(&mut self, relay: usize, leg: Leg) -> io::Result<(usize, SocketAddr)> {
         let mut last_err = io::Error::new(io::ErrorKind::AddrInUse, "RTP port range exhausted");
         for _ in 0..self.ports.available() {
@@ -262,16 +282,7 @@ impl RelayEngine {
                     };
                     self.generation = self.generation.wrapping_add(1);
                     let generation = self.generation;
-                    match &mut self.rx {
-                        Some(rx) => {
-                            rx.arm(socket.as_raw_fd(), rx_user_data(idx, false, generation))?
-                        }
-                        None => self.poll.registry().register(
-                            &mut SourceFd(&socket.as_raw_fd()),
-                            Token(idx),
-                            Interest::READABLE,
-                        )?,
-                    }
+                    self.watch(&socket, idx, false, generation)?;
                     let addr = socket.local_addr()?;
                     let rtcp = self.bind_rtcp(port, idx, generation);
                     let fixed = if self.register_fixed(idx, Some(socket.as_raw_fd())) {
@@ -309,20 +320,7 @@ impl RelayEngine {
             }
         };
         socket.set_nonblocking(true).ok()?;
-        match &mut self.rx {
-            Some(rx) => rx
-                .arm(socket.as_raw_fd(), rx_user_data(idx, true, generation))
-                .ok()?,
-            None => self
-                .poll
-                .registry()
-                .register(
-                    &mut SourceFd(&socket.as_raw_fd()),
-                    Token(idx | RTCP_TOKEN),
-                    Interest::READABLE,
-                )
-                .ok()?,
-        }
+        self.watch(&socket, idx, true, generation).ok()?;
         Some(socket)
     }
 
