@@ -18,14 +18,8 @@ use super::uri::{Host, HostKind, parse_host};
 #[derive(Clone, Debug)]
 pub struct Via {
     text: Text,
-    protocol: Span,
-    version: Span,
-    transport: Span,
-    host_kind: HostKind,
-    host: Span,
-    port: Option<u16>,
-    params_at: u32,
-    params: Params,
+    /// Where each part is in `text`.
+    head: Head,
     /// Where the first `branch` value is in the shared buffer (absolute), found while
     /// checking the parameters (read on every message, to match it to its transaction).
     branch: Option<(u32, u32)>,
@@ -38,6 +32,7 @@ fn sep(s: &[u8], i: usize, c: u8) -> Option<usize> {
 }
 
 /// A Via's parts, parsed before its text is cut out of the header value.
+#[derive(Clone, Debug)]
 struct Head {
     protocol: Span,
     version: Span,
@@ -118,14 +113,7 @@ impl Head {
     #[inline(always)]
     fn into_via(self, text: Text) -> PResult<Via> {
         let mut via = Via {
-            protocol: self.protocol,
-            version: self.version,
-            transport: self.transport,
-            host_kind: self.host_kind,
-            host: self.host,
-            port: self.port,
-            params_at: self.params_at,
-            params: self.params,
+            head: self,
             branch: None,
             text,
         };
@@ -216,7 +204,7 @@ impl Via {
         let t = self.text.as_str();
         let b = t.as_bytes();
         let mut branch = None;
-        for p in &self.params {
+        for p in &self.head.params {
             let name = &b[p.name.start as usize..p.name.end as usize];
             let at = p.name.start as usize;
             let value = p.value.map(|v| &b[v.start as usize..v.end as usize]);
@@ -251,32 +239,34 @@ impl Via {
 
     /// The protocol name (`SIP`).
     pub fn protocol(&self) -> &str {
-        self.protocol.of(self.text.as_str())
+        self.head.protocol.of(self.text.as_str())
     }
 
     /// The protocol version (`2.0`).
     pub fn version(&self) -> &str {
-        self.version.of(self.text.as_str())
+        self.head.version.of(self.text.as_str())
     }
 
     /// The transport as written (`UDP`, `TCP`, `TLS`, `SCTP`, `WS`, ...).
     pub fn transport(&self) -> &str {
-        self.transport.of(self.text.as_str())
+        self.head.transport.of(self.text.as_str())
     }
 
     /// The sent-by host.
     pub fn host(&self) -> Host {
-        self.host_kind.to_host(self.host.of(self.text.as_str()))
+        self.head
+            .host_kind
+            .to_host(self.head.host.of(self.text.as_str()))
     }
 
     /// The sent-by host as written (IPv6 in brackets), without allocating.
     pub fn host_str(&self) -> &str {
-        self.host.of(self.text.as_str())
+        self.head.host.of(self.text.as_str())
     }
 
     /// The sent-by port, if given.
     pub fn port(&self) -> Option<u16> {
-        self.port
+        self.head.port
     }
 
     /// The `branch` parameter.
@@ -297,13 +287,14 @@ impl Via {
 
     /// A parameter by name (case-insensitive): `Some("")` for a flag.
     pub fn param(&self, name: &str) -> Option<&str> {
-        find_param(self.text.as_str(), &self.params, name)
+        find_param(self.text.as_str(), &self.head.params, name)
     }
 
     /// All parameters in order.
     pub fn params(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
         let t = self.text.as_str();
-        self.params
+        self.head
+            .params
             .iter()
             .map(move |p| (p.name.of(t), p.value.map(|v| v.of(t))))
     }
@@ -326,7 +317,13 @@ impl Via {
     /// unchanged.
     pub fn set_param(&mut self, name: &str, value: Option<&str>) {
         let t = self.text.as_str();
-        let out = with_param(&t[..self.params_at as usize], t, &self.params, name, value);
+        let out = with_param(
+            &t[..self.head.params_at as usize],
+            t,
+            &self.head.params,
+            name,
+            value,
+        );
         if let Ok(v) = Via::parse_text(Text::owned(&out)) {
             *self = v;
         }
