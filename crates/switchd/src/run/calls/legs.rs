@@ -93,6 +93,14 @@ fn our_contact(local: SocketAddr, transport: switchyard_sip::transport::Transpor
 }
 
 /// The user part of a URI-ish header, else empty.
+/// The display name of a From (or To), unquoted; empty when there is none.
+fn display_name(na: Option<&NameAddr>) -> String {
+    na.and_then(|n| n.display_name())
+        .unwrap_or("")
+        .trim_matches('"')
+        .to_owned()
+}
+
 fn user_of(na: Option<&NameAddr>) -> String {
     na.and_then(|n| n.uri().user())
         .map(percent_decode)
@@ -247,13 +255,7 @@ impl Calls {
             let info = ivr::CallInfo {
                 to: normalise(&raw, Some(inbound)),
                 from: normalise(&user_of(req.headers.from()), Some(inbound)),
-                caller_name: req
-                    .headers
-                    .from()
-                    .and_then(|f| f.display_name())
-                    .unwrap_or("")
-                    .trim_matches('"')
-                    .to_owned(),
+                caller_name: display_name(req.headers.from()),
                 trunk: trunk.name.clone(),
             };
             self.start_call(sip, now, key, source, req, info, &trunk.name);
@@ -295,13 +297,7 @@ impl Calls {
             let info = ivr::CallInfo {
                 to: normalise(&dialled, Some(&ib)),
                 from: user.clone(),
-                caller_name: req
-                    .headers
-                    .from()
-                    .and_then(|f| f.display_name())
-                    .unwrap_or("")
-                    .trim_matches('"')
-                    .to_owned(),
+                caller_name: display_name(req.headers.from()),
                 trunk: name.clone(),
             };
             let routes = self
