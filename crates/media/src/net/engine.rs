@@ -509,8 +509,10 @@ impl RelayEngine {
                     // rather than spin, and say so.
                     tracing::warn!(
                         port = sockets[idx].as_ref().map(|s| s.port),
-                        errno = -e,
-                        "RTP receive failed"
+                        error = %io::Error::from_raw_os_error(-e),
+                        "receiving RTP failed: this leg hears nothing more until its call \
+                         is set up again; if it recurs, run with io_uring off \
+                         (EngineConfig::io_uring = false)"
                     );
                     return;
                 }
