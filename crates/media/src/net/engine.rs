@@ -501,6 +501,8 @@ impl RelayEngine {
                     );
                 }
                 Completion::Malformed => stats.dropped += 1,
+                // No polls are armed yet.
+                Completion::Ready => {}
                 // The provided buffers ran out: the datagrams wait in the socket until
                 // the receive is armed again, below, with this wake-up's buffers back.
                 Completion::Error(e) if e == -libc::ENOBUFS => {}

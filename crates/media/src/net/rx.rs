@@ -47,6 +47,8 @@ pub(crate) enum Completion<'a> {
     Malformed,
     /// The request failed or was cancelled (negative errno).
     Error(i32),
+    /// A readiness poll armed with [`RxRing::arm_poll`] fired.
+    Ready,
 }
 
 /// Multishot receives on an io_uring with a ring of provided buffers.
@@ -67,6 +69,8 @@ pub(crate) struct RxRing {
     enabled: bool,
     /// Receives armed before the ring was enabled (file descriptor, user data).
     pending: Vec<(RawFd, u64)>,
+    /// Polls armed before the ring was enabled (file descriptor, user data).
+    pending_polls: Vec<(RawFd, u64)>,
 }
 
 // SAFETY: the raw pointers point only into memory the ring owns; moving it to another
@@ -116,6 +120,7 @@ impl RxRing {
             unsubmitted: 0,
             enabled: false,
             pending: Vec::new(),
+            pending_polls: Vec::new(),
         };
         // SAFETY: `entries` is page aligned, zeroed and `count` entries long; it and
         // `bufs` are freed only after the kernel gave them back (see Drop).
@@ -160,6 +165,9 @@ impl RxRing {
             for (fd, user_data) in std::mem::take(&mut self.pending) {
                 self.arm(fd, user_data)?;
             }
+            for (fd, user_data) in std::mem::take(&mut self.pending_polls) {
+                self.arm_poll(fd, user_data)?;
+            }
         }
         Ok(())
     }
@@ -175,9 +183,29 @@ impl RxRing {
         let sqe = opcode::RecvMsgMulti::new(types::Fd(fd), &*self.msghdr, GROUP)
             .build()
             .user_data(user_data);
+        self.push(&sqe)
+    }
+
+    /// Arms a multishot readiness poll (`POLLIN`) on `fd`, for a descriptor whose data
+    /// is not read by a receive request (an AF_XDP socket's RX ring, an eventfd): its
+    /// completions carry `user_data` and wake [`Self::wait`] like a datagram would.
+    pub(crate) fn arm_poll(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
+        if !self.enabled {
+            self.pending_polls.push((fd, user_data));
+            return Ok(());
+        }
+        let sqe = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
+            .multi(true)
+            .build()
+            .user_data(user_data);
+        self.push(&sqe)
+    }
+
+    fn push(&mut self, sqe: &io_uring::squeue::Entry) -> io::Result<()> {
         loop {
-            // SAFETY: the header template is boxed and lives as long as the ring.
-            match unsafe { self.ring.submission().push(&sqe) } {
+            // SAFETY: every request's memory (the receive header template) is boxed and
+            // lives as long as the ring.
+            match unsafe { self.ring.submission().push(sqe) } {
                 Ok(()) => break,
                 Err(_) => {
                     self.ring.submit()?;
@@ -194,6 +222,7 @@ impl RxRing {
     pub(crate) fn cancel(&mut self, user_data: u64) {
         if !self.enabled {
             self.pending.retain(|p| p.1 != user_data);
+            self.pending_polls.retain(|p| p.1 != user_data);
             return;
         }
         if self.unsubmitted > 0 {
@@ -250,7 +279,14 @@ impl RxRing {
             let (user_data, res, flags) = self.cqes[i];
             let more = cqueue::more(flags);
             let Some(bid) = cqueue::buffer_select(flags) else {
-                each(user_data, Completion::Error(res.min(-1)), more);
+                // Only a poll completes with a positive result (its event mask) and no
+                // buffer.
+                let c = if res > 0 {
+                    Completion::Ready
+                } else {
+                    Completion::Error(res.min(-1))
+                };
+                each(user_data, c, more);
                 continue;
             };
             let start = usize::from(bid) * BUF_SIZE;
@@ -341,8 +377,37 @@ mod tests {
             Completion::Datagram(p, src) => got.push((ud, p.to_vec(), Some(src), more)),
             Completion::Malformed => got.push((ud, b"malformed".to_vec(), None, more)),
             Completion::Error(e) => got.push((ud, e.to_string().into_bytes(), None, more)),
+            Completion::Ready => got.push((ud, b"ready".to_vec(), None, more)),
         });
         got
+    }
+
+    #[test]
+    fn a_readiness_poll_fires_each_time_its_descriptor_becomes_readable() {
+        let Ok(mut rx) = RxRing::new(4) else { return };
+        // A socket read outside the ring stands for any descriptor polled this way.
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        a.set_nonblocking(true).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.arm_poll(a.as_raw_fd(), 9).unwrap();
+        rx.wait(Some(Duration::ZERO)).unwrap();
+        assert!(collect(&mut rx).is_empty(), "nothing to read yet");
+        for round in 0..2u8 {
+            tx.send_to(&[round], a.local_addr().unwrap()).unwrap();
+            let mut got = Vec::new();
+            while got.is_empty() {
+                rx.wait(Some(Duration::from_millis(200))).unwrap();
+                got = collect(&mut rx);
+            }
+            assert_eq!(
+                got,
+                vec![(9, b"ready".to_vec(), None, true)],
+                "round {round}"
+            );
+            // Read it, so the next datagram makes the socket readable again.
+            let mut buf = [0u8; 4];
+            assert_eq!(a.recv(&mut buf).unwrap(), 1);
+        }
     }
 
     #[test]
