@@ -167,6 +167,36 @@ fn a_forwarded_frame_arrives_with_its_new_source_and_payload() {
 }
 
 #[test]
+fn frames_return_to_the_fill_ring_after_forwarding() {
+    let _lo = lock();
+    // 64 frames, 32 of them on the fill ring: 300 datagrams need each frame many times.
+    let mut path = XdpPath::attach(IpAddr::V4(LOCALHOST), 64).unwrap();
+    let (caller, relay_port, agent) = (socket(), socket(), socket());
+    let (relay, to) = (v4(&relay_port), v4(&agent));
+    path.steer(relay.port(), true).unwrap();
+    let mut buf = [0u8; 64];
+    for i in 0..300u16 {
+        caller.send_to(&i.to_be_bytes(), relay).unwrap();
+        let n = receive_some(&mut path, |f| Verdict::Forward {
+            from: relay,
+            to,
+            to_mac: [0; 6],
+            len: f.payload().len(),
+        });
+        assert_eq!(
+            n,
+            1,
+            "datagram {i} did not reach the path: {:?}",
+            path.stats()
+        );
+        path.flush().unwrap();
+        let got = agent.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..got], &i.to_be_bytes());
+    }
+    assert_eq!(path.stats().kernel_rx_dropped, 0);
+}
+
+#[test]
 fn sent_frames_arrive_past_the_kick_limit() {
     let _lo = lock();
     let mut path = attach();
@@ -251,4 +281,335 @@ fn dropping_the_path_detaches_the_program() {
 fn ipv6_is_refused() {
     let e = XdpPath::attach(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 64).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
+}
+
+// ---------------------------------------------------------------------------------------
+// Measurement: CPU per relayed packet, the XDP path against RelayEngine
+// ---------------------------------------------------------------------------------------
+
+mod measure {
+    use std::collections::HashMap;
+    use std::net::{IpAddr, SocketAddr, SocketAddrV4, UdpSocket};
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    use switchyard_media::codec::CodecDescriptor;
+    use switchyard_media::net::mio::unix::SourceFd;
+    use switchyard_media::net::mio::{Events, Interest, Poll, Token};
+    use switchyard_media::net::{EngineConfig, RelayEngine, Verdict, XdpPath};
+    use switchyard_media::relay::{Leg, LegMedia, RelayConfig};
+    use switchyard_media::rtp::write_header;
+    use switchyard_media::stream::StreamConfig;
+
+    use super::{LOCALHOST, lock, v4};
+
+    fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// Time this thread has spent on a CPU, system calls and the softirqs run in its
+    /// context included (/proc/thread-self/schedstat, nanoseconds).
+    fn thread_cpu() -> Duration {
+        let s = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
+        let ns = s
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .expect("ns");
+        Duration::from_nanos(ns)
+    }
+
+    /// CPU time of the ksoftirqd threads (softirq work deferred out of our threads).
+    fn ksoftirqd_cpu() -> Duration {
+        let mut total = 0;
+        for entry in std::fs::read_dir("/proc").expect("proc").flatten() {
+            let path = entry.path();
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if comm.starts_with("ksoftirqd") {
+                let s = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
+                total += s
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+        Duration::from_nanos(total)
+    }
+
+    struct Load {
+        calls: usize,
+        pps: usize,
+        seconds: f64,
+        sender: UdpSocket,
+        agents: Vec<UdpSocket>,
+    }
+
+    struct Figures {
+        sent: u64,
+        relayed: u64,
+        received: u64,
+        sender: Duration,
+        relay: Duration,
+        receiver: Duration,
+        ksoftirqd: Duration,
+    }
+
+    impl Load {
+        fn new() -> Self {
+            let calls = env_or("CALLS", 200);
+            Self {
+                calls,
+                pps: env_or("PPS", 50_000),
+                seconds: env_or("SECONDS", 5.0),
+                sender: UdpSocket::bind((LOCALHOST, 0)).unwrap(),
+                agents: (0..calls.div_ceil(4))
+                    .map(|_| UdpSocket::bind((LOCALHOST, 0)).unwrap())
+                    .collect(),
+            }
+        }
+
+        fn agent(&self, call: usize) -> SocketAddrV4 {
+            v4(&self.agents[call / 4])
+        }
+
+        /// Sends `pps` packets a second in 1 ms bursts to `targets` (one per call), receives
+        /// what arrives at the agents, while `relay` runs on this thread until told to stop.
+        fn run(
+            &self,
+            targets: &[SocketAddr],
+            mut relay: impl FnMut(&AtomicBool) -> u64,
+        ) -> Figures {
+            let stop = AtomicBool::new(false);
+            let done_sending = AtomicBool::new(false);
+            let received = AtomicU64::new(0);
+            let soft0 = ksoftirqd_cpu();
+            std::thread::scope(|s| {
+                let sender = s.spawn(|| {
+                    let t0 = thread_cpu();
+                    let per_tick = self.pps / 1000;
+                    let ticks = (self.seconds * 1000.0) as u64;
+                    let mut pkt = [0x55u8; 172];
+                    let mut seq = vec![0u16; self.calls];
+                    let (mut call, mut sent) = (0usize, 0u64);
+                    let start = Instant::now();
+                    for tick in 0..ticks {
+                        for _ in 0..per_tick {
+                            let q = seq[call];
+                            write_header(
+                                &mut pkt,
+                                false,
+                                0,
+                                q,
+                                u32::from(q) * 160,
+                                call as u32 + 1,
+                            )
+                            .unwrap();
+                            seq[call] = q.wrapping_add(1);
+                            self.sender.send_to(&pkt, targets[call]).unwrap();
+                            sent += 1;
+                            call = (call + 1) % self.calls;
+                        }
+                        let next = start + Duration::from_millis(tick + 1);
+                        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                    done_sending.store(true, Ordering::Relaxed);
+                    (sent, thread_cpu() - t0)
+                });
+                let receiver = s.spawn(|| {
+                    let t0 = thread_cpu();
+                    let mut poll = Poll::new().unwrap();
+                    for (i, a) in self.agents.iter().enumerate() {
+                        a.set_nonblocking(true).unwrap();
+                        poll.registry()
+                            .register(&mut SourceFd(&a.as_raw_fd()), Token(i), Interest::READABLE)
+                            .unwrap();
+                    }
+                    let mut events = Events::with_capacity(256);
+                    let mut buf = [0u8; 2048];
+                    while !stop.load(Ordering::Relaxed) {
+                        poll.poll(&mut events, Some(Duration::from_millis(20)))
+                            .unwrap();
+                        for e in &events {
+                            while self.agents[e.token().0].recv(&mut buf).is_ok() {
+                                received.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    thread_cpu() - t0
+                });
+                let t0 = thread_cpu();
+                let relayed = relay(&done_sending);
+                let relay_cpu = thread_cpu() - t0;
+                // Let the receiver drain.
+                std::thread::sleep(Duration::from_millis(100));
+                stop.store(true, Ordering::Relaxed);
+                let (sent, sender_cpu) = sender.join().unwrap();
+                let receiver_cpu = receiver.join().unwrap();
+                Figures {
+                    sent,
+                    relayed,
+                    received: received.load(Ordering::Relaxed),
+                    sender: sender_cpu,
+                    relay: relay_cpu,
+                    receiver: receiver_cpu,
+                    ksoftirqd: ksoftirqd_cpu() - soft0,
+                }
+            })
+        }
+    }
+
+    fn report(name: &str, f: &Figures) {
+        let per = |d: Duration| d.as_nanos() as f64 / f.relayed.max(1) as f64 / 1000.0;
+        println!(
+            "{name}: sent {} relayed {} received {}; µs per relayed packet: relay thread {:.2}, \
+             sender thread {:.2}, receiver thread {:.2}, ksoftirqd {:.2}, all {:.2}",
+            f.sent,
+            f.relayed,
+            f.received,
+            per(f.relay),
+            per(f.sender),
+            per(f.receiver),
+            per(f.ksoftirqd),
+            per(f.relay + f.sender + f.receiver + f.ksoftirqd),
+        );
+    }
+
+    fn engine_run(load: &Load) -> Figures {
+        let mut engine = RelayEngine::new(EngineConfig {
+            port_min: 41000,
+            port_max: 41999,
+            rtcp_interval: None,
+            relay: RelayConfig {
+                stream: StreamConfig {
+                    probation: 4,
+                    inactivity: None,
+                },
+                ..RelayConfig::default()
+            },
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let now = Instant::now();
+        let pcmu = LegMedia::g711(CodecDescriptor::PCMU, Some(101));
+        let mut targets = Vec::new();
+        for call in 0..load.calls {
+            let (id, la, _lb) = engine.add_relay(pcmu, pcmu, now).unwrap();
+            let r = engine.relay_mut(id).unwrap();
+            r.on_sdp(Leg::A, now, Some(load.sender.local_addr().unwrap()), true);
+            r.on_sdp(Leg::B, now, Some(SocketAddr::V4(load.agent(call))), true);
+            targets.push(la);
+        }
+        load.run(&targets, |done| {
+            let mut idle_since = None;
+            loop {
+                let n = engine.run_once(Some(Duration::from_millis(5))).unwrap();
+                if done.load(Ordering::Relaxed) {
+                    if n > 0 {
+                        idle_since = None;
+                    } else if idle_since.get_or_insert_with(Instant::now).elapsed()
+                        > Duration::from_millis(20)
+                    {
+                        return engine.stats().forwarded;
+                    }
+                }
+            }
+        })
+    }
+
+    fn xdp_run(load: &Load) -> Figures {
+        let window = Duration::from_micros(env_or("BATCH_WINDOW_US", 1000));
+        let mut path = XdpPath::attach(IpAddr::V4(LOCALHOST), env_or("FRAMES", 16384)).unwrap();
+        // Each call: a steered port the caller sends to (its socket only reserves the port)
+        // and a port the relayed packets come from.
+        let mut reserved = Vec::new();
+        let mut routes: HashMap<u16, (SocketAddrV4, SocketAddrV4)> = HashMap::new();
+        let mut targets = Vec::new();
+        for call in 0..load.calls {
+            let (a, b) = (
+                UdpSocket::bind((LOCALHOST, 0)).unwrap(),
+                UdpSocket::bind((LOCALHOST, 0)).unwrap(),
+            );
+            path.steer(v4(&a).port(), true).unwrap();
+            routes.insert(v4(&a).port(), (v4(&b), load.agent(call)));
+            targets.push(a.local_addr().unwrap());
+            reserved.push((a, b));
+        }
+        let mut poll = Poll::new().unwrap();
+        poll.registry()
+            .register(&mut SourceFd(&path.fd()), Token(0), Interest::READABLE)
+            .unwrap();
+        let mut events = Events::with_capacity(4);
+        let figures = load.run(&targets, |done| {
+            let mut forwarded = 0u64;
+            let mut last_wake = Instant::now();
+            let mut max_gap = Duration::ZERO;
+            let mut idle_since = None;
+            loop {
+                poll.poll(&mut events, Some(Duration::from_millis(5)))
+                    .unwrap();
+                let n = path.receive(|f| {
+                    let Some(&(from, to)) = routes.get(&f.dst_port) else {
+                        return Verdict::Drop;
+                    };
+                    let p = f.payload_mut();
+                    if p.len() < 12 {
+                        return Verdict::Drop;
+                    }
+                    p[8..12].copy_from_slice(&0x5357_4954u32.to_be_bytes()); // new SSRC
+                    Verdict::Forward {
+                        from,
+                        to,
+                        to_mac: [0; 6],
+                        len: p.len(),
+                    }
+                });
+                path.flush().unwrap();
+                forwarded += n as u64;
+                if done.load(Ordering::Relaxed) {
+                    if n > 0 {
+                        idle_since = None;
+                    } else if idle_since.get_or_insert_with(Instant::now).elapsed()
+                        > Duration::from_millis(20)
+                    {
+                        println!("longest time between two XDP wake-ups: {max_gap:?}");
+                        return forwarded;
+                    }
+                }
+                // Batch as the engine does: at most one wake-up per window.
+                let next = last_wake + window;
+                if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let now = Instant::now();
+                max_gap = max_gap.max(now - last_wake);
+                last_wake = now;
+            }
+        });
+        println!("xdp path stats: {:?}", path.stats());
+        figures
+    }
+
+    /// `CALLS=200 PPS=50000 SECONDS=5 cargo test -p switchyard-media --release --test xdp
+    /// -- --ignored --nocapture measure_cpu_per_packet`
+    #[test]
+    #[ignore = "measurement"]
+    fn measure_cpu_per_packet() {
+        let _lo = lock();
+        let load = Load::new();
+        println!(
+            "{} calls, {} packets/s, {} s, 1 ms bursts",
+            load.calls, load.pps, load.seconds
+        );
+        let engine = engine_run(&load);
+        report("RelayEngine", &engine);
+        let xdp = xdp_run(&load);
+        report("XdpPath", &xdp);
+    }
 }

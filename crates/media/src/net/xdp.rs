@@ -780,8 +780,12 @@ pub struct XdpStats {
     pub tx_full: u64,
     /// Transmitted frames the kernel handed back.
     pub completed: u64,
-    /// The kernel's count of frames it dropped for want of room (RX ring or fill ring).
+    /// The kernel's count of frames it dropped for this socket (every cause).
     pub kernel_rx_dropped: u64,
+    /// The kernel's count of frames dropped because the RX ring was full.
+    pub kernel_rx_ring_full: u64,
+    /// The kernel's count of frames that found the fill ring empty.
+    pub kernel_fill_empty: u64,
     /// The kernel's count of invalid TX descriptors.
     pub kernel_tx_invalid: u64,
 }
@@ -987,6 +991,8 @@ impl XdpPath {
 
     /// Tops the fill ring up from the free frames.
     fn refill(&mut self) {
+        // Frames the kernel has not taken yet.
+        self.fill.cached_cons = self.fill.consumer().load(Ordering::Acquire);
         let queued = self.fill.cached_prod.wrapping_sub(self.fill.cached_cons);
         let want = self.fill_target.saturating_sub(queued);
         if want == 0 || self.free.is_empty() {
@@ -1201,7 +1207,9 @@ impl XdpPath {
         // SAFETY: an all-zero xdp_statistics is a valid value, overwritten by the kernel.
         let mut k: libc::xdp_statistics = unsafe { std::mem::zeroed() };
         if getsockopt(self.xsk.as_raw_fd(), libc::XDP_STATISTICS, &mut k).is_ok() {
-            s.kernel_rx_dropped = k.rx_dropped + k.rx_ring_full + k.rx_fill_ring_empty_descs;
+            s.kernel_rx_dropped = k.rx_dropped;
+            s.kernel_rx_ring_full = k.rx_ring_full;
+            s.kernel_fill_empty = k.rx_fill_ring_empty_descs;
             s.kernel_tx_invalid = k.tx_invalid_descs;
         }
         s
