@@ -49,6 +49,7 @@ mod engine;
 mod pacer;
 mod ports;
 mod rx;
+mod xdp;
 
 /// The readiness API the engines are built on, for a daemon that runs its own loop over
 /// these sockets (its `Poll`, `Waker` and `SourceFd` must come from the same version).
@@ -58,3 +59,4 @@ pub use batch::{BATCH, MAX_DATAGRAM, RecvBatch, SendBatch, Uring};
 pub use engine::{EngineConfig, EngineStats, RelayEngine, RelayId};
 pub use pacer::{PacedId, Pacer};
 pub use ports::PortAllocator;
+pub use xdp::{FRAME_SIZE, FrameError, RxFrame, Verdict, XdpPath, XdpStats};
