@@ -8,8 +8,11 @@
 //! ```
 //! Environment: `CALLS` (500), `SECONDS` (10, per measurement window), `WARMUP` (3),
 //! `RTPENGINE` (path, default `rtpengine`; set to `none` to skip it),
-//! `BATCH_WINDOW_US` (1000, Switchyard's batching window), `RELAY_IO=mmsg` (use
-//! recvmmsg/sendmmsg instead of io_uring).
+//! `BATCH_WINDOW_US` (1000, Switchyard's batching window), `RELAY_IO` (Switchyard's
+//! receive paths to measure, comma-separated, default `xdp,uring`: `xdp` takes the
+//! relay's ports off the UDP stack with AF_XDP (needs root; falls back to sockets and
+//! says so), `uring` receives on the sockets with io_uring, `mmsg` with
+//! recvmmsg/sendmmsg).
 //!
 //! Switchyard's relay runs in a child process (this binary re-executed with
 //! `relay-child`), so the figures are whole-process for both relays and exclude the
@@ -61,6 +64,7 @@ fn relay_child() {
         // rtpengine generates no RTCP of its own here either.
         rtcp_interval: None,
         io_uring: std::env::var("RELAY_IO").as_deref() != Ok("mmsg"),
+        xdp: std::env::var("RELAY_IO").as_deref() == Ok("xdp"),
         relay: RelayConfig {
             stream: StreamConfig {
                 probation: 4,
@@ -71,6 +75,14 @@ fn relay_child() {
         ..EngineConfig::default()
     })
     .expect("engine");
+    eprintln!(
+        "switchyard relay: {}",
+        if engine.uses_xdp() {
+            "AF_XDP path attached"
+        } else {
+            "sockets"
+        }
+    );
     let stdin = std::io::stdin();
     let mut out = std::io::stdout();
     let now = Instant::now();
@@ -110,8 +122,16 @@ fn relay_child() {
     }
     let s = engine.stats();
     eprintln!(
-        "switchyard relay: received {} forwarded {} dropped {} wakeups {} recv calls {} send calls {} send failures {}",
-        s.received, s.forwarded, s.dropped, s.wakeups, s.recv_calls, s.send_calls, s.send_failed
+        "switchyard relay: received {} forwarded {} dropped {} wakeups {} recv calls {} send calls {} send failures {} (AF_XDP: received {} forwarded {})",
+        s.received,
+        s.forwarded,
+        s.dropped,
+        s.wakeups,
+        s.recv_calls,
+        s.send_calls,
+        s.send_failed,
+        s.xdp_received,
+        s.xdp_forwarded
     );
 }
 
@@ -388,10 +408,17 @@ fn per_packet(cpu: Duration, packets: u64) -> f64 {
     cpu.as_secs_f64() * 1e6 / packets.max(1) as f64
 }
 
-fn run_switchyard(load: &mut Load, calls: usize, warmup: Duration, window: Duration) -> Measured {
+fn run_switchyard(
+    load: &mut Load,
+    calls: usize,
+    warmup: Duration,
+    window: Duration,
+    io: &str,
+) -> Measured {
     let exe = std::env::current_exe().expect("own path");
     let mut child = Command::new(exe)
         .arg("relay-child")
+        .env("RELAY_IO", io)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -494,11 +521,21 @@ fn run_pattern(calls: usize, phases: u32, warmup: Duration, window: Duration, rt
         warmup.as_secs()
     );
     let label = format!("[{phases} ticks/20 ms]");
-    let sy1 = run_switchyard(&mut load, calls, warmup, window);
-    println!(
-        "{label} switchyard relay: {:.2} µs CPU per relayed packet (generator {:.2})",
-        sy1.relay, sy1.generator
-    );
+    // Each of Switchyard's receive paths before rtpengine and again after it, in
+    // mirrored order, so a drift of the machine's load over the run evens out.
+    let ios: Vec<String> = env_or("RELAY_IO", "xdp,uring".to_string())
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let mut first = Vec::new();
+    for io in &ios {
+        let m = run_switchyard(&mut load, calls, warmup, window, io);
+        println!(
+            "{label} switchyard relay ({io}): {:.2} µs CPU per relayed packet (generator {:.2})",
+            m.relay, m.generator
+        );
+        first.push(m);
+    }
     if rtpengine == "none" {
         return;
     }
@@ -507,15 +544,21 @@ fn run_pattern(calls: usize, phases: u32, warmup: Duration, window: Duration, rt
         "{label} rtpengine:        {:.2} µs CPU per relayed packet (generator {:.2})",
         re.relay, re.generator
     );
-    let sy2 = run_switchyard(&mut load, calls, warmup, window);
-    println!(
-        "{label} switchyard relay: {:.2} µs CPU per relayed packet (generator {:.2})",
-        sy2.relay, sy2.generator
-    );
-    let mean = |f: fn(&Measured) -> f64| f64::midpoint(f(&sy1), f(&sy2));
-    println!(
-        "{label} ratio switchyard/rtpengine: {:.2} (relay + generator: {:.2})",
-        mean(|m| m.relay) / re.relay,
-        mean(|m| m.relay + m.generator) / (re.relay + re.generator)
-    );
+    let mut second = vec![re; ios.len()];
+    for (i, io) in ios.iter().enumerate().rev() {
+        let m = run_switchyard(&mut load, calls, warmup, window, io);
+        println!(
+            "{label} switchyard relay ({io}): {:.2} µs CPU per relayed packet (generator {:.2})",
+            m.relay, m.generator
+        );
+        second[i] = m;
+    }
+    for (i, io) in ios.iter().enumerate() {
+        let (a, b) = (first[i], second[i]);
+        println!(
+            "{label} ratio switchyard ({io})/rtpengine: {:.2} (relay + generator: {:.2})",
+            f64::midpoint(a.relay, b.relay) / re.relay,
+            f64::midpoint(a.relay + a.generator, b.relay + b.generator) / (re.relay + re.generator)
+        );
+    }
 }
