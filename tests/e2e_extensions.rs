@@ -217,6 +217,59 @@ fn a_phone_calls_another_and_they_talk_through_the_switch() {
 }
 
 #[test]
+fn every_registered_phone_rings_the_first_to_answer_wins_and_its_bye_ends_the_call() {
+    let dir = scratch_dir("ext-fork");
+    let (mut daemon, data) = start_daemon(&dir);
+    // 1002 is registered from two phones: one only rings, the other answers after 1 s,
+    // stays 2 s and hangs up.
+    let ringing_port = register(&daemon, "1002");
+    let answering_port = register(&daemon, "1002");
+    let ringing = Scenario::start(
+        &dir,
+        "phone-1002-ringing",
+        ScenarioRun {
+            file: "cc_agent_ring.xml",
+            replace: vec![("@USER@", "1002".to_owned())],
+            local: ("127.0.0.1", ringing_port),
+            args: Vec::new(),
+            remote: None,
+            timeout: Duration::from_secs(40),
+        },
+    );
+    let answering = callee(
+        &dir,
+        "1002",
+        answering_port,
+        "ext_callee_hangup.xml",
+        &[
+            ("@ANSWER_MS@", "1000".to_owned()),
+            ("@TALK_MS@", "2000".to_owned()),
+        ],
+    );
+    let phone_1001 = caller(
+        &dir,
+        &daemon,
+        "phone-1001",
+        "1001",
+        "1002",
+        "ext_caller_wait_bye.xml",
+        &[],
+    );
+    // The other phone was cancelled with "Call completed elsewhere" (its scenario checks
+    // the Reason) once the first answered; 1002's BYE reached 1001.
+    ringing.expect_pass(Duration::from_secs(20));
+    answering.expect_pass(Duration::from_secs(20));
+    phone_1001.expect_pass(Duration::from_secs(10));
+    let cdr = only_cdr(&data);
+    assert_eq!(cdr["disposition"], "answered", "{cdr:#}");
+    assert_eq!(cdr["hangup_by"], "callee", "{cdr:#}");
+    assert_eq!(cdr["hangup_reason"], "bye", "{cdr:#}");
+    let billable = cdr["billable_ms"].as_i64().unwrap_or(0);
+    assert!((1500..10_000).contains(&billable), "{cdr:#}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn a_busy_phone_gives_the_caller_486() {
     let dir = scratch_dir("ext-busy");
     let (mut daemon, data) = start_daemon(&dir);

@@ -195,10 +195,12 @@ impl Calls {
         resp: &Response,
     ) {
         if resp.status < 200 {
-            if resp.status > 100 {
-                if let Some(ext) = self.calls.get_mut(&id).and_then(|c| c.extension.as_mut()) {
-                    ext.rang = true;
-                }
+            // The caller hears the first phone that rings (one 180, however many ring).
+            if resp.status > 100
+                && let Some(ext) = self.calls.get_mut(&id).and_then(|c| c.extension.as_mut())
+                && !ext.rang
+            {
+                ext.rang = true;
                 self.caller_ringing(sip, now, id);
             }
             return;
