@@ -2,6 +2,7 @@
 //! dialled phone registers (digest authentication, from the test) and answers, is busy or
 //! rings as the scenarios in tests/sipp/ext_callee_*.xml say; the calling phone answers
 //! the switch's digest challenge and dials the extension (tests/sipp/ext_caller*.xml).
+//! Two baresip phones call each other and hear each other's tone.
 
 mod common;
 
@@ -11,6 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::audio::{tone_secs, write_tone};
+use common::baresip::{Account, Phone};
 use common::scenario::{self, Scenario, ScenarioRun, sipp_port_on};
 use common::{Daemon, PASSWORD, Ports, db, scratch_dir, write_config};
 use serde_json::Value;
@@ -52,7 +55,7 @@ fn callee(dir: &Path, user: &str, port: u16, file: &str, replace: &[(&str, Strin
             local: ("127.0.0.1", port),
             args: Vec::new(),
             remote: None,
-            timeout: Duration::from_secs(40),
+            timeout: Duration::from_secs(60),
         },
     )
 }
@@ -83,7 +86,7 @@ fn caller(
             local: ("127.0.0.1", sipp_port_on("127.0.0.1")),
             args: Vec::new(),
             remote: Some(daemon.addr),
-            timeout: Duration::from_secs(40),
+            timeout: Duration::from_secs(60),
         },
     )
 }
@@ -233,7 +236,7 @@ fn every_registered_phone_rings_the_first_to_answer_wins_and_its_bye_ends_the_ca
             local: ("127.0.0.1", ringing_port),
             args: Vec::new(),
             remote: None,
-            timeout: Duration::from_secs(40),
+            timeout: Duration::from_secs(60),
         },
     );
     let answering = callee(
@@ -350,5 +353,90 @@ fn unregistered_unknown_and_own_extensions_are_refused() {
     // A phone dialling its own extension is busy with that very call.
     register(&daemon, "1001");
     refused("to-1001", "1001", 486);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_phone_left_ringing_gives_the_caller_480_after_the_ring_timeout() {
+    let dir = scratch_dir("ext-ring-timeout");
+    let (mut daemon, data) = start_daemon(&dir);
+    let port = register(&daemon, "1002");
+    let phone_1002 = callee(&dir, "1002", port, "ext_callee_ring.xml", &[]);
+    let started = Instant::now();
+    let phone_1001 = caller(
+        &dir,
+        &daemon,
+        "phone-1001",
+        "1001",
+        "1002",
+        "ext_caller_refused.xml",
+        &[("@STATUS@", "480".to_owned())],
+    );
+    phone_1001.expect_pass(Duration::from_secs(50));
+    let rang = started.elapsed();
+    // The switch cancelled the ringing phone when it gave up.
+    phone_1002.expect_pass(Duration::from_secs(10));
+    assert!(rang >= Duration::from_secs(29), "refused after {rang:?}");
+    let cdr = only_cdr(&data);
+    assert_eq!(cdr["disposition"], "failed", "{cdr:#}");
+    assert_eq!(cdr["hangup_by"], "system", "{cdr:#}");
+    assert_eq!(cdr["hangup_reason"], "no-answer", "{cdr:#}");
+    assert!(daemon.stop().success());
+}
+
+/// A baresip phone registered as `user`, sending `tone`.
+fn baresip(user: &str, daemon: &Daemon, tone: &Path, auto_answer: bool) -> Phone {
+    let phone = Phone::start(
+        user,
+        "127.0.0.1",
+        tone,
+        &Account::Registered {
+            user: user.to_owned(),
+            password: PASSWORD.to_owned(),
+            registrar: daemon.addr,
+            auto_answer,
+        },
+    );
+    phone.expect_registered(Duration::from_secs(10));
+    phone
+}
+
+#[test]
+fn two_softphones_call_each_other_and_hear_each_other() {
+    let dir = scratch_dir("ext-baresip");
+    let (mut daemon, data) = start_daemon(&dir);
+    let (tone_1001, tone_1002) = (dir.join("1001.wav"), dir.join("1002.wav"));
+    write_tone(&tone_1001, 440.0, 120.0);
+    write_tone(&tone_1002, 1000.0, 120.0);
+    let alice = baresip("1001", &daemon, &tone_1001, false);
+    let bob = baresip("1002", &daemon, &tone_1002, true);
+
+    alice.dial(&daemon.uri("1002"));
+    let established = bob.expect_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    assert!(
+        established["peeruri"]
+            .as_str()
+            .is_some_and(|u| u.contains("1001")),
+        "1002's phone shows the caller: {established}"
+    );
+    alice.expect_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(4));
+    alice.hangup();
+    alice.expect_event("CALL_CLOSED", Duration::from_secs(5));
+    bob.expect_event("CALL_CLOSED", Duration::from_secs(10));
+
+    let alice_heard = tone_secs(&alice.heard(), 1000.0);
+    let bob_heard = tone_secs(&bob.heard(), 440.0);
+    eprintln!(
+        "1001 heard {alice_heard:.2} s of 1002's tone, 1002 heard {bob_heard:.2} s of 1001's"
+    );
+    assert!(alice_heard >= 2.0, "1001 heard {alice_heard:.2} s of 1002");
+    assert!(bob_heard >= 2.0, "1002 heard {bob_heard:.2} s of 1001");
+    let cdr = only_cdr(&data);
+    assert_eq!(cdr["caller"], "1001", "{cdr:#}");
+    assert_eq!(cdr["did"], "1002", "{cdr:#}");
+    assert_eq!(cdr["disposition"], "answered", "{cdr:#}");
+    assert_eq!(cdr["hangup_by"], "caller", "{cdr:#}");
+    drop((alice, bob));
     assert!(daemon.stop().success());
 }

@@ -19,8 +19,8 @@ use super::legs::Sip;
 use super::*;
 
 /// How long the dialled phone rings before the caller gets 480 (no configuration key
-/// fits: the queues' `ring_timeout` is per queue; 30 s is what Asterisk's and
-/// FreeSWITCH's default dialplans use).
+/// fits: the queues' `ring_timeout` is per queue; 30 s is a common ring time, and
+/// ends ringing before an unanswered INVITE's Timer B, 32 s).
 pub(super) const RING_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `Reason` of the CANCEL to the forks that lost the race (RFC 3326).
@@ -335,24 +335,26 @@ impl Calls {
     }
 
     /// The ring timeout of a call to an extension passed: the forks are cancelled, the
-    /// caller gets 480.
+    /// caller gets 480 (the phone rang), or 408 when no phone even said it rings.
     pub(super) fn extension_timeout(&mut self, sip: &mut Sip<'_>, now: Instant, id: u64) {
-        let due = self
-            .calls
-            .get(&id)
-            .and_then(|c| c.extension.as_ref())
-            .and_then(|e| e.ring_until)
-            .is_some_and(|t| t <= now);
-        if !due {
+        let Some(ext) = self.calls.get(&id).and_then(|c| c.extension.as_ref()) else {
+            return;
+        };
+        if ext.ring_until.is_none_or(|t| t > now) {
             return;
         }
+        let (status, text, reason) = if ext.rang {
+            (480, "Temporarily Unavailable", "no-answer")
+        } else {
+            (408, "Request Timeout", "no-response")
+        };
         self.cancel_forks(sip, now, id, None);
         if let Some(c) = self.calls.get_mut(&id) {
-            tracing::info!(call = c.name, "extension did not answer");
+            tracing::info!(call = c.name, status, "extension did not answer");
             c.disposition = Some("failed");
         }
-        self.refuse_caller(sip, now, id, 480, "Temporarily Unavailable");
-        self.hangup(sip, now, id, "system", "no-answer");
+        self.refuse_caller(sip, now, id, status, text);
+        self.hangup(sip, now, id, "system", reason);
     }
 
     /// Sends a final failure to a caller not answered yet (the call then ends without a
