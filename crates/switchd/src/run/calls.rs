@@ -1,5 +1,5 @@
 //! Call control: the B2BUA that carries a caller from a trunk through the dialplan and the
-//! queue to an agent's phone.
+//! queue to an agent's phone, and a phone's call to another phone's extension.
 //!
 //! One [`Call`] per inbound call owns its legs: the caller's dialog (answered by us, our
 //! media), its IVR interpreter, its place in the ACD, the INVITEs ringing agents' phones and,
@@ -37,6 +37,7 @@ use crate::store::{self, Record, Store};
 
 mod agents;
 mod control;
+mod extension;
 mod legs;
 mod reload;
 mod trunks;
@@ -209,6 +210,8 @@ struct Call {
     next_deadline: Option<Instant>,
     /// A 183 with our SDP went to the caller (early media), not yet the 200.
     early_sent: bool,
+    /// A phone-to-phone call: the dialled extension and its ringing forks.
+    extension: Option<extension::ExtensionCall>,
 }
 
 struct VoicemailRun {
@@ -228,6 +231,8 @@ enum ClientPurpose {
     Offer(u64, u32),
     /// An outbound leg's INVITE.
     Outbound(u64),
+    /// The INVITE ringing one contact of a dialled extension: call, fork number.
+    Fork(u64, u32),
     /// In-dialog requests (BYE, re-INVITE, UPDATE...): nothing waits for the answer
     /// except re-INVITEs, whose 2xx needs an ACK.
     InDialog(u64, Side),
@@ -464,6 +469,7 @@ impl Calls {
             call.ivr_deadline,
             call.ack_deadline,
             call.trunk_call.as_ref().and_then(|t| t.poll_timeout()),
+            call.extension.as_ref().and_then(|e| e.ring_until),
         ]
         .into_iter()
         .flatten()

@@ -215,6 +215,7 @@ impl Calls {
             long_wait_pending: false,
             next_deadline: None,
             early_sent: false,
+            extension: None,
             caller: leg,
         };
         let media = call.caller.media;
@@ -354,6 +355,9 @@ impl Calls {
             Phase::Ivr => "ivr",
             Phase::Queued if !call.offers.is_empty() => "ringing",
             Phase::Queued => "queued",
+            Phase::Outbound if call.extension.as_ref().is_some_and(|e| !e.forks.is_empty()) => {
+                "ringing"
+            }
             Phase::Connected | Phase::Outbound => "connected",
             Phase::Voicemail => "voicemail",
             Phase::Feature => "feature",

@@ -55,7 +55,7 @@ impl Calls {
     }
 
     /// Sends the 200 of a call answered with early media (183) so far.
-    fn ensure_answered(&mut self, sip: &mut Sip<'_>, now: Instant, id: u64) {
+    pub(super) fn ensure_answered(&mut self, sip: &mut Sip<'_>, now: Instant, id: u64) {
         let wall = self.wall(now);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -1194,7 +1194,9 @@ impl Calls {
             }
             MediaEvent::Inactive { .. } => {
                 let held = self.calls.get(&id).is_some_and(|c| {
-                    c.caller.held || c.agent.as_ref().is_some_and(|(_, l)| l.held)
+                    c.caller.held
+                        || c.agent.as_ref().is_some_and(|(_, l)| l.held)
+                        || c.outbound.as_ref().is_some_and(|l| l.held)
                 });
                 if !held {
                     tracing::info!(call = id, "no media: ending the call");
@@ -1327,6 +1329,7 @@ impl Calls {
             return;
         }
         self.trunk_call_timeout(sip, now, id);
+        self.extension_timeout(sip, now, id);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -1407,6 +1410,8 @@ impl Calls {
     ) {
         let acd_now = self.acd_now(now);
         let wall = self.wall(now);
+        // An extension's phones still ringing: CANCEL.
+        self.cancel_forks(sip, now, id, None);
         let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
@@ -1452,7 +1457,7 @@ impl Calls {
         }
         if let Some(leg) = call.outbound.as_mut() {
             if leg.answered {
-                if !(by == "agent" && prior_phase == Phase::Outbound) {
+                if !(matches!(by, "agent" | "callee") && prior_phase == Phase::Outbound) {
                     self.bye(sip, now, id, Side::Outbound, leg, None);
                 }
             } else {
@@ -1554,11 +1559,14 @@ impl Calls {
             Phase::Outbound => "failed",
             _ => "ivr",
         });
-        let disposition = if prior_phase == Phase::Queued && by == "caller" {
-            "abandoned"
-        } else {
-            disposition
-        };
+        // A caller who hangs up while the dialled phone rings abandoned the call.
+        let unanswered_extension = call.extension.is_some() && call.connected_at.is_none();
+        let disposition =
+            if (prior_phase == Phase::Queued || unanswered_extension) && by == "caller" {
+                "abandoned"
+            } else {
+                disposition
+            };
         let end_ms = unix_ms(wall);
         let billable = call
             .connected_wall

@@ -309,9 +309,10 @@ impl Calls {
                 return;
             }
         }
-        // Phone-to-phone calls are not routed: a known extension is unavailable.
+        // Another phone's extension: ring it.
         if self.config.devices.iter().any(|d| d.user == dialled) {
-            sip.reject(now, &key, req, 480, "Temporarily Unavailable");
+            let caller_name = display_name(req.headers.from());
+            self.call_extension(sip, now, key, source, req, &user, &dialled, caller_name);
         } else {
             sip.reject(now, &key, req, 404, "Not Found");
         }
@@ -398,6 +399,7 @@ impl Calls {
             long_wait_pending: false,
             next_deadline: None,
             early_sent: false,
+            extension: None,
             caller: leg,
         };
         self.register_call(call, key);
@@ -559,6 +561,7 @@ impl Calls {
                 sip.respond(now, key, resp);
                 let by = match side {
                     Side::Caller => "caller",
+                    Side::Outbound if call.extension.is_some() => "callee",
                     _ => "agent",
                 };
                 Some((by, "bye".to_owned()))
@@ -780,6 +783,7 @@ impl Calls {
         match purpose {
             ClientPurpose::Offer(id, offer) => self.offer_response(sip, now, key, id, offer, resp),
             ClientPurpose::Outbound(id) => self.outbound_response(sip, now, key, id, resp),
+            ClientPurpose::Fork(id, fork) => self.fork_response(sip, now, key, id, fork, resp),
             ClientPurpose::InDialog(id, side) => {
                 if let Some(call) = self.calls.get_mut(&id) {
                     let leg = match side {
@@ -852,6 +856,7 @@ impl Calls {
             ClientPurpose::Outbound(id) => {
                 self.outbound_failed(sip, now, id, status);
             }
+            ClientPurpose::Fork(id, fork) => self.fork_failed(sip, now, id, fork, status),
             ClientPurpose::InDialog(id, _) => {
                 // A BYE or re-INVITE unanswered: the dialog is gone (RFC 3261 §12.2.1.2).
                 if self.calls.get(&id).is_some_and(|c| c.phase != Phase::Ended) {

@@ -1,0 +1,442 @@
+//! End to end: phone-to-phone calls. SIPp plays the phones of tests/configs/cc.toml: the
+//! dialled phone registers (digest authentication, from the test) and answers, is busy or
+//! rings as the scenarios in tests/sipp/ext_callee_*.xml say; the calling phone answers
+//! the switch's digest challenge and dials the extension (tests/sipp/ext_caller*.xml).
+//! Two baresip phones call each other and hear each other's tone.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::audio::{tone_secs, write_tone};
+use common::baresip::{Account, Phone};
+use common::scenario::{self, Scenario, ScenarioRun, sipp_port_on};
+use common::{Daemon, PASSWORD, Ports, db, scratch_dir, write_config};
+use serde_json::Value;
+
+/// The contact centre of the call-control tests (three phones, nobody logged in).
+fn start_daemon(dir: &Path) -> (Daemon, PathBuf) {
+    let data = dir.join("data");
+    // The tests of this file run at once: each daemon takes its own tenth of the
+    // process's RTP port range.
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let slot = NEXT.fetch_add(1, Ordering::Relaxed) % 10;
+    let mut ports = Ports::pick();
+    let width = (ports.rtp.1 - ports.rtp.0 + 1) / 10;
+    ports.rtp.0 += slot * width;
+    ports.rtp.1 = ports.rtp.0 + width - 1;
+    let config = write_config("cc.toml", dir, &ports.config_replacements(&data));
+    let daemon = Daemon::contact_centre_on(&ports, &data, Some(&config), &[]);
+    (daemon, data)
+}
+
+/// Registers `user`'s phone from a fresh port on 127.0.0.1; returns the port, where the
+/// phone's SIPp scenario must then run.
+fn register(daemon: &Daemon, user: &str) -> u16 {
+    let port = sipp_port_on("127.0.0.1");
+    scenario::register_phone(daemon, user, port, 3600);
+    port
+}
+
+/// Starts the dialled phone `user` (registered on `port`) running `file`.
+fn callee(dir: &Path, user: &str, port: u16, file: &str, replace: &[(&str, String)]) -> Scenario {
+    let mut replace = replace.to_vec();
+    replace.push(("@USER@", user.to_owned()));
+    Scenario::start(
+        dir,
+        &format!("phone-{user}"),
+        ScenarioRun {
+            file,
+            replace,
+            local: ("127.0.0.1", port),
+            args: Vec::new(),
+            remote: None,
+            timeout: Duration::from_secs(60),
+        },
+    )
+}
+
+/// Starts phone `user` dialling `ext` with `file` (a fresh port; not registered: the
+/// INVITE's digest answer is what identifies the phone).
+fn caller(
+    dir: &Path,
+    daemon: &Daemon,
+    name: &str,
+    user: &str,
+    ext: &str,
+    file: &str,
+    replace: &[(&str, String)],
+) -> Scenario {
+    let mut replace = replace.to_vec();
+    replace.extend([
+        ("@USER@", user.to_owned()),
+        ("@PASSWORD@", PASSWORD.to_owned()),
+        ("@EXT@", ext.to_owned()),
+    ]);
+    Scenario::start(
+        dir,
+        name,
+        ScenarioRun {
+            file,
+            replace,
+            local: ("127.0.0.1", sipp_port_on("127.0.0.1")),
+            args: Vec::new(),
+            remote: Some(daemon.addr),
+            timeout: Duration::from_secs(60),
+        },
+    )
+}
+
+/// A phone's audio, played by the test on `sock`: once the phone's SIPp scenario has
+/// written the switch's RTP port to `dir/rtp_port`, sends a G.711 A-law packet every 20 ms
+/// to it from `sock` (the address the phone's SDP gave) and counts the RTP packets that
+/// come back, until `stop` is set. Sending and receiving on one socket keeps the switch's
+/// symmetric RTP pointed at it.
+fn talk(sock: UdpSocket, dir: PathBuf, stop: Arc<AtomicBool>) -> Arc<Mutex<usize>> {
+    let count = Arc::new(Mutex::new(0));
+    let count2 = count.clone();
+    sock.set_read_timeout(Some(Duration::from_millis(5)))
+        .expect("setting a timeout");
+    std::thread::spawn(move || {
+        let port = loop {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let text = std::fs::read_to_string(dir.join("rtp_port")).unwrap_or_default();
+            if let Ok(port) = text.trim().parse::<u16>() {
+                break port;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let to = SocketAddr::from(([127, 0, 0, 1], port));
+        let ssrc: u32 = rand::random();
+        let mut buf = [0u8; 2048];
+        let mut next = Instant::now();
+        let mut seq: u16 = 1;
+        while !stop.load(Ordering::Relaxed) {
+            if Instant::now() >= next {
+                let mut packet = vec![0x80, 8];
+                packet.extend_from_slice(&seq.to_be_bytes());
+                packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+                packet.extend_from_slice(&ssrc.to_be_bytes());
+                // A-law silence.
+                packet.extend_from_slice(&[0xd5; 160]);
+                let _ = sock.send_to(&packet, to);
+                seq = seq.wrapping_add(1);
+                next += Duration::from_millis(20);
+            }
+            if let Ok((n, _)) = sock.recv_from(&mut buf)
+                && n >= 12
+                && buf[0] >> 6 == 2
+            {
+                *count2.lock().unwrap() += 1;
+            }
+        }
+    });
+    count
+}
+
+/// A socket of the test's on 127.0.0.1 where a phone's audio goes, and its port.
+fn media_socket() -> (UdpSocket, u16) {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("binding a media socket");
+    let port = sock.local_addr().expect("an address").port();
+    (sock, port)
+}
+
+/// The only CDR stored.
+fn only_cdr(data: &Path) -> Value {
+    let cdrs = db::wait_cdrs(data, 1, Duration::from_secs(10));
+    assert_eq!(cdrs.len(), 1, "{cdrs:#?}");
+    cdrs[0].clone()
+}
+
+#[test]
+fn a_phone_calls_another_and_they_talk_through_the_switch() {
+    let dir = scratch_dir("ext-answer");
+    let (mut daemon, data) = start_daemon(&dir);
+    let port = register(&daemon, "1002");
+    let (caller_sock, caller_media) = media_socket();
+    let (callee_sock, callee_media) = media_socket();
+
+    let phone_1002 = callee(
+        &dir,
+        "1002",
+        port,
+        "ext_callee_answer.xml",
+        &[("@MEDIA_PORT@", callee_media.to_string())],
+    );
+    // 1001 dials 1002, hears it ring, gets the answer, talks for 3 s and hangs up.
+    let phone_1001 = caller(
+        &dir,
+        &daemon,
+        "phone-1001",
+        "1001",
+        "1002",
+        "ext_caller.xml",
+        &[
+            ("@MEDIA_PORT@", caller_media.to_string()),
+            ("@TALK_MS@", "3000".to_owned()),
+        ],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let at_caller = talk(caller_sock, phone_1001.dir.clone(), stop.clone());
+    let at_callee = talk(callee_sock, phone_1002.dir.clone(), stop.clone());
+    phone_1001.expect_pass(Duration::from_secs(30));
+    // The BYE reached 1002 too.
+    let callee_dir = phone_1002.expect_pass(Duration::from_secs(10));
+    let invite = scenario::received_messages(&callee_dir)
+        .into_iter()
+        .find(|m| m.starts_with("INVITE "))
+        .expect("1002 got an INVITE");
+    let from = scenario::header(&invite, "From").unwrap_or_default();
+    assert!(from.contains("sip:1001@"), "the INVITE to 1002: {invite}");
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let (to_caller, to_callee) = (*at_caller.lock().unwrap(), *at_callee.lock().unwrap());
+    eprintln!("RTP packets in 3 s of talk: {to_caller} reached 1001, {to_callee} reached 1002");
+    // Each phone sends 50 packets a second for about 3 s; the switch relays them to the
+    // other (nothing else: it sends nothing of its own on a bridged call).
+    assert!(to_caller >= 75, "{to_caller} packets reached 1001");
+    assert!(to_callee >= 75, "{to_callee} packets reached 1002");
+
+    let cdr = only_cdr(&data);
+    assert_eq!(cdr["caller"], "1001", "{cdr:#}");
+    assert_eq!(cdr["did"], "1002", "{cdr:#}");
+    assert_eq!(cdr["disposition"], "answered", "{cdr:#}");
+    assert_eq!(cdr["hangup_by"], "caller", "{cdr:#}");
+    assert_eq!(cdr["hangup_reason"], "bye", "{cdr:#}");
+    assert!(!cdr["answer_ms"].is_null(), "{cdr:#}");
+    let billable = cdr["billable_ms"].as_i64().unwrap_or(0);
+    assert!((2500..10_000).contains(&billable), "{cdr:#}");
+    // The API shows the same record.
+    let api = daemon.get("/api/v1/cdrs");
+    assert_eq!(api[0]["id"], cdr["id"], "{api:#}");
+    assert_eq!(api[0]["disposition"], "answered", "{api:#}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn every_registered_phone_rings_the_first_to_answer_wins_and_its_bye_ends_the_call() {
+    let dir = scratch_dir("ext-fork");
+    let (mut daemon, data) = start_daemon(&dir);
+    // 1002 is registered from two phones: one only rings, the other answers after 1 s,
+    // stays 2 s and hangs up.
+    let ringing_port = register(&daemon, "1002");
+    let answering_port = register(&daemon, "1002");
+    let ringing = Scenario::start(
+        &dir,
+        "phone-1002-ringing",
+        ScenarioRun {
+            file: "cc_agent_ring.xml",
+            replace: vec![("@USER@", "1002".to_owned())],
+            local: ("127.0.0.1", ringing_port),
+            args: Vec::new(),
+            remote: None,
+            timeout: Duration::from_secs(60),
+        },
+    );
+    let answering = callee(
+        &dir,
+        "1002",
+        answering_port,
+        "ext_callee_hangup.xml",
+        &[
+            ("@ANSWER_MS@", "1000".to_owned()),
+            ("@TALK_MS@", "2000".to_owned()),
+        ],
+    );
+    let phone_1001 = caller(
+        &dir,
+        &daemon,
+        "phone-1001",
+        "1001",
+        "1002",
+        "ext_caller_wait_bye.xml",
+        &[],
+    );
+    // The other phone was cancelled with "Call completed elsewhere" (its scenario checks
+    // the Reason) once the first answered; 1002's BYE reached 1001.
+    ringing.expect_pass(Duration::from_secs(20));
+    answering.expect_pass(Duration::from_secs(20));
+    phone_1001.expect_pass(Duration::from_secs(10));
+    let cdr = only_cdr(&data);
+    assert_eq!(cdr["disposition"], "answered", "{cdr:#}");
+    assert_eq!(cdr["hangup_by"], "callee", "{cdr:#}");
+    assert_eq!(cdr["hangup_reason"], "bye", "{cdr:#}");
+    let billable = cdr["billable_ms"].as_i64().unwrap_or(0);
+    assert!((1500..10_000).contains(&billable), "{cdr:#}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_busy_phone_gives_the_caller_486() {
+    let dir = scratch_dir("ext-busy");
+    let (mut daemon, data) = start_daemon(&dir);
+    let port = register(&daemon, "1002");
+    let phone_1002 = callee(&dir, "1002", port, "ext_callee_busy.xml", &[]);
+    let phone_1001 = caller(
+        &dir,
+        &daemon,
+        "phone-1001",
+        "1001",
+        "1002",
+        "ext_caller_refused.xml",
+        &[("@STATUS@", "486".to_owned())],
+    );
+    phone_1001.expect_pass(Duration::from_secs(20));
+    phone_1002.expect_pass(Duration::from_secs(10));
+    let cdr = only_cdr(&data);
+    assert_eq!(cdr["caller"], "1001", "{cdr:#}");
+    assert_eq!(cdr["did"], "1002", "{cdr:#}");
+    assert_eq!(cdr["disposition"], "failed", "{cdr:#}");
+    assert_eq!(cdr["hangup_by"], "callee", "{cdr:#}");
+    assert_eq!(cdr["hangup_reason"], "busy", "{cdr:#}");
+    assert!(cdr["answer_ms"].is_null(), "{cdr:#}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn the_callers_cancel_reaches_the_ringing_phone() {
+    let dir = scratch_dir("ext-cancel");
+    let (mut daemon, data) = start_daemon(&dir);
+    let port = register(&daemon, "1002");
+    let phone_1002 = callee(&dir, "1002", port, "ext_callee_ring.xml", &[]);
+    let phone_1001 = caller(
+        &dir,
+        &daemon,
+        "phone-1001",
+        "1001",
+        "1002",
+        "ext_caller_cancel.xml",
+        &[],
+    );
+    phone_1001.expect_pass(Duration::from_secs(20));
+    // 1002 got CANCEL (its scenario waits for it), answered it and ended its INVITE.
+    phone_1002.expect_pass(Duration::from_secs(10));
+    let cdr = only_cdr(&data);
+    assert_eq!(cdr["disposition"], "abandoned", "{cdr:#}");
+    assert_eq!(cdr["hangup_by"], "caller", "{cdr:#}");
+    assert_eq!(cdr["hangup_reason"], "cancel", "{cdr:#}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn unregistered_unknown_and_own_extensions_are_refused() {
+    let dir = scratch_dir("ext-refused");
+    let (mut daemon, _data) = start_daemon(&dir);
+    let refused = |name: &str, ext: &str, status: u16| {
+        caller(
+            &dir,
+            &daemon,
+            name,
+            "1001",
+            ext,
+            "ext_caller_refused.xml",
+            &[("@STATUS@", status.to_string())],
+        )
+        .expect_pass(Duration::from_secs(20));
+    };
+    // 1003 has no registered phone: 480.
+    refused("to-1003-unregistered", "1003", 480);
+    // Once it registers (busy), the same call reaches it: the 480 was for the missing
+    // registration.
+    let port = register(&daemon, "1003");
+    let phone_1003 = callee(&dir, "1003", port, "ext_callee_busy.xml", &[]);
+    refused("to-1003-busy", "1003", 486);
+    phone_1003.expect_pass(Duration::from_secs(10));
+    // No such phone: 404.
+    refused("to-1999", "1999", 404);
+    // A phone dialling its own extension is busy with that very call.
+    register(&daemon, "1001");
+    refused("to-1001", "1001", 486);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_phone_left_ringing_gives_the_caller_480_after_the_ring_timeout() {
+    let dir = scratch_dir("ext-ring-timeout");
+    let (mut daemon, data) = start_daemon(&dir);
+    let port = register(&daemon, "1002");
+    let phone_1002 = callee(&dir, "1002", port, "ext_callee_ring.xml", &[]);
+    let started = Instant::now();
+    let phone_1001 = caller(
+        &dir,
+        &daemon,
+        "phone-1001",
+        "1001",
+        "1002",
+        "ext_caller_refused.xml",
+        &[("@STATUS@", "480".to_owned())],
+    );
+    phone_1001.expect_pass(Duration::from_secs(50));
+    let rang = started.elapsed();
+    // The switch cancelled the ringing phone when it gave up.
+    phone_1002.expect_pass(Duration::from_secs(10));
+    assert!(rang >= Duration::from_secs(29), "refused after {rang:?}");
+    let cdr = only_cdr(&data);
+    assert_eq!(cdr["disposition"], "failed", "{cdr:#}");
+    assert_eq!(cdr["hangup_by"], "system", "{cdr:#}");
+    assert_eq!(cdr["hangup_reason"], "no-answer", "{cdr:#}");
+    assert!(daemon.stop().success());
+}
+
+/// A baresip phone registered as `user`, sending `tone`.
+fn baresip(user: &str, daemon: &Daemon, tone: &Path, auto_answer: bool) -> Phone {
+    let phone = Phone::start(
+        user,
+        "127.0.0.1",
+        tone,
+        &Account::Registered {
+            user: user.to_owned(),
+            password: PASSWORD.to_owned(),
+            registrar: daemon.addr,
+            auto_answer,
+        },
+    );
+    phone.expect_registered(Duration::from_secs(10));
+    phone
+}
+
+#[test]
+fn two_softphones_call_each_other_and_hear_each_other() {
+    let dir = scratch_dir("ext-baresip");
+    let (mut daemon, data) = start_daemon(&dir);
+    let (tone_1001, tone_1002) = (dir.join("1001.wav"), dir.join("1002.wav"));
+    write_tone(&tone_1001, 440.0, 120.0);
+    write_tone(&tone_1002, 1000.0, 120.0);
+    let alice = baresip("1001", &daemon, &tone_1001, false);
+    let bob = baresip("1002", &daemon, &tone_1002, true);
+
+    alice.dial(&daemon.uri("1002"));
+    let established = bob.expect_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    assert!(
+        established["peeruri"]
+            .as_str()
+            .is_some_and(|u| u.contains("1001")),
+        "1002's phone shows the caller: {established}"
+    );
+    alice.expect_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(4));
+    alice.hangup();
+    alice.expect_event("CALL_CLOSED", Duration::from_secs(5));
+    bob.expect_event("CALL_CLOSED", Duration::from_secs(10));
+
+    let alice_heard = tone_secs(&alice.heard(), 1000.0);
+    let bob_heard = tone_secs(&bob.heard(), 440.0);
+    eprintln!(
+        "1001 heard {alice_heard:.2} s of 1002's tone, 1002 heard {bob_heard:.2} s of 1001's"
+    );
+    assert!(alice_heard >= 2.0, "1001 heard {alice_heard:.2} s of 1002");
+    assert!(bob_heard >= 2.0, "1002 heard {bob_heard:.2} s of 1001");
+    let cdr = only_cdr(&data);
+    assert_eq!(cdr["caller"], "1001", "{cdr:#}");
+    assert_eq!(cdr["did"], "1002", "{cdr:#}");
+    assert_eq!(cdr["disposition"], "answered", "{cdr:#}");
+    assert_eq!(cdr["hangup_by"], "caller", "{cdr:#}");
+    drop((alice, bob));
+    assert!(daemon.stop().success());
+}
