@@ -29,6 +29,16 @@
 //! with the kernel (the UMEM and the rings), whose indices are read and written with
 //! Acquire/Release atomics as `xsk.h` does.
 //!
+//! Only queue 0 is served: on a NIC with several queues, a marked port's datagrams that
+//! arrive on another queue find no socket in the map and go on to the port's UDP socket,
+//! as do its IPv6 datagrams and those on other interfaces. So a caller keeps the port's
+//! socket bound (it also reserves the port) and keeps reading it.
+//!
+//! On `lo`, frames sent through AF_XDP carry no route, so the kernel's receive path
+//! routes them as if they came from outside and drops 127/8 and local source addresses
+//! as martians; attaching to a loopback interface turns on its `route_localnet` and
+//! `accept_local` settings (that interface only, where every frame comes from this host).
+//!
 //! On `lo` every MAC address is zero and must stay zero (the kernel drops a frame whose
 //! destination MAC is not the interface's as `PACKET_OTHERHOST`). On a real NIC the
 //! destination MAC of a reply is the source MAC of the peer's own frames (its next hop),
