@@ -197,6 +197,33 @@ fn frames_return_to_the_fill_ring_after_forwarding() {
 }
 
 #[test]
+fn the_descriptor_is_readable_when_frames_wait() {
+    use switchyard_media::net::mio::unix::SourceFd;
+    use switchyard_media::net::mio::{Events, Interest, Poll, Token};
+    let _lo = lock();
+    let mut path = attach();
+    let (peer, port_socket) = (socket(), socket());
+    path.steer(v4(&port_socket).port(), true).unwrap();
+    let mut poll = Poll::new().unwrap();
+    poll.registry()
+        .register(&mut SourceFd(&path.fd()), Token(7), Interest::READABLE)
+        .unwrap();
+    let mut events = Events::with_capacity(4);
+    poll.poll(&mut events, Some(Duration::from_millis(50)))
+        .unwrap();
+    assert!(events.is_empty(), "readable with nothing received");
+    peer.send_to(b"wake up", port_socket.local_addr().unwrap())
+        .unwrap();
+    poll.poll(&mut events, Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.token()).collect::<Vec<_>>(),
+        [Token(7)]
+    );
+    assert_eq!(path.receive(|_| Verdict::Drop), 1);
+}
+
+#[test]
 fn sent_frames_arrive_past_the_kick_limit() {
     let _lo = lock();
     let mut path = attach();

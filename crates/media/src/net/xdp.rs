@@ -37,7 +37,8 @@
 //! On `lo`, frames sent through AF_XDP carry no route, so the kernel's receive path
 //! routes them as if they came from outside and drops 127/8 and local source addresses
 //! as martians; attaching to a loopback interface turns on its `route_localnet` and
-//! `accept_local` settings (that interface only, where every frame comes from this host).
+//! `accept_local` settings (that interface only, where every frame comes from this host)
+//! while the path lives.
 //!
 //! On `lo` every MAC address is zero and must stay zero (the kernel drops a frame whose
 //! destination MAC is not the interface's as `PACKET_OTHERHOST`). On a real NIC the
@@ -730,8 +731,10 @@ fn interface_of(addr: Ipv4Addr) -> io::Result<(String, bool)> {
 /// AF_XDP has none, so the receive path routes it as if it came from outside: a 127/8
 /// address is martian (`IP_LOCALNET`) unless `route_localnet` is on, and a local source
 /// address is martian (`IP_LOCAL_SOURCE`) unless `accept_local` is on. Both are turned on
-/// for this interface only, where every frame comes from this host anyway.
-fn allow_local_frames(ifname: &str) -> io::Result<()> {
+/// for this interface only, where every frame comes from this host anyway. Returns the
+/// settings it changed, which the path turns off again when dropped.
+fn allow_local_frames(ifname: &str) -> io::Result<Vec<String>> {
+    let mut changed = Vec::new();
     for knob in ["route_localnet", "accept_local"] {
         let path = format!("/proc/sys/net/ipv4/conf/{ifname}/{knob}");
         if std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == "1") {
@@ -746,8 +749,9 @@ fn allow_local_frames(ifname: &str) -> io::Result<()> {
             )
         })?;
         tracing::info!(%ifname, knob, "turned on for frames sent through AF_XDP");
+        changed.push(path);
     }
-    Ok(())
+    Ok(changed)
 }
 
 fn if_index(name: &str) -> io::Result<u32> {
@@ -822,6 +826,8 @@ pub struct XdpPath {
     unkicked: u32,
     mac: [u8; 6],
     ifname: String,
+    /// Interface settings `attach` turned on, to turn off again on drop.
+    sysctls: Vec<String>,
     stats: XdpStats,
 }
 
@@ -834,6 +840,9 @@ impl Drop for XdpPath {
         // The socket map holds a reference to the socket: drop it now rather than when the
         // kernel frees the map, so the queue is free again as soon as possible.
         let _ = map_delete(&self.xsks, 0);
+        for path in &self.sysctls {
+            let _ = std::fs::write(path, "0");
+        }
     }
 }
 
@@ -891,9 +900,11 @@ impl XdpPath {
             }
         })?;
 
-        if loopback {
-            allow_local_frames(&ifname)?;
-        }
+        let sysctls = if loopback {
+            allow_local_frames(&ifname)?
+        } else {
+            Vec::new()
+        };
 
         // SAFETY: plain socket(2).
         let fd = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
@@ -982,6 +993,7 @@ impl XdpPath {
             unkicked: 0,
             mac: mac_of(&ifname),
             ifname,
+            sysctls,
             stats: XdpStats::default(),
         };
         path.refill();
