@@ -181,7 +181,8 @@ pub enum Verdict {
         to: SocketAddrV4,
         /// The next hop's MAC address (the source MAC of `to`'s own frames; zero on `lo`).
         to_mac: [u8; 6],
-        /// The payload length: at most [`RxFrame::capacity`].
+        /// The payload length: at most [`RxFrame::capacity`] (a longer one drops the
+        /// frame, counted in `dropped`).
         len: usize,
     },
 }
@@ -406,29 +407,34 @@ const BPF_PSEUDO_MAP_FD: u8 = 1;
 const FN_MAP_LOOKUP_ELEM: i32 = 1;
 const FN_REDIRECT_MAP: i32 = 51;
 
+/// What a 16-bit load of `v` in network byte order gives on this host.
+const fn wire16(v: u16) -> i32 {
+    u16::from_ne_bytes(v.to_be_bytes()) as i32
+}
+
 /// The XDP program: redirect marked IPv4 UDP ports to the socket of the receiving queue.
 fn program(ports: RawFd, xsks: RawFd) -> Vec<Insn> {
     const PASS: i16 = i16::MAX; // placeholder for a jump to the `pass` label
     let mut p = vec![
-        insn(MOV64_REG, 6, 1, 0, 0),              // r6 = ctx
-        insn(LDX_W, 2, 1, 0, 0),                  // r2 = ctx->data
-        insn(LDX_W, 3, 1, 4, 0),                  // r3 = ctx->data_end
-        insn(MOV64_REG, 4, 2, 0, 0),              // r4 = data
-        insn(ADD64_IMM, 4, 0, 0, HEADERS as i32), // r4 += 42
-        insn(JGT_REG, 4, 3, PASS, 0),             // too short: pass
-        insn(LDX_H, 5, 2, 12, 0),                 // ethertype (network order)
-        insn(JNE_IMM, 5, 0, PASS, 0x0008),        // != htons(0x0800): pass
-        insn(LDX_B, 5, 2, 14, 0),                 // version, header length
-        insn(JNE_IMM, 5, 0, PASS, 0x45),          // options or not IPv4: pass
-        insn(LDX_B, 5, 2, 23, 0),                 // protocol
+        insn(MOV64_REG, 6, 1, 0, 0),                 // r6 = ctx
+        insn(LDX_W, 2, 1, 0, 0),                     // r2 = ctx->data
+        insn(LDX_W, 3, 1, 4, 0),                     // r3 = ctx->data_end
+        insn(MOV64_REG, 4, 2, 0, 0),                 // r4 = data
+        insn(ADD64_IMM, 4, 0, 0, HEADERS as i32),    // r4 += 42
+        insn(JGT_REG, 4, 3, PASS, 0),                // too short: pass
+        insn(LDX_H, 5, 2, 12, 0),                    // ethertype (network order)
+        insn(JNE_IMM, 5, 0, PASS, wire16(ETH_P_IP)), // not IPv4: pass
+        insn(LDX_B, 5, 2, 14, 0),                    // version, header length
+        insn(JNE_IMM, 5, 0, PASS, 0x45),             // options or not IPv4: pass
+        insn(LDX_B, 5, 2, 23, 0),                    // protocol
         insn(JNE_IMM, 5, 0, PASS, i32::from(IPPROTO_UDP)),
-        insn(LDX_H, 5, 2, 20, 0),         // flags, fragment offset
-        insn(AND64_IMM, 5, 0, 0, 0xff3f), // htons(0x3fff): MF | offset
-        insn(JNE_IMM, 5, 0, PASS, 0),     // a fragment: pass
-        insn(LDX_H, 5, 2, 36, 0),         // UDP destination port
-        insn(TO_BE16, 5, 0, 0, 16),       // to host order
-        insn(STX_W, 10, 5, -4, 0),        // key on the stack
-        insn(MOV64_REG, 2, 10, 0, 0),     // r2 = &key
+        insn(LDX_H, 5, 2, 20, 0),                 // flags, fragment offset
+        insn(AND64_IMM, 5, 0, 0, wire16(0x3fff)), // more fragments, offset
+        insn(JNE_IMM, 5, 0, PASS, 0),             // a fragment: pass
+        insn(LDX_H, 5, 2, 36, 0),                 // UDP destination port
+        insn(TO_BE16, 5, 0, 0, 16),               // to host order
+        insn(STX_W, 10, 5, -4, 0),                // key on the stack
+        insn(MOV64_REG, 2, 10, 0, 0),             // r2 = &key
         insn(ADD64_IMM, 2, 0, 0, -4),
         insn(LD_IMM64, 1, BPF_PSEUDO_MAP_FD, 0, ports), // r1 = ports map
         insn(0, 0, 0, 0, 0),
