@@ -738,9 +738,9 @@ fn interface_of(addr: Ipv4Addr) -> io::Result<(String, bool)> {
 /// address is martian (`IP_LOCALNET`) unless `route_localnet` is on, and a local source
 /// address is martian (`IP_LOCAL_SOURCE`) unless `accept_local` is on. Both are turned on
 /// for this interface only, where every frame comes from this host anyway. Returns the
-/// settings it changed, which the path turns off again when dropped.
-fn allow_local_frames(ifname: &str) -> io::Result<Vec<String>> {
-    let mut changed = Vec::new();
+/// settings it changed, which are turned off again when the guard is dropped.
+fn allow_local_frames(ifname: &str) -> io::Result<Settings> {
+    let mut changed = Settings(Vec::new());
     for knob in ["route_localnet", "accept_local"] {
         let path = format!("/proc/sys/net/ipv4/conf/{ifname}/{knob}");
         if std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == "1") {
@@ -755,9 +755,22 @@ fn allow_local_frames(ifname: &str) -> io::Result<Vec<String>> {
             )
         })?;
         tracing::info!(%ifname, knob, "turned on for frames sent through AF_XDP");
-        changed.push(path);
+        changed.0.push(path);
     }
     Ok(changed)
+}
+
+/// Boolean kernel settings (paths under /proc/sys) turned on by this process, turned off
+/// again on drop, also when `attach` fails after turning them on.
+#[derive(Debug)]
+struct Settings(Vec<String>);
+
+impl Drop for Settings {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::write(path, "0");
+        }
+    }
 }
 
 fn if_index(name: &str) -> io::Result<u32> {
@@ -832,8 +845,8 @@ pub struct XdpPath {
     unkicked: u32,
     mac: [u8; 6],
     ifname: String,
-    /// Interface settings `attach` turned on, to turn off again on drop.
-    sysctls: Vec<String>,
+    /// Interface settings `attach` turned on, turned off again on drop.
+    _settings: Settings,
     stats: XdpStats,
 }
 
@@ -846,9 +859,6 @@ impl Drop for XdpPath {
         // The socket map holds a reference to the socket: drop it now rather than when the
         // kernel frees the map, so the queue is free again as soon as possible.
         let _ = map_delete(&self.xsks, 0);
-        for path in &self.sysctls {
-            let _ = std::fs::write(path, "0");
-        }
     }
 }
 
@@ -909,7 +919,7 @@ impl XdpPath {
         let sysctls = if loopback {
             allow_local_frames(&ifname)?
         } else {
-            Vec::new()
+            Settings(Vec::new())
         };
 
         // SAFETY: plain socket(2).
@@ -999,7 +1009,7 @@ impl XdpPath {
             unkicked: 0,
             mac: mac_of(&ifname),
             ifname,
-            sysctls,
+            _settings: sysctls,
             stats: XdpStats::default(),
         };
         path.refill();
