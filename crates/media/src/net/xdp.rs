@@ -824,6 +824,36 @@ pub struct XdpStats {
 }
 
 /// An AF_XDP socket on queue 0 of one interface with the XDP program that feeds it.
+///
+/// A relay loop over it (needs root; falls back to sockets when `attach` fails):
+///
+/// ```no_run
+/// use std::net::{SocketAddrV4, UdpSocket};
+/// use switchyard_media::net::{Verdict, XdpPath};
+///
+/// let mut path = XdpPath::attach("127.0.0.1".parse().unwrap(), 4096)?;
+/// // The relay's two ports stay bound: that reserves them, and IPv6 still uses them.
+/// let (a, b) = (UdpSocket::bind("127.0.0.1:0")?, UdpSocket::bind("127.0.0.1:0")?);
+/// let port_a = a.local_addr()?.port();
+/// let from_b = SocketAddrV4::new("127.0.0.1".parse().unwrap(), b.local_addr()?.port());
+/// let agent: SocketAddrV4 = "127.0.0.1:41000".parse().unwrap();
+/// path.steer(port_a, true)?;
+/// loop {
+///     // Wait for `path.fd()` to be readable in the loop's poll, then:
+///     path.receive(|frame| {
+///         if frame.dst_port != port_a {
+///             return Verdict::Drop;
+///         }
+///         let len = frame.payload().len();
+///         frame.payload_mut()[1] = 0; // rewrite the RTP header in place
+///         // The agent's own frames gave its next hop's MAC (all zero on lo).
+///         Verdict::Forward { from: from_b, to: agent, to_mac: [0; 6], len }
+///     });
+///     path.flush()?;
+/// #   break;
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct XdpPath {
     // Field order is drop order: the link first (detaches the program), the socket
     // before its rings and UMEM.
