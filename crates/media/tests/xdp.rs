@@ -371,6 +371,8 @@ mod measure {
     struct Load {
         calls: usize,
         pps: usize,
+        /// The sender's tick: 1,000 µs sends bursts, 20 µs spreads the packets out.
+        tick_us: u64,
         seconds: f64,
         sender: UdpSocket,
         agents: Vec<UdpSocket>,
@@ -392,6 +394,7 @@ mod measure {
             Self {
                 calls,
                 pps: env_or("PPS", 50_000),
+                tick_us: env_or("TICK_US", 1000),
                 seconds: env_or("SECONDS", 5.0),
                 sender: UdpSocket::bind((LOCALHOST, 0)).unwrap(),
                 agents: (0..calls.div_ceil(4))
@@ -404,7 +407,7 @@ mod measure {
             v4(&self.agents[call / 4])
         }
 
-        /// Sends `pps` packets a second in 1 ms bursts to `targets` (one per call), receives
+        /// Sends `pps` packets a second, a burst each `tick_us`, to `targets` (one per call), receives
         /// what arrives at the agents, while `relay` runs on this thread until told to stop.
         fn run(
             &self,
@@ -418,8 +421,8 @@ mod measure {
             std::thread::scope(|s| {
                 let sender = s.spawn(|| {
                     let t0 = thread_cpu();
-                    let per_tick = self.pps / 1000;
-                    let ticks = (self.seconds * 1000.0) as u64;
+                    let per_tick = (self.pps as u64 * self.tick_us / 1_000_000).max(1);
+                    let ticks = (self.seconds * 1e6) as u64 / self.tick_us;
                     let mut pkt = [0x55u8; 172];
                     let mut seq = vec![0u16; self.calls];
                     let (mut call, mut sent) = (0usize, 0u64);
@@ -441,7 +444,7 @@ mod measure {
                             sent += 1;
                             call = (call + 1) % self.calls;
                         }
-                        let next = start + Duration::from_millis(tick + 1);
+                        let next = start + Duration::from_micros((tick + 1) * self.tick_us);
                         if let Some(wait) = next.checked_duration_since(Instant::now()) {
                             std::thread::sleep(wait);
                         }
@@ -623,7 +626,7 @@ mod measure {
         figures
     }
 
-    /// `CALLS=200 PPS=50000 SECONDS=5 cargo test -p switchyard-media --release --test xdp
+    /// `CALLS=200 PPS=50000 SECONDS=5 TICK_US=1000 cargo test -p switchyard-media --release --test xdp
     /// -- --ignored --nocapture measure_cpu_per_packet`
     ///
     /// Prints, per relayed packet, the CPU time of the relay thread, the sending thread
@@ -635,8 +638,8 @@ mod measure {
         let _lo = lock();
         let load = Load::new();
         println!(
-            "{} calls, {} packets/s, {} s, 1 ms bursts",
-            load.calls, load.pps, load.seconds
+            "{} calls, {} packets/s, {} s, a burst every {} µs",
+            load.calls, load.pps, load.seconds, load.tick_us
         );
         // ONLY=engine or ONLY=xdp runs one of the two (to profile it).
         let only = std::env::var("ONLY").unwrap_or_default();
