@@ -17,10 +17,26 @@ fn lock() -> MutexGuard<'static, ()> {
     LO.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Attaches to lo with `frames` frames. Another process may hold lo's one XDP program for
+/// a while (a relay benchmark, a daemon): wait up to a minute for it before failing.
+fn attach_with(frames: u32) -> XdpPath {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match XdpPath::attach(IpAddr::V4(LOCALHOST), frames) {
+            Ok(path) => return path,
+            Err(e) if e.kind() == ErrorKind::ResourceBusy && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!(
+                "attaching the XDP path to lo failed (these tests need root, and lo free of \
+                 other XDP programs: `ip link show lo`): {e}"
+            ),
+        }
+    }
+}
+
 fn attach() -> XdpPath {
-    XdpPath::attach(IpAddr::V4(LOCALHOST), 256).unwrap_or_else(|e| {
-        panic!("attaching the XDP path to lo failed (these tests need root): {e}")
-    })
+    attach_with(256)
 }
 
 fn socket() -> UdpSocket {
@@ -170,7 +186,7 @@ fn a_forwarded_frame_arrives_with_its_new_source_and_payload() {
 fn frames_return_to_the_fill_ring_after_forwarding() {
     let _lo = lock();
     // 64 frames, 32 of them on the fill ring: 300 datagrams need each frame many times.
-    let mut path = XdpPath::attach(IpAddr::V4(LOCALHOST), 64).unwrap();
+    let mut path = attach_with(64);
     let (caller, relay_port, agent) = (socket(), socket(), socket());
     let (relay, to) = (v4(&relay_port), v4(&agent));
     path.steer(relay.port(), true).unwrap();
@@ -316,7 +332,7 @@ fn ipv6_is_refused() {
 
 mod measure {
     use std::collections::HashMap;
-    use std::net::{IpAddr, SocketAddr, SocketAddrV4, UdpSocket};
+    use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
     use std::os::fd::AsRawFd;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::time::{Duration, Instant};
@@ -324,7 +340,7 @@ mod measure {
     use switchyard_media::codec::CodecDescriptor;
     use switchyard_media::net::mio::unix::SourceFd;
     use switchyard_media::net::mio::{Events, Interest, Poll, Token};
-    use switchyard_media::net::{EngineConfig, RelayEngine, Verdict, XdpPath};
+    use switchyard_media::net::{EngineConfig, RelayEngine, Verdict};
     use switchyard_media::relay::{Leg, LegMedia, RelayConfig};
     use switchyard_media::rtp::write_header;
     use switchyard_media::stream::StreamConfig;
@@ -555,7 +571,7 @@ mod measure {
 
     fn xdp_run(load: &Load) -> Figures {
         let window = Duration::from_micros(env_or("BATCH_WINDOW_US", 1000));
-        let mut path = XdpPath::attach(IpAddr::V4(LOCALHOST), env_or("FRAMES", 16384)).unwrap();
+        let mut path = super::attach_with(env_or("FRAMES", 16384));
         // Each call: a steered port the caller sends to (its socket only reserves the port)
         // and a port the relayed packets come from.
         let mut reserved = Vec::new();
