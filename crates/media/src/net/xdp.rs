@@ -29,6 +29,17 @@
 //! with the kernel (the UMEM and the rings), whose indices are read and written with
 //! Acquire/Release atomics as `xsk.h` does.
 //!
+//! Only queue 0 is served: on a NIC with several queues, a marked port's datagrams that
+//! arrive on another queue find no socket in the map and go on to the port's UDP socket,
+//! as do its IPv6 datagrams and those on other interfaces. So a caller keeps the port's
+//! socket bound (it also reserves the port) and keeps reading it.
+//!
+//! On `lo`, frames sent through AF_XDP carry no route, so the kernel's receive path
+//! routes them as if they came from outside and drops 127/8 and local source addresses
+//! as martians; attaching to a loopback interface turns on its `route_localnet` and
+//! `accept_local` settings (that interface only, where every frame comes from this host)
+//! while the path lives.
+//!
 //! On `lo` every MAC address is zero and must stay zero (the kernel drops a frame whose
 //! destination MAC is not the interface's as `PACKET_OTHERHOST`). On a real NIC the
 //! destination MAC of a reply is the source MAC of the peer's own frames (its next hop),
@@ -170,7 +181,8 @@ pub enum Verdict {
         to: SocketAddrV4,
         /// The next hop's MAC address (the source MAC of `to`'s own frames; zero on `lo`).
         to_mac: [u8; 6],
-        /// The payload length: at most [`RxFrame::capacity`].
+        /// The payload length: at most [`RxFrame::capacity`] (a longer one drops the
+        /// frame, counted in `dropped`).
         len: usize,
     },
 }
@@ -395,29 +407,34 @@ const BPF_PSEUDO_MAP_FD: u8 = 1;
 const FN_MAP_LOOKUP_ELEM: i32 = 1;
 const FN_REDIRECT_MAP: i32 = 51;
 
+/// What a 16-bit load of `v` in network byte order gives on this host.
+const fn wire16(v: u16) -> i32 {
+    u16::from_ne_bytes(v.to_be_bytes()) as i32
+}
+
 /// The XDP program: redirect marked IPv4 UDP ports to the socket of the receiving queue.
 fn program(ports: RawFd, xsks: RawFd) -> Vec<Insn> {
     const PASS: i16 = i16::MAX; // placeholder for a jump to the `pass` label
     let mut p = vec![
-        insn(MOV64_REG, 6, 1, 0, 0),              // r6 = ctx
-        insn(LDX_W, 2, 1, 0, 0),                  // r2 = ctx->data
-        insn(LDX_W, 3, 1, 4, 0),                  // r3 = ctx->data_end
-        insn(MOV64_REG, 4, 2, 0, 0),              // r4 = data
-        insn(ADD64_IMM, 4, 0, 0, HEADERS as i32), // r4 += 42
-        insn(JGT_REG, 4, 3, PASS, 0),             // too short: pass
-        insn(LDX_H, 5, 2, 12, 0),                 // ethertype (network order)
-        insn(JNE_IMM, 5, 0, PASS, 0x0008),        // != htons(0x0800): pass
-        insn(LDX_B, 5, 2, 14, 0),                 // version, header length
-        insn(JNE_IMM, 5, 0, PASS, 0x45),          // options or not IPv4: pass
-        insn(LDX_B, 5, 2, 23, 0),                 // protocol
+        insn(MOV64_REG, 6, 1, 0, 0),                 // r6 = ctx
+        insn(LDX_W, 2, 1, 0, 0),                     // r2 = ctx->data
+        insn(LDX_W, 3, 1, 4, 0),                     // r3 = ctx->data_end
+        insn(MOV64_REG, 4, 2, 0, 0),                 // r4 = data
+        insn(ADD64_IMM, 4, 0, 0, HEADERS as i32),    // r4 += 42
+        insn(JGT_REG, 4, 3, PASS, 0),                // too short: pass
+        insn(LDX_H, 5, 2, 12, 0),                    // ethertype (network order)
+        insn(JNE_IMM, 5, 0, PASS, wire16(ETH_P_IP)), // not IPv4: pass
+        insn(LDX_B, 5, 2, 14, 0),                    // version, header length
+        insn(JNE_IMM, 5, 0, PASS, 0x45),             // options or not IPv4: pass
+        insn(LDX_B, 5, 2, 23, 0),                    // protocol
         insn(JNE_IMM, 5, 0, PASS, i32::from(IPPROTO_UDP)),
-        insn(LDX_H, 5, 2, 20, 0),         // flags, fragment offset
-        insn(AND64_IMM, 5, 0, 0, 0xff3f), // htons(0x3fff): MF | offset
-        insn(JNE_IMM, 5, 0, PASS, 0),     // a fragment: pass
-        insn(LDX_H, 5, 2, 36, 0),         // UDP destination port
-        insn(TO_BE16, 5, 0, 0, 16),       // to host order
-        insn(STX_W, 10, 5, -4, 0),        // key on the stack
-        insn(MOV64_REG, 2, 10, 0, 0),     // r2 = &key
+        insn(LDX_H, 5, 2, 20, 0),                 // flags, fragment offset
+        insn(AND64_IMM, 5, 0, 0, wire16(0x3fff)), // more fragments, offset
+        insn(JNE_IMM, 5, 0, PASS, 0),             // a fragment: pass
+        insn(LDX_H, 5, 2, 36, 0),                 // UDP destination port
+        insn(TO_BE16, 5, 0, 0, 16),               // to host order
+        insn(STX_W, 10, 5, -4, 0),                // key on the stack
+        insn(MOV64_REG, 2, 10, 0, 0),             // r2 = &key
         insn(ADD64_IMM, 2, 0, 0, -4),
         insn(LD_IMM64, 1, BPF_PSEUDO_MAP_FD, 0, ports), // r1 = ports map
         insn(0, 0, 0, 0, 0),
@@ -720,8 +737,10 @@ fn interface_of(addr: Ipv4Addr) -> io::Result<(String, bool)> {
 /// AF_XDP has none, so the receive path routes it as if it came from outside: a 127/8
 /// address is martian (`IP_LOCALNET`) unless `route_localnet` is on, and a local source
 /// address is martian (`IP_LOCAL_SOURCE`) unless `accept_local` is on. Both are turned on
-/// for this interface only, where every frame comes from this host anyway.
-fn allow_local_frames(ifname: &str) -> io::Result<()> {
+/// for this interface only, where every frame comes from this host anyway. Returns the
+/// settings it changed, which are turned off again when the guard is dropped.
+fn allow_local_frames(ifname: &str) -> io::Result<Settings> {
+    let mut changed = Settings(Vec::new());
     for knob in ["route_localnet", "accept_local"] {
         let path = format!("/proc/sys/net/ipv4/conf/{ifname}/{knob}");
         if std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == "1") {
@@ -736,8 +755,22 @@ fn allow_local_frames(ifname: &str) -> io::Result<()> {
             )
         })?;
         tracing::info!(%ifname, knob, "turned on for frames sent through AF_XDP");
+        changed.0.push(path);
     }
-    Ok(())
+    Ok(changed)
+}
+
+/// Boolean kernel settings (paths under /proc/sys) turned on by this process, turned off
+/// again on drop, also when `attach` fails after turning them on.
+#[derive(Debug)]
+struct Settings(Vec<String>);
+
+impl Drop for Settings {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::write(path, "0");
+        }
+    }
 }
 
 fn if_index(name: &str) -> io::Result<u32> {
@@ -791,6 +824,36 @@ pub struct XdpStats {
 }
 
 /// An AF_XDP socket on queue 0 of one interface with the XDP program that feeds it.
+///
+/// A relay loop over it (needs root; falls back to sockets when `attach` fails):
+///
+/// ```no_run
+/// use std::net::{SocketAddrV4, UdpSocket};
+/// use switchyard_media::net::{Verdict, XdpPath};
+///
+/// let mut path = XdpPath::attach("127.0.0.1".parse().unwrap(), 4096)?;
+/// // The relay's two ports stay bound: that reserves them, and IPv6 still uses them.
+/// let (a, b) = (UdpSocket::bind("127.0.0.1:0")?, UdpSocket::bind("127.0.0.1:0")?);
+/// let port_a = a.local_addr()?.port();
+/// let from_b = SocketAddrV4::new("127.0.0.1".parse().unwrap(), b.local_addr()?.port());
+/// let agent: SocketAddrV4 = "127.0.0.1:41000".parse().unwrap();
+/// path.steer(port_a, true)?;
+/// loop {
+///     // Wait for `path.fd()` to be readable in the loop's poll, then:
+///     path.receive(|frame| {
+///         if frame.dst_port != port_a {
+///             return Verdict::Drop;
+///         }
+///         let len = frame.payload().len();
+///         frame.payload_mut()[1] = 0; // rewrite the RTP header in place
+///         // The agent's own frames gave its next hop's MAC (all zero on lo).
+///         Verdict::Forward { from: from_b, to: agent, to_mac: [0; 6], len }
+///     });
+///     path.flush()?;
+/// #   break;
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct XdpPath {
     // Field order is drop order: the link first (detaches the program), the socket
     // before its rings and UMEM.
@@ -812,6 +875,8 @@ pub struct XdpPath {
     unkicked: u32,
     mac: [u8; 6],
     ifname: String,
+    /// Interface settings `attach` turned on, turned off again on drop.
+    _settings: Settings,
     stats: XdpStats,
 }
 
@@ -881,9 +946,11 @@ impl XdpPath {
             }
         })?;
 
-        if loopback {
-            allow_local_frames(&ifname)?;
-        }
+        let sysctls = if loopback {
+            allow_local_frames(&ifname)?
+        } else {
+            Settings(Vec::new())
+        };
 
         // SAFETY: plain socket(2).
         let fd = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
@@ -972,6 +1039,7 @@ impl XdpPath {
             unkicked: 0,
             mac: mac_of(&ifname),
             ifname,
+            _settings: sysctls,
             stats: XdpStats::default(),
         };
         path.refill();
