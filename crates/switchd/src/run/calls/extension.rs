@@ -10,18 +10,13 @@
 //! (cause 19, "no answer from user").
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use switchyard_sip::transport::Source;
 use switchyard_sip::{Request, Response};
 
 use super::legs::Sip;
 use super::*;
-
-/// How long the dialled phone rings before the caller gets 480 (no configuration key
-/// fits: the queues' `ring_timeout` is per queue; 30 s is a common ring time, and
-/// ends ringing before an unanswered INVITE's Timer B, 32 s).
-pub(super) const RING_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `Reason` of the CANCEL to the forks that lost the race (RFC 3326).
 const COMPLETED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
@@ -150,7 +145,7 @@ impl Calls {
                 forks: HashMap::new(),
                 failures: Vec::new(),
                 rang: false,
-                ring_until: Some(now + RING_TIMEOUT),
+                ring_until: Some(now + self.config.calls.ring_timeout),
             }),
             caller: leg,
         };
