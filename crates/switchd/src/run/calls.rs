@@ -286,6 +286,8 @@ pub(crate) struct Calls {
     trunk_keys: HashMap<TsxKey, String>,
     /// Voicemail recordings still being closed after their call ended.
     finished_voicemail: HashMap<PathBuf, (String, String, String, bool, jiff::Timestamp)>,
+    /// Devices on phone-to-phone calls (as caller or dialled phone), with how many.
+    on_phone_call: HashMap<String, u32>,
 }
 
 fn dialog_map_key(d: &Dialog) -> (String, String, String) {
@@ -408,6 +410,7 @@ impl Calls {
             pending_dtmf: Vec::new(),
             orphans: HashMap::new(),
             finished_voicemail: HashMap::new(),
+            on_phone_call: HashMap::new(),
         })
     }
 

@@ -1625,8 +1625,8 @@ impl Calls {
         if let Some(q) = call.queue.as_ref().and_then(|q| self.acd.queue_id(q)) {
             self.emit_queue(q);
         }
+        self.phone_call_ended(sip, now, &call);
         self.drain_acd(sip, now);
-        let _ = now;
     }
 }
 

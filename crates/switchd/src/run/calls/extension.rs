@@ -8,6 +8,10 @@
 //! (486) if any phone was busy, else 408 when no phone answered at all (RFC 3398: cause
 //! 18, "no user responding") and 480 when they rang, refused or the ring timeout passed
 //! (cause 19, "no answer from user").
+//!
+//! While the call lasts, from the first ring to the end, both phones are busy: an agent
+//! logged in on either is not offered queue calls (the distributor is told the device is
+//! unavailable, and available again at the end if it is still registered).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -150,6 +154,8 @@ impl Calls {
             caller: leg,
         };
         self.register_call(call, key);
+        // Both phones are busy from now until the call ends (see `hangup`).
+        self.phone_call_started(sip, now, &[user, device]);
         let to = format!("<sip:{device}@{}>", sip.domain);
         let from_name = self.calls[&id].info.caller_name.clone();
         let mut forks = HashMap::new();
@@ -350,6 +356,32 @@ impl Calls {
         }
         self.refuse_caller(sip, now, id, status, text);
         self.hangup(sip, now, id, "system", reason);
+    }
+
+    /// `devices` are now on a phone-to-phone call: agents logged in on them are offered
+    /// nothing until it ends.
+    fn phone_call_started(&mut self, sip: &mut Sip<'_>, now: Instant, devices: &[&str]) {
+        for device in devices {
+            *self.on_phone_call.entry((*device).to_owned()).or_default() += 1;
+            self.device_changed(sip, now, device);
+        }
+    }
+
+    /// The phone-to-phone call `call` ended: its phones are free again (unless on another
+    /// such call); agents logged in on them are offered calls again if still registered.
+    pub(super) fn phone_call_ended(&mut self, sip: &mut Sip<'_>, now: Instant, call: &Call) {
+        let Some(ext) = &call.extension else {
+            return;
+        };
+        for device in [call.info.from.as_str(), ext.device.as_str()] {
+            if let Some(n) = self.on_phone_call.get_mut(device) {
+                *n -= 1;
+                if *n == 0 {
+                    self.on_phone_call.remove(device);
+                }
+            }
+            self.device_changed(sip, now, device);
+        }
     }
 
     /// Sends a final failure to a caller not answered yet (the call then ends without a
