@@ -159,6 +159,31 @@ fn hanging_up_caller(dir: &Path, daemon: &Daemon, number: &str, did: &str, talk_
     )
 }
 
+/// Starts a trunk caller (from 127.0.0.2) to `did` that must be refused with `status`
+/// (perhaps after ringing).
+fn refused_caller(
+    dir: &Path,
+    daemon: &Daemon,
+    name: &str,
+    number: &str,
+    did: &str,
+    status: u16,
+) -> Sipp {
+    Sipp::start(
+        dir,
+        name,
+        "cc_caller_refused.xml",
+        &[
+            ("@CALLER@", number.to_owned()),
+            ("@MEDIA_PORT@", free_port_on("127.0.0.2").to_string()),
+            ("@STATUS@", status.to_string()),
+        ],
+        ("127.0.0.2", free_port_on("127.0.0.2")),
+        &["-s", did],
+        Some(daemon.addr),
+    )
+}
+
 /// Starts phone `user` dialling extension `ext` (answering the switch's digest
 /// challenge from a fresh port), talking `talk_ms` after the answer, then hanging up.
 fn extension_caller(dir: &Path, daemon: &Daemon, user: &str, ext: &str, talk_ms: u32) -> Sipp {
@@ -825,16 +850,8 @@ fn shutdown_refuses_new_calls_and_ends_calls_in_progress_after_the_grace() {
         .wait_log(&["shutting down"], Duration::from_secs(5))
         .unwrap_or_else(|| panic!("the daemon did not start shutting down"));
     // A new call is refused while the call in progress carries on.
-    trunk_caller(
-        &dir,
-        &daemon,
-        "late-caller",
-        "cc_caller_refused.xml",
-        "+8613700137006",
-        SALES,
-        None,
-    )
-    .expect_pass(Duration::from_secs(10));
+    refused_caller(&dir, &daemon, "late-caller", "+8613700137006", SALES, 503)
+        .expect_pass(Duration::from_secs(10));
     // After the 4 s grace both legs get BYE and the daemon exits.
     agent_phone.expect_pass(Duration::from_secs(10));
     caller.expect_pass(Duration::from_secs(5));
@@ -1383,6 +1400,37 @@ fn an_agent_on_a_phone_to_phone_call_is_offered_no_queue_call_until_it_ends() {
         .find(|c| c["trunk"] == "phone")
         .unwrap_or_else(|| panic!("no CDR of the phone-to-phone call: {cdrs:#?}"));
     assert_eq!(phone_call["disposition"], "answered", "{phone_call:#}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_transfer_the_far_end_refuses_leaves_its_status_in_the_cdr() {
+    let dir = scratch_dir("cc-transfer-busy");
+    // The first gateway answers the transfer's INVITE with 486 Busy Here; a 4xx other
+    // than 408 is final, so the second gateway is never tried.
+    let busy_port = free_port_on("127.0.0.1");
+    let (mut daemon, data) = start_daemon(
+        &dir,
+        &[("sip:127.0.0.1:17901", &format!("sip:127.0.0.1:{busy_port}"))],
+    );
+    let gateway = phone(&dir, "gateway", busy_port, "ext_callee_busy.xml");
+    // The dialplan transfers the unanswered caller, then gives up (`hangup failure`: 500).
+    refused_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "+8613700137061",
+        "+861058000005",
+        500,
+    )
+    .expect_pass(Duration::from_secs(15));
+    gateway.expect_pass(Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let cdr = &cdrs[0];
+    eprintln!("CDR: {cdr:#}");
+    assert_eq!(cdr["hangup_reason"], "transfer-failed:486", "{cdr:#}");
+    assert_eq!(cdr["hangup_by"], "system", "{cdr:#}");
+    assert!(cdr["answer_ms"].is_null(), "{cdr:#}");
     assert!(daemon.stop().success());
 }
 

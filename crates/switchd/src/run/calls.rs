@@ -212,6 +212,10 @@ struct Call {
     early_sent: bool,
     /// A phone-to-phone call: the dialled extension and its ringing forks.
     extension: Option<extension::ExtensionCall>,
+    /// The far end's final status of the dialplan's last transfer, when it failed and the
+    /// dialplan has not tried to serve the caller otherwise since (queue, voicemail,
+    /// another transfer): a hang-up then says `transfer-failed:STATUS`.
+    transfer_failed: Option<u16>,
 }
 
 struct VoicemailRun {

@@ -225,6 +225,7 @@ impl Calls {
             next_deadline: None,
             early_sent: false,
             extension: None,
+            transfer_failed: None,
             caller: leg,
         };
         let media = call.caller.media;

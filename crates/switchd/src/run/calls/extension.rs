@@ -151,6 +151,7 @@ impl Calls {
                 rang: false,
                 ring_until: Some(now + self.config.calls.ring_timeout),
             }),
+            transfer_failed: None,
             caller: leg,
         };
         self.register_call(call, key);
