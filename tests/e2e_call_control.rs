@@ -159,6 +159,51 @@ fn hanging_up_caller(dir: &Path, daemon: &Daemon, number: &str, did: &str, talk_
     )
 }
 
+/// Starts a trunk caller (from 127.0.0.2) to `did` that must be refused with `status`
+/// (perhaps after ringing).
+fn refused_caller(
+    dir: &Path,
+    daemon: &Daemon,
+    name: &str,
+    number: &str,
+    did: &str,
+    status: u16,
+) -> Sipp {
+    Sipp::start(
+        dir,
+        name,
+        "cc_caller_refused.xml",
+        &[
+            ("@CALLER@", number.to_owned()),
+            ("@MEDIA_PORT@", free_port_on("127.0.0.2").to_string()),
+            ("@STATUS@", status.to_string()),
+        ],
+        ("127.0.0.2", free_port_on("127.0.0.2")),
+        &["-s", did],
+        Some(daemon.addr),
+    )
+}
+
+/// Starts phone `user` dialling extension `ext` (answering the switch's digest
+/// challenge from a fresh port), talking `talk_ms` after the answer, then hanging up.
+fn extension_caller(dir: &Path, daemon: &Daemon, user: &str, ext: &str, talk_ms: u32) -> Sipp {
+    Sipp::start(
+        dir,
+        &format!("phone-{user}-dialling"),
+        "ext_caller.xml",
+        &[
+            ("@USER@", user.to_owned()),
+            ("@PASSWORD@", PASSWORD.to_owned()),
+            ("@EXT@", ext.to_owned()),
+            ("@MEDIA_PORT@", free_port_on("127.0.0.1").to_string()),
+            ("@TALK_MS@", talk_ms.to_string()),
+        ],
+        ("127.0.0.1", free_port_on("127.0.0.1")),
+        &[],
+        Some(daemon.addr),
+    )
+}
+
 /// `POST path` on the API with `body`; the answer must be 200 with JSON.
 fn post(daemon: &Daemon, path: &str, body: Value) -> Value {
     let resp = request(daemon.api(), "POST", path, API_KEY, Some(&body))
@@ -805,16 +850,8 @@ fn shutdown_refuses_new_calls_and_ends_calls_in_progress_after_the_grace() {
         .wait_log(&["shutting down"], Duration::from_secs(5))
         .unwrap_or_else(|| panic!("the daemon did not start shutting down"));
     // A new call is refused while the call in progress carries on.
-    trunk_caller(
-        &dir,
-        &daemon,
-        "late-caller",
-        "cc_caller_refused.xml",
-        "+8613700137006",
-        SALES,
-        None,
-    )
-    .expect_pass(Duration::from_secs(10));
+    refused_caller(&dir, &daemon, "late-caller", "+8613700137006", SALES, 503)
+        .expect_pass(Duration::from_secs(10));
     // After the 4 s grace both legs get BYE and the daemon exits.
     agent_phone.expect_pass(Duration::from_secs(10));
     caller.expect_pass(Duration::from_secs(5));
@@ -1298,5 +1335,165 @@ fn a_key_sent_as_sip_info_drives_the_menu() {
     let variables: serde_json::Value =
         serde_json::from_str(cdr["variables"].as_str().unwrap_or("{}")).expect("JSON variables");
     assert_eq!(variables["pressed"], "two", "{cdr:#}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn an_agent_on_a_phone_to_phone_call_is_offered_no_queue_call_until_it_ends() {
+    let dir = scratch_dir("cc-agent-on-extension-call");
+    let (mut daemon, data) = start_daemon(&dir, &[]);
+    // 1001 logs in first: the longest-idle queue would choose them before 1003.
+    let port_1001 = agent_on_phone(&daemon, "1001");
+    let port_1003 = agent_on_phone(&daemon, "1003");
+    let agent_1001 = phone(&dir, "1001", port_1001, "cc_agent_answer.xml");
+    let agent_1003 = phone(&dir, "1003", port_1003, "cc_agent_answer.xml");
+    // 1001 calls 1002 (a phone, no agent logged in on it), which answers; they talk 6 s.
+    let port_1002 = register_phone(&daemon, "1002");
+    let phone_1002 = Sipp::start(
+        &dir,
+        "phone-1002",
+        "ext_callee_answer.xml",
+        &[
+            ("@USER@", "1002".to_owned()),
+            ("@MEDIA_PORT@", free_port_on("127.0.0.1").to_string()),
+        ],
+        ("127.0.0.1", port_1002),
+        &[],
+        None,
+    );
+    let dialling = extension_caller(&dir, &daemon, "1001", "1002", 6000);
+    // 1002 answered (its scenario notes the switch's RTP port on the ACK).
+    wait_until(Duration::from_secs(10), || {
+        phone_1002.0.dir.join("rtp_port").exists().then_some(())
+    })
+    .unwrap_or_else(|| panic!("1002 never answered"));
+
+    // A queue call while 1001 talks to 1002 goes to 1003, not to 1001.
+    hanging_up_caller(&dir, &daemon, "+8613700137051", SALES, 1000)
+        .expect_pass(Duration::from_secs(15));
+    agent_1003.expect_pass(Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let first = cdrs
+        .iter()
+        .find(|c| c["caller"] == "+8613700137051")
+        .unwrap_or_else(|| panic!("no CDR of the first queue call: {cdrs:#?}"));
+    assert_eq!(first["agent"], "1003", "{first:#}");
+    // Not being offered calls left 1001 logged in and ready, with no wrap-up.
+    assert_eq!(agent(&daemon, "1001")["state"], "available");
+
+    // The phone-to-phone call ends; only 1001 is logged in now, and the next queue call
+    // reaches them.
+    dialling.expect_pass(Duration::from_secs(20));
+    phone_1002.expect_pass(Duration::from_secs(10));
+    post(&daemon, "/api/v1/agents/1003/logout", json!({}));
+    hanging_up_caller(&dir, &daemon, "+8613700137052", SALES, 1000)
+        .expect_pass(Duration::from_secs(15));
+    agent_1001.expect_pass(Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 3, Duration::from_secs(10));
+    let second = cdrs
+        .iter()
+        .find(|c| c["caller"] == "+8613700137052")
+        .unwrap_or_else(|| panic!("no CDR of the second queue call: {cdrs:#?}"));
+    assert_eq!(second["agent"], "1001", "{second:#}");
+    let phone_call = cdrs
+        .iter()
+        .find(|c| c["trunk"] == "phone")
+        .unwrap_or_else(|| panic!("no CDR of the phone-to-phone call: {cdrs:#?}"));
+    assert_eq!(phone_call["disposition"], "answered", "{phone_call:#}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_transfer_the_far_end_refuses_leaves_its_status_in_the_cdr() {
+    let dir = scratch_dir("cc-transfer-busy");
+    // The first gateway answers the transfer's INVITE with 486 Busy Here; a 4xx other
+    // than 408 is final, so the second gateway is never tried.
+    let busy_port = free_port_on("127.0.0.1");
+    let (mut daemon, data) = start_daemon(
+        &dir,
+        &[("sip:127.0.0.1:17901", &format!("sip:127.0.0.1:{busy_port}"))],
+    );
+    let gateway = phone(&dir, "gateway", busy_port, "ext_callee_busy.xml");
+    // The dialplan transfers the unanswered caller, then gives up (`hangup failure`: 500).
+    refused_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "+8613700137061",
+        "+861058000005",
+        500,
+    )
+    .expect_pass(Duration::from_secs(15));
+    gateway.expect_pass(Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let cdr = &cdrs[0];
+    eprintln!("CDR: {cdr:#}");
+    assert_eq!(cdr["hangup_reason"], "transfer-failed:486", "{cdr:#}");
+    assert_eq!(cdr["hangup_by"], "system", "{cdr:#}");
+    assert!(cdr["answer_ms"].is_null(), "{cdr:#}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn an_agent_whose_phone_unregisters_during_a_phone_to_phone_call_stays_unreachable() {
+    let dir = scratch_dir("cc-extension-unregistered");
+    let (mut daemon, data) = start_daemon(&dir, &[]);
+    let port_1001 = agent_on_phone(&daemon, "1001");
+    let events = Events::connect(&daemon);
+    let port_1002 = register_phone(&daemon, "1002");
+    let phone_1002 = Sipp::start(
+        &dir,
+        "phone-1002",
+        "ext_callee_answer.xml",
+        &[
+            ("@USER@", "1002".to_owned()),
+            ("@MEDIA_PORT@", free_port_on("127.0.0.1").to_string()),
+        ],
+        ("127.0.0.1", port_1002),
+        &[],
+        None,
+    );
+    let dialling = extension_caller(&dir, &daemon, "1001", "1002", 2000);
+    wait_until(Duration::from_secs(10), || {
+        phone_1002.0.dir.join("rtp_port").exists().then_some(())
+    })
+    .unwrap_or_else(|| panic!("1002 never answered"));
+    // 1001's phone unregisters during the call; the call's end must not make it
+    // reachable again.
+    register_from(&daemon, "1001", port_1001, 0);
+    dialling.expect_pass(Duration::from_secs(20));
+    phone_1002.expect_pass(Duration::from_secs(10));
+    db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let caller = trunk_caller(
+        &dir,
+        &daemon,
+        "caller",
+        "cc_caller.xml",
+        "+8613700137071",
+        SALES,
+        None,
+    );
+    wait_until(Duration::from_secs(10), || {
+        let q = daemon.get("/api/v1/queues/sales");
+        (q["waiting"].as_array().map_or(0, Vec::len) == 1).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the call never waited in sales"));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        events.of("call_offered").is_empty(),
+        "offered to an unregistered phone: {:#?}",
+        events.all()
+    );
+    // The phone registers again: the waiting call reaches it.
+    register_from(&daemon, "1001", port_1001, 3600);
+    let agent_phone = phone(&dir, "1001", port_1001, "cc_agent_hangup.xml");
+    agent_phone.expect_pass(Duration::from_secs(15));
+    caller.expect_pass(Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 2, Duration::from_secs(10));
+    let queued = cdrs
+        .iter()
+        .find(|c| c["caller"] == "+8613700137071")
+        .unwrap_or_else(|| panic!("no CDR of the queue call: {cdrs:#?}"));
+    assert_eq!(queued["agent"], "1001", "{queued:#}");
     assert!(daemon.stop().success());
 }

@@ -1,7 +1,8 @@
 //! SIPp (Debian `sip-tester`) calls through the daemon as 1001: the INVITE is challenged
 //! (digest on INVITE, not only REGISTER), the ACK for the 401 ends that transaction, and
-//! the authenticated INVITE gets a final answer (480: no call routing yet) that is
-//! acknowledged in turn; a wrong password gets a fresh 401.
+//! the authenticated INVITE gets a final answer (480: the dialled extension, the demo's
+//! phone 1002, has no registered phone in this test) that is acknowledged in turn; a
+//! wrong password gets a fresh 401.
 
 mod common;
 

@@ -94,6 +94,21 @@ pub(crate) struct CallsConfig {
     pub(crate) early_media: bool,
     /// Record connected calls to `<storage>/recordings` (stereo: caller left, agent right).
     pub(crate) record: bool,
+    /// How long a dialled phone (phone-to-phone call) rings before the caller gets 480.
+    pub(crate) ring_timeout: Duration,
+}
+
+impl CallsConfig {
+    /// `ring_timeout` when the file does not say: a common ring time (five or six rings).
+    pub(crate) const RING_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The shortest `ring_timeout`: below a second a phone barely gets the INVITE (its
+    /// first retransmission is due after T1, 500 ms) before it is cancelled.
+    pub(crate) const RING_TIMEOUT_MIN: Duration = Duration::from_secs(1);
+    /// The longest `ring_timeout`: we send the caller one 180, and a proxy on the caller's
+    /// path may cancel an INVITE that has had no provisional response for 3 minutes
+    /// (RFC 3261 §13.3.1.1, Timer C in §16.6). Timer B (32 s) is no limit: it only ends an
+    /// INVITE with no provisional response at all, and the caller gets our 100 at once.
+    pub(crate) const RING_TIMEOUT_MAX: Duration = Duration::from_secs(180);
 }
 
 #[derive(Debug, Clone)]

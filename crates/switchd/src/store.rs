@@ -103,7 +103,7 @@ pub(crate) struct Cdr {
     /// `caller`, `agent` or `system`.
     pub(crate) hangup_by: String,
     /// e.g. `bye`, `cancel`, `inactivity`, `max-duration`, `session-expired`, `shutdown`,
-    /// `dialplan`.
+    /// `dialplan:CAUSE`, `transfer-failed:STATUS` (the far end's final status).
     pub(crate) hangup_reason: String,
     /// The recording's file, if the call was recorded.
     pub(crate) recording: Option<String>,

@@ -104,6 +104,7 @@ pub(crate) fn demo(password: &dyn Fn() -> String, api_key: String) -> Config {
             shutdown_grace: Duration::from_secs(30),
             early_media: false,
             record: true,
+            ring_timeout: CallsConfig::RING_TIMEOUT,
         },
         voicemail: VoicemailConfig {
             max_length: Duration::from_secs(120),

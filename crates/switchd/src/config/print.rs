@@ -97,6 +97,7 @@ pub(crate) fn to_toml(c: &Config) -> String {
     let _ = writeln!(o, "shutdown_grace = {}", d(c.calls.shutdown_grace));
     let _ = writeln!(o, "early_media = {}", c.calls.early_media);
     let _ = writeln!(o, "record = {}", c.calls.record);
+    let _ = writeln!(o, "ring_timeout = {}", d(c.calls.ring_timeout));
     let _ = writeln!(o, "\n[voicemail]");
     let _ = writeln!(o, "max_length = {}", d(c.voicemail.max_length));
     let _ = writeln!(o, "greeting = {}", q(&c.voicemail.greeting));

@@ -458,6 +458,7 @@ impl Reader<'_> {
                     "shutdown_grace",
                     "early_media",
                     "record",
+                    "ring_timeout",
                 ],
             );
         }
@@ -479,6 +480,25 @@ impl Reader<'_> {
                 Some(d.as_secs() as u32)
             })
             .unwrap_or(1800);
+        let ring_timeout = get("ring_timeout")
+            .and_then(|v| {
+                let d = self.doc.duration(v, "ring_timeout")?;
+                let (min, max) = (CallsConfig::RING_TIMEOUT_MIN, CallsConfig::RING_TIMEOUT_MAX);
+                if d < min || d > max {
+                    self.doc.error(
+                        v.span(),
+                        "`ring_timeout` must be between 1s and 3m",
+                        Some(
+                            "below 1s no phone has time to ring; beyond 3m a proxy may cancel \
+                             the caller's INVITE (RFC 3261 Timer C); \"30s\" is usual"
+                                .into(),
+                        ),
+                    );
+                    return None;
+                }
+                Some(d)
+            })
+            .unwrap_or(CallsConfig::RING_TIMEOUT);
         CallsConfig {
             max_duration: get("max_duration")
                 .and_then(|v| self.positive(v, "max_duration"))
@@ -493,6 +513,7 @@ impl Reader<'_> {
             record: get("record")
                 .and_then(|v| self.doc.boolean(v, "record"))
                 .unwrap_or(false),
+            ring_timeout,
         }
     }
 

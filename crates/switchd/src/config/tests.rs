@@ -97,6 +97,7 @@ fn defaults_fill_a_minimal_file() {
     assert_eq!(c.rtp.port_min, 20_000);
     assert_eq!(c.http.listen.port(), 8080);
     assert_eq!(c.calls.max_duration, Duration::from_secs(4 * 3600));
+    assert_eq!(c.calls.ring_timeout, Duration::from_secs(30));
     assert_eq!(c.feature_codes.login, "*45");
     assert!(c.trunks.is_empty() && c.queues.is_empty());
     // No API key: refused.
@@ -116,6 +117,29 @@ fn every_error_is_reported_with_its_position() {
     assert_eq!(
         shown,
         "x.toml:5:1: error: unknown key `qualify` in [sip]\n  |\n5 | qualify = \"30s\"\n  | ^^^^^^^\n  = hint: did you mean `qualify_interval`?"
+    );
+}
+
+#[test]
+fn the_ring_timeout_is_read_and_held_between_a_second_and_three_minutes() {
+    let with = |v: &str| format!("[http]\napi_key = \"k\"\n[calls]\nring_timeout = {v}\n");
+    let c = load_str(Path::new("x.toml"), &with("\"5s\"")).unwrap();
+    assert_eq!(c.calls.ring_timeout, Duration::from_secs(5));
+    let c = load_str(Path::new("x.toml"), &with("\"3m\"")).unwrap();
+    assert_eq!(c.calls.ring_timeout, Duration::from_secs(180));
+    for bad in ["\"500ms\"", "\"0s\"", "\"181s\"", "\"1h\""] {
+        let e = load_str(Path::new("x.toml"), &with(bad)).unwrap_err();
+        assert_eq!(e.len(), 1, "{}", render_errors(&e));
+        assert_eq!((e[0].line, e[0].column), (4, 16), "{}", render_errors(&e));
+        assert!(e[0].message.contains("ring_timeout"), "{}", e[0].message);
+        assert!(e[0].hint.as_deref().unwrap().contains("\"30s\""));
+    }
+    let e = load_str(Path::new("x.toml"), &with("30")).unwrap_err();
+    assert!(
+        e[0].hint
+            .as_deref()
+            .unwrap()
+            .contains("ring_timeout = \"30s\"")
     );
 }
 

@@ -212,6 +212,10 @@ struct Call {
     early_sent: bool,
     /// A phone-to-phone call: the dialled extension and its ringing forks.
     extension: Option<extension::ExtensionCall>,
+    /// The far end's final status of the dialplan's last transfer, when it failed and the
+    /// dialplan has not tried to serve the caller otherwise since (queue, voicemail,
+    /// another transfer): a hang-up then says `transfer-failed:STATUS`.
+    transfer_failed: Option<u16>,
 }
 
 struct VoicemailRun {
@@ -286,6 +290,8 @@ pub(crate) struct Calls {
     trunk_keys: HashMap<TsxKey, String>,
     /// Voicemail recordings still being closed after their call ended.
     finished_voicemail: HashMap<PathBuf, (String, String, String, bool, jiff::Timestamp)>,
+    /// Devices on phone-to-phone calls (as caller or dialled phone), with how many.
+    on_phone_call: HashMap<String, u32>,
 }
 
 fn dialog_map_key(d: &Dialog) -> (String, String, String) {
@@ -408,6 +414,7 @@ impl Calls {
             pending_dtmf: Vec::new(),
             orphans: HashMap::new(),
             finished_voicemail: HashMap::new(),
+            on_phone_call: HashMap::new(),
         })
     }
 

@@ -51,18 +51,19 @@ impl Calls {
         }
         let id = self.agents[i].id;
         self.agents[i].device = Some(device.clone());
-        let _ = self.acd.handle_event(acd_now, acd::Event::AgentLogin(id));
-        let registered = !sip.registrar.bindings().bindings(now, &device).is_empty();
-        let ev = if registered {
+        // The device's state first: the login itself may offer a waiting call at once.
+        let reachable = self.device_reachable(sip, now, &device);
+        let ev = if reachable {
             acd::Event::AgentDeviceAvailable(id)
         } else {
             acd::Event::AgentDeviceUnavailable(id)
         };
         let _ = self.acd.handle_event(acd_now, ev);
+        let _ = self.acd.handle_event(acd_now, acd::Event::AgentLogin(id));
         tracing::info!(
             agent = self.agents[i].config.id,
             device,
-            reachable = registered,
+            reachable,
             "agent logged in"
         );
     }
@@ -75,10 +76,18 @@ impl Calls {
         tracing::info!(agent = self.agents[i].config.id, "agent logged out");
     }
 
-    /// A phone's registration changed: agents logged in on it become (un)reachable.
+    /// Whether calls may be offered on `device`: it is registered and not on a
+    /// phone-to-phone call.
+    fn device_reachable(&self, sip: &Sip<'_>, now: Instant, device: &str) -> bool {
+        !self.on_phone_call.contains_key(device)
+            && !sip.registrar.bindings().bindings(now, device).is_empty()
+    }
+
+    /// A phone's registration changed, or it started or ended a phone-to-phone call:
+    /// agents logged in on it become (un)reachable.
     pub(crate) fn device_changed(&mut self, sip: &mut Sip<'_>, now: Instant, device: &str) {
         let acd_now = self.acd_now(now);
-        let registered = !sip.registrar.bindings().bindings(now, device).is_empty();
+        let reachable = self.device_reachable(sip, now, device);
         let ids: Vec<AgentId> = self
             .agents
             .iter()
@@ -86,8 +95,8 @@ impl Calls {
             .map(|a| a.id)
             .collect();
         for id in ids {
-            if self.acd.agent_device_available(id) != registered {
-                let ev = if registered {
+            if self.acd.agent_device_available(id) != reachable {
+                let ev = if reachable {
                     acd::Event::AgentDeviceAvailable(id)
                 } else {
                     acd::Event::AgentDeviceUnavailable(id)
@@ -216,6 +225,7 @@ impl Calls {
             next_deadline: None,
             early_sent: false,
             extension: None,
+            transfer_failed: None,
             caller: leg,
         };
         let media = call.caller.media;

@@ -127,6 +127,16 @@ impl Calls {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        if matches!(
+            action,
+            Action::Queue { .. }
+                | Action::Voicemail { .. }
+                | Action::Transfer { .. }
+                | Action::Callback { .. }
+        ) {
+            // A new attempt to serve the caller: its outcome is what the CDR tells.
+            call.transfer_failed = None;
+        }
         let leg = call.caller.media;
         match action {
             Action::Play {
@@ -197,7 +207,11 @@ impl Calls {
             Action::Voicemail { mailbox } => self.start_voicemail(sip, now, id, &mailbox, true),
             Action::Hangup { cause } => {
                 call.interp = None;
-                let reason = format!("dialplan:{}", cause.name());
+                // After a failed transfer, the far end's answer is why the call ends.
+                let reason = match call.transfer_failed {
+                    Some(status) => transfer_failed_reason(status),
+                    None => format!("dialplan:{}", cause.name()),
+                };
                 if !call.caller.answered {
                     // Not answered (a transfer that failed, early media): refuse the call
                     // with the cause's SIP status instead of answering it.
@@ -1127,12 +1141,13 @@ impl Calls {
         }
         tracing::info!(call = call.name, status, "transfer failed");
         if call.interp.is_some() {
+            call.transfer_failed = Some(status);
             call.phase = Phase::Ivr;
             let leg = call.caller.media;
             self.media.stop(leg);
             self.feed_ivr(sip, now, id, IvrEvent::TransferResult { connected: false });
         } else {
-            self.hangup(sip, now, id, "system", &format!("transfer-failed-{status}"));
+            self.hangup(sip, now, id, "system", &transfer_failed_reason(status));
         }
     }
 
@@ -1625,9 +1640,15 @@ impl Calls {
         if let Some(q) = call.queue.as_ref().and_then(|q| self.acd.queue_id(q)) {
             self.emit_queue(q);
         }
+        self.phone_call_ended(sip, now, &call);
         self.drain_acd(sip, now);
-        let _ = now;
     }
+}
+
+/// The CDR's `hangup_reason` for a call that ended because its transfer failed with the far
+/// end's (or, when no far end answered, our) final `status`: `transfer-failed:486`.
+fn transfer_failed_reason(status: u16) -> String {
+    format!("transfer-failed:{status}")
 }
 
 /// Stands in for the caller's leg while it is being answered.

@@ -8,20 +8,19 @@
 //! (486) if any phone was busy, else 408 when no phone answered at all (RFC 3398: cause
 //! 18, "no user responding") and 480 when they rang, refused or the ring timeout passed
 //! (cause 19, "no answer from user").
+//!
+//! While the call lasts, from the first ring to the end, both phones are busy: an agent
+//! logged in on either is not offered queue calls (the distributor is told the device is
+//! unavailable, and available again at the end if it is still registered).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use switchyard_sip::transport::Source;
 use switchyard_sip::{Request, Response};
 
 use super::legs::Sip;
 use super::*;
-
-/// How long the dialled phone rings before the caller gets 480 (no configuration key
-/// fits: the queues' `ring_timeout` is per queue; 30 s is a common ring time, and
-/// ends ringing before an unanswered INVITE's Timer B, 32 s).
-pub(super) const RING_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `Reason` of the CANCEL to the forks that lost the race (RFC 3326).
 const COMPLETED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
@@ -150,11 +149,14 @@ impl Calls {
                 forks: HashMap::new(),
                 failures: Vec::new(),
                 rang: false,
-                ring_until: Some(now + RING_TIMEOUT),
+                ring_until: Some(now + self.config.calls.ring_timeout),
             }),
+            transfer_failed: None,
             caller: leg,
         };
         self.register_call(call, key);
+        // Both phones are busy from now until the call ends (see `hangup`).
+        self.phone_call_started(sip, now, &[user, device]);
         let to = format!("<sip:{device}@{}>", sip.domain);
         let from_name = self.calls[&id].info.caller_name.clone();
         let mut forks = HashMap::new();
@@ -355,6 +357,32 @@ impl Calls {
         }
         self.refuse_caller(sip, now, id, status, text);
         self.hangup(sip, now, id, "system", reason);
+    }
+
+    /// `devices` are now on a phone-to-phone call: agents logged in on them are offered
+    /// nothing until it ends.
+    fn phone_call_started(&mut self, sip: &mut Sip<'_>, now: Instant, devices: &[&str]) {
+        for device in devices {
+            *self.on_phone_call.entry((*device).to_owned()).or_default() += 1;
+            self.device_changed(sip, now, device);
+        }
+    }
+
+    /// The phone-to-phone call `call` ended: its phones are free again (unless on another
+    /// such call); agents logged in on them are offered calls again if still registered.
+    pub(super) fn phone_call_ended(&mut self, sip: &mut Sip<'_>, now: Instant, call: &Call) {
+        let Some(ext) = &call.extension else {
+            return;
+        };
+        for device in [call.info.from.as_str(), ext.device.as_str()] {
+            if let Some(n) = self.on_phone_call.get_mut(device) {
+                *n -= 1;
+                if *n == 0 {
+                    self.on_phone_call.remove(device);
+                }
+            }
+            self.device_changed(sip, now, device);
+        }
     }
 
     /// Sends a final failure to a caller not answered yet (the call then ends without a

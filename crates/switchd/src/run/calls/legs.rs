@@ -400,6 +400,7 @@ impl Calls {
             next_deadline: None,
             early_sent: false,
             extension: None,
+            transfer_failed: None,
             caller: leg,
         };
         self.register_call(call, key);
