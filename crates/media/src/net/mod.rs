@@ -58,3 +58,4 @@ pub use batch::{BATCH, MAX_DATAGRAM, RecvBatch, SendBatch, Uring};
 pub use engine::{EngineConfig, EngineStats, RelayEngine, RelayId};
 pub use pacer::{PacedId, Pacer};
 pub use ports::PortAllocator;
+pub use rx::{Completion, RxRing};
