@@ -452,7 +452,13 @@ if [ $media = yes ] && [ $run_sy = yes ]; then
   cpu2=$(cpu_ticks "$sys_pid"); t2=$(date +%s.%N)
   up2=$(stat "$work/media.csv" CurrentCall)
   rss1=$(rss_kib "$sys_pid")
+  # The packets into its ports in the same second, counted beside: what it sends out
+  # against what it got shows whether it loses any.
+  relayed_pps $echo_port $((uac_rtp + 4 * media_calls)) "$sy_rtp_min" 59999 >"$work/rtp-in" &
+  rtp_in_pid=$!
   relayed=$(relayed_pps "$sy_rtp_min" 59999 $echo_port $((uac_rtp + 4 * media_calls)))
+  wait "$rtp_in_pid" || true
+  rtp_in=$(cat "$work/rtp-in")
   wait_uac
   stop_uas
   cpu3=$(cpu_ticks "$sys_pid"); t3=$(date +%s.%N)
@@ -473,8 +479,8 @@ if [ $media = yes ] && [ $run_sy = yes ]; then
   printf '  Switchyard CPU with the calls up: %s%% of a core (%s ms per call per second, %s us per relayed packet); %s%% over the whole run\n' \
     "$m_load" "$m_ms" "$m_pkt" "$m_total"
   # 67 packets/s per call while the pcap plays, none in its 0.95 s gaps: 59 on average.
-  printf '  RTP packets/s sent from its ports: %s counted on lo for a second (%s expected)\n' \
-    "$relayed" "$(awk -v u="$up2" 'BEGIN { printf "%.0f-%.0f", u * 59, u * 67 }')"
+  printf '  RTP packets/s sent from its ports: %s counted on lo for a second (%s expected); %s into them in the same second\n' \
+    "$relayed" "$(awk -v u="$up2" 'BEGIN { printf "%.0f-%.0f", u * 59, u * 67 }')" "$rtp_in"
   printf '  resident memory: %d KiB before, %d KiB with the calls up: %s KiB per bridged call\n' \
     "$rss0" "$rss1" "$m_kib"
   if [ "$m_failed" != 0 ]; then

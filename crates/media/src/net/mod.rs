@@ -59,4 +59,5 @@ pub use batch::{BATCH, MAX_DATAGRAM, RecvBatch, SendBatch, Uring};
 pub use engine::{EngineConfig, EngineStats, RelayEngine, RelayId};
 pub use pacer::{PacedId, Pacer};
 pub use ports::PortAllocator;
+pub use rx::{Completion, RxRing};
 pub use xdp::{FRAME_SIZE, FrameError, RxFrame, Verdict, XdpPath, XdpStats};

@@ -37,10 +37,14 @@ const NAME_LEN: usize = 28;
 /// Bytes per provided buffer: header, address, payload.
 const BUF_SIZE: usize = OUT_HEADER + NAME_LEN + MAX_DATAGRAM;
 
-/// One completion: which request (its user data), and either a datagram (its bytes,
-/// writable for in-place rewriting, and its source) or the negative errno the request
-/// ended with.
-pub(crate) enum Completion<'a> {
+/// One completion, as [`RxRing::drain`] hands it over with its request's user data:
+/// a datagram (its bytes, writable for in-place rewriting, and its source), a datagram
+/// that could not be read, or the negative errno the request ended with.
+///
+/// A datagram from a socket whose source is neither IPv4 nor IPv6 (a Unix datagram
+/// socket, whose sender has no address) comes as [`Completion::Malformed`]: its arrival
+/// is all there is to learn from it.
+pub enum Completion<'a> {
     /// A datagram.
     Datagram(&'a mut [u8], SocketAddr),
     /// A truncated or unreadable datagram, dropped.
@@ -52,7 +56,41 @@ pub(crate) enum Completion<'a> {
 }
 
 /// Multishot receives on an io_uring with a ring of provided buffers.
-pub(crate) struct RxRing {
+///
+/// The loop that owns it: [`RxRing::arm`] each socket once with a user data of its
+/// choosing (its own way to tell a socket from an earlier one in the same place),
+/// [`RxRing::wait`] for completions, [`RxRing::drain`] them, and arm again each socket
+/// whose request ended (the `armed` flag false: typically `-ENOBUFS` when a wake-up
+/// found more datagrams than buffers; the rest waits in the socket). Before closing a
+/// socket, [`RxRing::cancel`] its receive: the kernel holds the socket while it is
+/// armed. The ring belongs to the first thread that waits on it.
+///
+/// ```
+/// use std::net::UdpSocket;
+/// use std::os::fd::AsRawFd;
+/// use std::time::Duration;
+/// use switchyard_media::net::{Completion, RxRing};
+///
+/// // Where io_uring or buffer rings are unavailable, poll the sockets instead.
+/// let Ok(mut rx) = RxRing::new(64) else { return Ok(()) };
+/// let socket = UdpSocket::bind("127.0.0.1:0")?;
+/// rx.arm(socket.as_raw_fd(), 1)?;
+/// rx.wait(Some(Duration::ZERO))?; // submits the receive
+/// UdpSocket::bind("127.0.0.1:0")?.send_to(b"hello", socket.local_addr()?)?;
+/// let mut got = Vec::new();
+/// while got.is_empty() {
+///     rx.wait(Some(Duration::from_millis(100)))?;
+///     rx.drain(|user_data, completion, _armed| {
+///         if let Completion::Datagram(bytes, _from) = completion {
+///             got.push((user_data, bytes.to_vec()));
+///         }
+///     });
+/// }
+/// assert_eq!(got, [(1, b"hello".to_vec())]);
+/// rx.cancel(1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct RxRing {
     ring: IoUring,
     entries: *mut BufRingEntry,
     entries_layout: Layout,
@@ -80,7 +118,7 @@ unsafe impl Send for RxRing {}
 impl RxRing {
     /// A ring of `count` (a power of two) buffers. Fails where io_uring, multishot
     /// receive or buffer rings are unavailable; the caller then polls for readiness.
-    pub(crate) fn new(count: u16) -> io::Result<Self> {
+    pub fn new(count: u16) -> io::Result<Self> {
         if !count.is_power_of_two() {
             return Err(io::Error::other("buffer count must be a power of two"));
         }
@@ -175,7 +213,7 @@ impl RxRing {
     /// Arms a multishot receive on `fd`; its completions carry `user_data`. Submitted
     /// with the next [`Self::wait`]. The first [`Self::wait`] binds the ring to the
     /// calling thread; until then receives can be armed and cancelled from any thread.
-    pub(crate) fn arm(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
+    pub fn arm(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
         if !self.enabled {
             self.pending.push((fd, user_data));
             return Ok(());
@@ -189,7 +227,7 @@ impl RxRing {
     /// Arms a multishot readiness poll (`POLLIN`) on `fd`, for a descriptor whose data
     /// is not read by a receive request (an AF_XDP socket's RX ring, an eventfd): its
     /// completions carry `user_data` and wake [`Self::wait`] like a datagram would.
-    pub(crate) fn arm_poll(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
+    pub fn arm_poll(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
         if !self.enabled {
             self.pending_polls.push((fd, user_data));
             return Ok(());
@@ -219,7 +257,7 @@ impl RxRing {
 
     /// Cancels the receive armed with `user_data` and returns once the kernel has let
     /// go of its socket (the socket can then be closed and its port bound again).
-    pub(crate) fn cancel(&mut self, user_data: u64) {
+    pub fn cancel(&mut self, user_data: u64) {
         if !self.enabled {
             self.pending.retain(|p| p.1 != user_data);
             self.pending_polls.retain(|p| p.1 != user_data);
@@ -240,7 +278,7 @@ impl RxRing {
 
     /// Submits what is queued and waits up to `timeout` (`None`: forever) for at least
     /// one completion.
-    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+    pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.enable()?;
         self.unsubmitted = 0;
         let res = match timeout {
@@ -265,7 +303,7 @@ impl RxRing {
 
     /// Hands every completion to `each` with whether its request is still armed, and
     /// gives the buffers back to the kernel afterwards.
-    pub(crate) fn drain(&mut self, mut each: impl FnMut(u64, Completion<'_>, bool)) {
+    pub fn drain(&mut self, mut each: impl FnMut(u64, Completion<'_>, bool)) {
         self.cqes.clear();
         self.cqes.extend(
             self.ring

@@ -46,7 +46,12 @@ pub(super) struct Leg {
     pub(super) fd: RawFd,
     /// The allocated port (0 when the system chose it).
     pub(super) port: u16,
-    pub(super) paced: PacedId,
+    /// Tells this socket's receive completions from an earlier socket's in the same slot.
+    pub(super) generation: u32,
+    /// The leg's place in the pacer while it needs ticks (see [`Leg::needs_ticks`]).
+    pub(super) paced: Option<PacedId>,
+    /// When the leg last stopped being paced (its generator's clock stood still since).
+    pub(super) unpaced_at: Option<Instant>,
     /// `None` until the first `configure`: nothing is sent or accepted before.
     pub(super) params: Option<LegParams>,
     pub(super) stream: RtpStream,
@@ -75,7 +80,6 @@ impl Leg {
         id: LegId,
         socket: UdpSocket,
         port: u16,
-        paced: PacedId,
         inactivity: Duration,
         seed: u32,
         now: Instant,
@@ -94,7 +98,9 @@ impl Leg {
             socket,
             fd,
             port,
-            paced,
+            generation: 0,
+            paced: None,
+            unpaced_at: None,
             params: None,
             stream,
             out: OutboundRewriter::new(
@@ -152,6 +158,33 @@ impl Leg {
     /// Whether the leg plays a prompt or a tone (not silence).
     pub(super) fn generating(&self) -> bool {
         !matches!(self.source, Source::Silence)
+    }
+
+    /// Whether the leg needs the 20 ms tick: it generates audio (a prompt, a tone, or
+    /// silence when it is not bridged), sends a key, or records (the recording takes a
+    /// frame of each side per tick). A bridged leg that does none of these only relays
+    /// what arrives, and costs nothing at the tick.
+    pub(super) fn needs_ticks(&self) -> bool {
+        self.peer.is_none()
+            || self.generating()
+            || self.dtmf_out.is_active()
+            || !self.dtmf_queue.is_empty()
+            || self.recording.is_some()
+    }
+
+    /// Moves the generator's clock (the timestamps of prompts, tones and keys) to where
+    /// real time has got to while the leg was not paced, in whole frames, so that what
+    /// is generated next is stamped in step with real time.
+    pub(super) fn catch_up(&mut self, now: Instant) {
+        if self.paced.is_some() {
+            return;
+        }
+        let Some(since) = self.unpaced_at else { return };
+        let frames = now.saturating_duration_since(since).as_millis() / 20;
+        self.gen_ts = self
+            .gen_ts
+            .wrapping_add((frames as u32).wrapping_mul(FRAME_TICKS));
+        self.unpaced_at = Some(since + Duration::from_millis(20 * frames as u64));
     }
 
     /// Starts the next queued key if none is being sent.

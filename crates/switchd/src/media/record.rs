@@ -1,6 +1,13 @@
 //! A recording in progress: the leg's received audio (left) and its bridged peer's
 //! (right), collected between ticks and handed to the sans-IO `WavRecorder` once per
 //! 20 ms tick, then written to the file every 200 ms.
+//!
+//! Why a tick and not the packets' arrival: the two sides arrive independently, and
+//! either may stop sending for a while (hold, one-way audio, a phone that suppresses
+//! silence) while the file must go on in real time, with the two channels of a stereo
+//! file in step. Only a clock can say that a side's frame is missing and must be
+//! silence, so a recorded leg stays paced; the tick's work per recording is copying two
+//! frames, and the ticks fall in wake-ups the packets cause anyway.
 
 use std::fs::File;
 use std::io::BufWriter;

@@ -1,14 +1,24 @@
-//! The media thread's loop: one mio `Poll` over every leg's socket plus a waker for
-//! commands, `recvmmsg` batches in, `sendmmsg` batches out, and the central 20 ms
-//! [`Pacer`] tick that generates prompts, tones and silence for unbridged legs.
+//! The media thread's loop: every leg's socket read through one io_uring (a multishot
+//! receive per socket into a ring of provided buffers, [`RxRing`]) or, where io_uring
+//! is unavailable, one mio `Poll` with `recvmmsg`; sends batched; and the central 20 ms
+//! [`Pacer`] tick for the legs that need one (prompts, tones, silence to an unbridged
+//! leg, DTMF we send, recordings).
 //!
-//! Per wake-up: commands first (so a `bridge` applies before the next packet), then every
-//! readable socket drained, then the due ticks, then the send batch flushed and the
-//! events handed to the callback. Nothing here allocates per packet: the receive and
-//! send batches, the scratch frames and the event list are reused.
+//! Per wake-up: commands first (so a `configure` or a `bridge` applies before the packets
+//! that follow it), then every datagram that arrived, then the due ticks, then the send
+//! batch flushed and the events handed to the callback. While legs are open the thread
+//! wakes at most once per [`BATCH_WINDOW`], so each wake-up finds many datagrams. Nothing
+//! here allocates per packet: the receive buffers, the send batch, the scratch frames and
+//! the event list are reused.
+//!
+//! Commands come through a channel; call control wakes the thread (when it must: see
+//! `Media::send`) by writing a byte to a Unix datagram socket that the thread receives on
+//! like a leg's socket, so one wait covers both.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -18,7 +28,9 @@ use switchyard_media::dtmf::DtmfDigit;
 use switchyard_media::dtmf::rfc4733::DtmfEvent;
 use switchyard_media::net::mio::unix::SourceFd;
 use switchyard_media::net::mio::{Events, Interest, Poll, Token};
-use switchyard_media::net::{BATCH, PacedId, Pacer, RecvBatch, SendBatch, Uring};
+use switchyard_media::net::{
+    BATCH, Completion, PacedId, Pacer, RecvBatch, RxRing, SendBatch, Uring,
+};
 use switchyard_media::player::{PlayOptions, PlayerEvent, PlaylistItem};
 use switchyard_media::rtp::{FIXED_HEADER_LEN, FixedHeader, PacketKind, classify};
 use switchyard_media::stream::{StreamEvent, Verdict};
@@ -28,19 +40,93 @@ use super::leg::{FRAME_TICKS, Leg, Source};
 use super::record::{FRAME, Recording};
 use super::{LegId, LegParams, MediaEvent, RecordMode, SAMPLE_RATE, Tone};
 
-/// The waker's token (socket tokens are slot indexes).
-pub(super) const WAKER: Token = Token(usize::MAX);
-/// Ticks per 20 ms period, the streams spread over them. Every open leg is paced (a
-/// bridged one for its recording, DTMF and announcements), so while calls are up the
-/// thread wakes once per tick: 4 ms ticks wake it 250 times a second rather than the 1,000
-/// of 1 ms ticks, and each tick's batch of frames is still a fifth of the streams.
+/// The wake-up socket's token in the poll (socket tokens are slot indexes).
+const WAKER: Token = Token(usize::MAX);
+/// The wake-up socket's user data in the ring (a leg's is its generation and slot).
+const WAKER_DATA: u64 = u64::MAX;
+/// Ticks per 20 ms period, the paced streams spread over them: 4 ms ticks, each serving a
+/// fifth of the streams. Only legs that generate audio, send DTMF or record are paced.
 const PHASES: u32 = 5;
+/// The shortest time between two wake-ups while legs are open, as the relay engine's
+/// `batch_window`: a fraction of a 20 ms frame and far below jitter buffer depths, it
+/// lets each wake-up find many datagrams instead of one.
+pub(super) const BATCH_WINDOW: Duration = Duration::from_millis(1);
 /// How often inactivity is checked.
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
 /// Largest frame decoded from a received packet (60 ms at 8 kHz).
 const MAX_FRAME: usize = 480;
 /// RTP payload type of telephone-event when the leg negotiated none (never sent).
 const NO_PT: u8 = 0xff;
+/// Linux's errno for "no buffer space": a multishot receive ends with it when the
+/// provided buffers run out.
+const ENOBUFS: i32 = 105;
+/// Provided buffers of the receive ring: several wake-ups' worth of datagrams for a
+/// thousand legs at 50 packets a second; a wake-up that finds more leaves the rest in the
+/// sockets for the next.
+const RX_BUFFERS: u16 = 512;
+
+/// How the thread learns of datagrams.
+pub(super) enum Receive {
+    /// A multishot receive per socket on an io_uring: one `io_uring_enter` per wake-up
+    /// collects every datagram of every socket, with no readiness polling and no receive
+    /// that only says EAGAIN.
+    Ring {
+        ring: Box<RxRing>,
+        /// Receives that ended (buffers ran out), armed again after the wake-up.
+        rearm: Vec<u64>,
+    },
+    /// Readiness through epoll, then `recvmmsg` on each readable socket.
+    Poll {
+        poll: Poll,
+        events: Events,
+        recv: RecvBatch,
+    },
+}
+
+impl Receive {
+    /// The ring when `io_uring` is asked for and the kernel has multishot receive (6.0+),
+    /// else readiness polling. Watches `waker` either way.
+    pub(super) fn new(io_uring: bool, waker: &UnixDatagram) -> std::io::Result<Self> {
+        if io_uring {
+            match RxRing::new(RX_BUFFERS) {
+                Ok(mut ring) => {
+                    ring.arm(waker.as_raw_fd(), WAKER_DATA)?;
+                    return Ok(Receive::Ring {
+                        ring: Box::new(ring),
+                        rearm: Vec::new(),
+                    });
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "multishot receive unavailable, polling RTP sockets");
+                }
+            }
+        }
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut SourceFd(&waker.as_raw_fd()), WAKER, Interest::READABLE)?;
+        Ok(Receive::Poll {
+            poll,
+            events: Events::with_capacity(1024),
+            recv: RecvBatch::new(),
+        })
+    }
+
+    /// Whether datagrams come through the io_uring.
+    pub(super) fn is_ring(&self) -> bool {
+        matches!(self, Receive::Ring { .. })
+    }
+}
+
+/// A leg's receive in the ring: its slot, and a generation that tells its completions
+/// from those of an earlier socket in the same slot.
+fn user_data(slot: usize, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | (slot as u64 & 0xffff_ffff)
+}
+
+/// The slot and generation of a receive's user data.
+fn decode(user_data: u64) -> (usize, u32) {
+    ((user_data & 0xffff_ffff) as usize, (user_data >> 32) as u32)
+}
 
 /// The send side: datagrams queued during a wake-up, sent together at its end with one
 /// `io_uring_enter` (whatever the sockets: a tick's frames go out on many legs' sockets),
@@ -144,7 +230,9 @@ pub(super) enum Command {
 
 /// The media thread's state.
 pub(super) struct Server {
-    poll: Poll,
+    receive: Receive,
+    /// Call control writes a byte here to wake the thread (see `Media::send`).
+    waker: UnixDatagram,
     commands: mpsc::Receiver<Command>,
     /// Cleared before each read of the commands (see `Media::send`).
     wake_pending: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -157,18 +245,34 @@ pub(super) struct Server {
     /// Slot of each pacer id.
     paced: Vec<usize>,
     pacer: Pacer,
-    recv: RecvBatch,
     send: Out,
     due: Vec<PacedId>,
     events: Vec<MediaEvent>,
     next_housekeeping: Instant,
+    /// When the thread last woke (for the batching window).
+    last_wake: Option<Instant>,
+    /// Counts sockets opened, to tell a slot's receives from an earlier socket's.
+    generation: u32,
     seed: u32,
     stopping: bool,
+    stats: Stats,
+}
+
+/// Counters of the media thread's work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Stats {
+    /// Times the thread woke up.
+    pub(super) wakeups: u64,
+    /// Datagrams received on legs' sockets.
+    pub(super) received: u64,
+    /// Legs served by pacer ticks (one per leg per 20 ms while it needs ticks).
+    pub(super) ticks: u64,
 }
 
 impl Server {
     pub(super) fn new(
-        poll: Poll,
+        receive: Receive,
+        waker: UnixDatagram,
         commands: mpsc::Receiver<Command>,
         wake_pending: std::sync::Arc<std::sync::atomic::AtomicBool>,
         emit: Box<dyn Fn(MediaEvent) + Send>,
@@ -180,7 +284,8 @@ impl Server {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x5357_4d44, |d| d.subsec_nanos() ^ d.as_secs() as u32);
         Server {
-            poll,
+            receive,
+            waker,
             commands,
             wake_pending,
             emit,
@@ -192,57 +297,96 @@ impl Server {
             paced: Vec::new(),
             // PHASES ticks per 20 ms period: streams spread over the phases.
             pacer: Pacer::new(Duration::from_millis(20), PHASES, now),
-            recv: RecvBatch::new(),
             send: Out::new(),
             due: Vec::with_capacity(1024),
             events: Vec::with_capacity(64),
             next_housekeeping: now + HOUSEKEEPING,
+            last_wake: None,
+            generation: 0,
             seed,
             stopping: false,
+            stats: Stats::default(),
         }
     }
 
     /// Runs until [`Command::Shutdown`] (or until call control's side is dropped).
     pub(super) fn run(mut self) {
-        let mut events = Events::with_capacity(1024);
         while !self.stopping {
-            let now = Instant::now();
-            let deadline = self
-                .pacer
-                .poll_timeout()
-                .map_or(self.next_housekeeping, |t| t.min(self.next_housekeeping));
-            let mut timeout = deadline.saturating_duration_since(now);
-            if !self.by_id.is_empty() {
-                // Call control queues commands without waking us while a leg is open.
-                timeout = timeout.min(super::COMMAND_LATENCY);
-            }
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
-                && e.kind() != std::io::ErrorKind::Interrupted
-            {
-                tracing::error!(error = %e, "media poll failed");
+            if let Err(e) = self.run_once() {
+                tracing::error!(error = %e, "media wait failed");
                 break;
             }
-            let now = Instant::now();
-            // Commands first, whatever the order of the readiness events: call control
-            // sent them before the packets that follow (a `configure`, then RTP).
-            self.drain_commands(now);
-            for ev in events.iter() {
-                if ev.token() != WAKER {
-                    self.receive(ev.token().0, now);
-                }
-            }
-            self.tick(now);
-            if now >= self.next_housekeeping {
-                self.housekeeping(now);
-                self.next_housekeeping = now + HOUSEKEEPING;
-            }
-            self.flush();
         }
         let slots: Vec<usize> = self.by_id.values().copied().collect();
         for slot in slots {
-            self.close_slot(slot);
+            self.close_slot(slot, Instant::now());
         }
         self.flush();
+    }
+
+    /// One wake-up: waits for datagrams, a command's wake-up or the next deadline (a
+    /// tick, housekeeping, or the next look at the commands), then does the work.
+    pub(super) fn run_once(&mut self) -> std::io::Result<()> {
+        let now = Instant::now();
+        let deadline = self
+            .pacer
+            .poll_timeout()
+            .map_or(self.next_housekeeping, |t| t.min(self.next_housekeeping));
+        let mut timeout = deadline.saturating_duration_since(now);
+        if !self.by_id.is_empty() {
+            // Call control queues commands without waking us while a leg is open.
+            timeout = timeout.min(super::COMMAND_LATENCY);
+            // The batching window: sleep (not wait) so that datagrams gather meanwhile;
+            // with io_uring the kernel's receive work is deferred to the next wait.
+            if let Some(last) = self.last_wake {
+                let nap = BATCH_WINDOW
+                    .saturating_sub(now.saturating_duration_since(last))
+                    .min(timeout);
+                if !nap.is_zero() {
+                    std::thread::sleep(nap);
+                    timeout = timeout.saturating_sub(nap);
+                }
+            }
+        }
+        match &mut self.receive {
+            Receive::Ring { ring, .. } => ring.wait(Some(timeout))?,
+            Receive::Poll { poll, events, .. } => {
+                if let Err(e) = poll.poll(events, Some(timeout))
+                    && e.kind() != std::io::ErrorKind::Interrupted
+                {
+                    return Err(e);
+                }
+            }
+        }
+        let now = Instant::now();
+        self.last_wake = Some(now);
+        self.stats.wakeups += 1;
+        // Commands first: call control sent them before the packets that follow (a
+        // `configure`, then RTP). The datagrams handled below all arrived before the wait
+        // returned, so every command sent before them is read here.
+        self.drain_commands(now);
+        if self.receive.is_ring() {
+            self.receive_ring(now);
+        } else {
+            self.receive_polled(now);
+        }
+        self.tick(now);
+        if now >= self.next_housekeeping {
+            self.housekeeping(now);
+            self.next_housekeeping = now + HOUSEKEEPING;
+        }
+        self.flush();
+        Ok(())
+    }
+
+    /// Counters so far.
+    pub(super) fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Legs paced now.
+    pub(super) fn paced_legs(&self) -> usize {
+        self.pacer.len()
     }
 
     fn flush(&mut self) {
@@ -283,6 +427,67 @@ impl Server {
     }
 
     fn command(&mut self, c: Command, now: Instant) {
+        // The legs whose need for ticks the command may change (a bridge also changes
+        // the legs' earlier peers', and a close its peer's: `unbridge` sees to those).
+        let touched = match &c {
+            Command::Open { leg, .. }
+            | Command::Configure { leg, .. }
+            | Command::Play { leg, .. }
+            | Command::Stop { leg }
+            | Command::Tone { leg, .. }
+            | Command::Unbridge { leg }
+            | Command::Record { leg, .. }
+            | Command::StopRecording { leg }
+            | Command::SendDtmf { leg, .. }
+            | Command::Close { leg } => [Some(*leg), None],
+            Command::Bridge { a, b } => [Some(*a), Some(*b)],
+            Command::Shutdown => [None, None],
+        };
+        for leg in touched.into_iter().flatten() {
+            // A key or a prompt the command starts is stamped on the generator's clock.
+            if let Some(l) = self.by_id.get(&leg).and_then(|&s| self.legs[s].as_mut()) {
+                l.catch_up(now);
+            }
+        }
+        self.apply(c, now);
+        for leg in touched.into_iter().flatten() {
+            if let Some(&slot) = self.by_id.get(&leg) {
+                self.repace(slot, now);
+            }
+        }
+    }
+
+    /// Paces the leg in `slot` if it needs ticks and is not paced, or stops pacing it if
+    /// it is paced and needs none.
+    fn repace(&mut self, slot: usize, now: Instant) {
+        let Some(l) = self.legs.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        match (l.needs_ticks(), l.paced) {
+            (true, None) => {
+                let id = self.pacer.add(now);
+                let p = id.0 as usize;
+                if self.paced.len() <= p {
+                    self.paced.resize(p + 1, usize::MAX);
+                }
+                self.paced[p] = slot;
+                l.catch_up(now);
+                l.unpaced_at = None;
+                l.paced = Some(id);
+            }
+            (false, Some(id)) => {
+                self.pacer.remove(id);
+                if let Some(p) = self.paced.get_mut(id.0 as usize) {
+                    *p = usize::MAX;
+                }
+                l.paced = None;
+                l.unpaced_at = Some(now);
+            }
+            _ => {}
+        }
+    }
+
+    fn apply(&mut self, c: Command, now: Instant) {
         match c {
             Command::Open { leg, socket, port } => self.open(leg, socket, port, now),
             Command::Configure { leg, params } => {
@@ -316,10 +521,10 @@ impl Server {
                 }
                 self.player_events(leg);
             }
-            Command::Bridge { a, b } => self.bridge(a, b),
+            Command::Bridge { a, b } => self.bridge(a, b, now),
             Command::Unbridge { leg } => {
                 if let Some(s) = self.slot(leg) {
-                    self.unbridge(s);
+                    self.unbridge(s, now);
                 }
             }
             Command::Record {
@@ -352,7 +557,7 @@ impl Server {
             }
             Command::Close { leg } => {
                 if let Some(s) = self.slot(leg) {
-                    self.close_slot(s);
+                    self.close_slot(s, now);
                 }
             }
             Command::Shutdown => self.stopping = true,
@@ -360,60 +565,62 @@ impl Server {
     }
 
     fn open(&mut self, leg: LegId, socket: UdpSocket, port: u16, now: Instant) {
-        use std::os::fd::AsRawFd;
         if let Some(s) = self.by_id.get(&leg).copied() {
-            self.close_slot(s);
+            self.close_slot(s, now);
         }
         let slot = self.free.pop().unwrap_or_else(|| {
             self.legs.push(None);
             self.legs.len() - 1
         });
-        if let Err(e) = self.poll.registry().register(
-            &mut SourceFd(&socket.as_raw_fd()),
-            Token(slot),
-            Interest::READABLE,
-        ) {
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+        let watched = match &mut self.receive {
+            Receive::Ring { ring, .. } => ring.arm(socket.as_raw_fd(), user_data(slot, generation)),
+            Receive::Poll { poll, .. } => poll.registry().register(
+                &mut SourceFd(&socket.as_raw_fd()),
+                Token(slot),
+                Interest::READABLE,
+            ),
+        };
+        if let Err(e) = watched {
             tracing::error!(leg, error = %e, "cannot watch the RTP socket");
             self.free.push(slot);
             drop(socket);
             self.port_freed(port);
             return;
         }
-        let paced = self.pacer.add(now);
-        let p = paced.0 as usize;
-        if self.paced.len() <= p {
-            self.paced.resize(p + 1, usize::MAX);
-        }
-        self.paced[p] = slot;
         self.seed = self
             .seed
             .wrapping_mul(0x9E37_79B9)
             .wrapping_add(leg as u32 | 1);
-        self.legs[slot] = Some(Leg::new(
-            leg,
-            socket,
-            port,
-            paced,
-            self.inactivity,
-            self.seed,
-            now,
-        ));
+        let mut l = Leg::new(leg, socket, port, self.inactivity, self.seed, now);
+        l.generation = generation;
+        self.legs[slot] = Some(l);
         self.by_id.insert(leg, slot);
+        // An unbridged leg is paced (`command` sees to it): it sends silence at least.
     }
 
-    fn close_slot(&mut self, slot: usize) {
-        self.unbridge(slot);
+    fn close_slot(&mut self, slot: usize, now: Instant) {
+        self.unbridge(slot, now);
         self.finish_recording(slot);
         let Some(mut l) = self.legs[slot].take() else {
             return;
         };
         l.player.stop();
         self.drain_player(&mut l);
-        // No deregistering: closing the socket (its only descriptor) below takes it out
-        // of the poll, without the system call.
-        self.pacer.remove(l.paced);
-        if let Some(p) = self.paced.get_mut(l.paced.0 as usize) {
-            *p = usize::MAX;
+        match &mut self.receive {
+            // The kernel holds the socket while a receive is armed on it: cancel first,
+            // so that closing the socket frees its port.
+            Receive::Ring { ring, .. } => ring.cancel(user_data(slot, l.generation)),
+            // No deregistering: closing the socket (its only descriptor) below takes it
+            // out of the poll, without the system call.
+            Receive::Poll { .. } => {}
+        }
+        if let Some(id) = l.paced {
+            self.pacer.remove(id);
+            if let Some(p) = self.paced.get_mut(id.0 as usize) {
+                *p = usize::MAX;
+            }
         }
         self.by_id.remove(&l.id);
         self.free.push(slot);
@@ -489,15 +696,15 @@ impl Server {
         }
     }
 
-    fn bridge(&mut self, a: LegId, b: LegId) {
+    fn bridge(&mut self, a: LegId, b: LegId, now: Instant) {
         let (Some(sa), Some(sb)) = (self.slot(a), self.slot(b)) else {
             return;
         };
         if sa == sb {
             return;
         }
-        self.unbridge(sa);
-        self.unbridge(sb);
+        self.unbridge(sa, now);
+        self.unbridge(sb, now);
         for (s, peer) in [(sa, sb), (sb, sa)] {
             if let Some(l) = self.legs[s].as_mut() {
                 l.player.stop();
@@ -508,13 +715,15 @@ impl Server {
         }
     }
 
-    fn unbridge(&mut self, slot: usize) {
+    fn unbridge(&mut self, slot: usize, now: Instant) {
         let Some(peer) = self.legs[slot].as_mut().and_then(|l| l.peer.take()) else {
             return;
         };
         if let Some(p) = self.legs.get_mut(peer).and_then(Option::as_mut) {
             p.peer = None;
         }
+        // Alone again, the peer sends silence: it needs ticks.
+        self.repace(peer, now);
     }
 
     fn record(&mut self, leg: LegId, path: PathBuf, mode: RecordMode, max: Option<Duration>) {
@@ -553,35 +762,112 @@ impl Server {
 
     // --- receive ---
 
-    fn receive(&mut self, slot: usize, now: Instant) {
-        loop {
-            let fd = match self.legs.get(slot).and_then(Option::as_ref) {
-                Some(l) => l.fd,
-                None => return,
-            };
-            let n = match self.recv.recv(fd) {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::debug!(error = %e, "RTP receive failed");
+    /// Handles every completion of the ring: datagrams for open legs (a closed leg's
+    /// last ones are left), and arms again the receives that ended for want of buffers.
+    fn receive_ring(&mut self, now: Instant) {
+        let Receive::Ring { ring, rearm } = &mut self.receive else {
+            return;
+        };
+        let (legs, send, events, stats) = (
+            &mut self.legs,
+            &mut self.send,
+            &mut self.events,
+            &mut self.stats,
+        );
+        ring.drain(|data, completion, armed| {
+            if data == WAKER_DATA {
+                // A wake-up for the commands, already read.
+                if !armed {
+                    rearm.push(data);
+                }
+                return;
+            }
+            let (slot, generation) = decode(data);
+            let live = legs
+                .get(slot)
+                .and_then(Option::as_ref)
+                .is_some_and(|l| l.generation == generation);
+            if !live {
+                return;
+            }
+            match completion {
+                Completion::Datagram(buf, src) => {
+                    stats.received += 1;
+                    handle_packet(legs, send, events, slot, src, buf, now);
+                }
+                // Malformed datagrams are dropped; this ring arms no readiness polls.
+                Completion::Malformed | Completion::Ready => {}
+                // The buffers ran out: the datagrams wait in the socket until the receive
+                // is armed again, below, with this wake-up's buffers back.
+                Completion::Error(e) if e == -ENOBUFS => {}
+                Completion::Error(e) => {
+                    // Anything else would fail again at once: leave the socket unarmed
+                    // rather than spin, and say so.
+                    tracing::warn!(
+                        error = %std::io::Error::from_raw_os_error(-e),
+                        "receiving RTP failed: this leg hears nothing more"
+                    );
                     return;
                 }
-            };
-            for i in 0..n {
-                let Some((buf, src)) = self.recv.get_mut(i) else {
-                    continue;
-                };
-                handle_packet(
-                    &mut self.legs,
-                    &mut self.send,
-                    &mut self.events,
-                    slot,
-                    src,
-                    buf,
-                    now,
-                );
             }
-            if n < BATCH {
-                return;
+            if !armed {
+                rearm.push(data);
+            }
+        });
+        for data in rearm.drain(..) {
+            let fd = if data == WAKER_DATA {
+                self.waker.as_raw_fd()
+            } else {
+                let (slot, _) = decode(data);
+                match self.legs.get(slot).and_then(Option::as_ref) {
+                    Some(l) => l.fd,
+                    None => continue,
+                }
+            };
+            if let Err(e) = ring.arm(fd, data) {
+                tracing::warn!(error = %e, "cannot receive on an RTP socket again");
+            }
+        }
+    }
+
+    /// Reads every socket the poll found readable (and empties the wake-up socket).
+    fn receive_polled(&mut self, now: Instant) {
+        let Receive::Poll { events, recv, .. } = &mut self.receive else {
+            return;
+        };
+        for ev in events.iter() {
+            let slot = ev.token().0;
+            if ev.token() == WAKER {
+                let mut byte = [0u8; 16];
+                while self.waker.recv(&mut byte).is_ok() {}
+                continue;
+            }
+            while let Some(fd) = self.legs.get(slot).and_then(Option::as_ref).map(|l| l.fd) {
+                let n = match recv.recv(fd) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "RTP receive failed");
+                        break;
+                    }
+                };
+                self.stats.received += n as u64;
+                for i in 0..n {
+                    let Some((buf, src)) = recv.get_mut(i) else {
+                        continue;
+                    };
+                    handle_packet(
+                        &mut self.legs,
+                        &mut self.send,
+                        &mut self.events,
+                        slot,
+                        src,
+                        buf,
+                        now,
+                    );
+                }
+                if n < BATCH {
+                    break;
+                }
             }
         }
     }
@@ -598,7 +884,11 @@ impl Server {
             let Some(&slot) = self.paced.get(id.0 as usize) else {
                 continue;
             };
+            self.stats.ticks += 1;
             self.tick_leg(slot, now);
+            // A played announcement ended or the last key went out: a bridged leg then
+            // needs no more ticks.
+            self.repace(slot, now);
         }
         self.due = due;
     }

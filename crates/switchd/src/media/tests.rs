@@ -13,7 +13,9 @@ use switchyard_media::dtmf::generate::DtmfGenerator;
 use switchyard_media::dtmf::goertzel::{rms, tone_amplitude};
 use switchyard_media::rtp::{FixedHeader, write_header};
 
+use super::server::{Command, Server};
 use super::*;
+use switchyard_media::player::PlaylistItem;
 
 const PCMU: u8 = 0;
 const PCMA: u8 = 8;
@@ -32,16 +34,29 @@ impl Rig {
     }
 }
 
+thread_local! {
+    /// Whether this test's media server receives through io_uring (where the kernel has
+    /// it) or polls for readiness as on kernels without it.
+    static IO_URING: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Runs a test with the media server polling its sockets instead of using io_uring.
+fn polling(test: fn()) {
+    IO_URING.with(|c| c.set(false));
+    test();
+}
+
 fn rig(inactivity: Duration) -> Rig {
     let (tx, events) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
-    let media = Media::start(
+    let media = Media::start_with(
         MediaConfig {
             address: [127, 0, 0, 1].into(),
             port_min: 0,
             port_max: 0,
             inactivity,
         },
+        IO_URING.with(std::cell::Cell::get),
         Box::new(move |e| {
             let _ = tx.lock().expect("test channel").send(e);
         }),
@@ -1007,7 +1022,8 @@ fn media_load() {
     let c0 = thread_cpu("media").expect("media thread");
     std::thread::sleep(Duration::from_secs(secs));
     let ivr = thread_cpu("media").expect("media thread") - c0;
-    // Phase 2: bridged in pairs, every phone talking.
+    // Phase 2: bridged in pairs, every phone talking; phase 3: the same, every call
+    // recorded in stereo.
     for c in 0..calls {
         rig.media.bridge(2 * c as LegId, 2 * c as LegId + 1);
     }
@@ -1015,27 +1031,329 @@ fn media_load() {
         .map(|_| Talker::new(CodecKind::Pcmu))
         .collect();
     let frame = sine(1000.0, 160, 6000.0);
-    let start = Instant::now();
-    let c1 = thread_cpu("media").expect("media thread");
-    let mut n = 0u32;
-    while start.elapsed() < Duration::from_secs(secs) {
-        for ((t, p), to) in talkers.iter_mut().zip(&phones).zip(&addrs) {
-            t.frame(p, *to, &frame);
+    // Phones send at their own phase of the 20 ms frame, as real ones do: a twentieth of
+    // them every millisecond.
+    let mut talk = || {
+        let start = Instant::now();
+        let c1 = thread_cpu("media").expect("media thread");
+        let mut n = 0u32;
+        while start.elapsed() < Duration::from_secs(secs) {
+            let phase = (n % 20) as usize;
+            for (i, ((t, p), to)) in talkers.iter_mut().zip(&phones).zip(&addrs).enumerate() {
+                if i % 20 == phase {
+                    t.frame(p, *to, &frame);
+                }
+            }
+            n += 1;
+            let next = start + Duration::from_millis(u64::from(n));
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
         }
-        n += 1;
-        let next = start + Duration::from_millis(20 * u64::from(n));
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        thread_cpu("media").expect("media thread") - c1
+    };
+    let bridged = talk();
+    let dir = tmp("load");
+    for c in 0..calls {
+        let path = dir.with_file_name(format!("call-{c}.wav"));
+        rig.media
+            .record(2 * c as LegId, path, RecordMode::Stereo, None);
     }
-    let bridged = thread_cpu("media").expect("media thread") - c1;
+    let recorded = talk();
     let pct = |d: Duration| 100.0 * d.as_secs_f64() / secs as f64;
+    let per_packet = |d: Duration| d.as_secs_f64() * 1e6 / (2 * calls * 50) as f64 / secs as f64;
     eprintln!(
         "media_load: {} IVR legs: media thread {:.1}% of a core ({:.1} µs per leg-second); \
-         {calls} bridged calls ({} packets/s in): {:.1}% of a core ({:.1} µs per call-second)",
+         {calls} bridged calls ({} packets/s in): {:.1}% of a core ({:.2} µs per packet); \
+         recorded: {:.1}% of a core ({:.2} µs per packet)",
         2 * calls,
         pct(ivr),
         ivr.as_secs_f64() * 1e6 / (2 * calls) as f64 / secs as f64,
         2 * calls * 50,
         pct(bridged),
-        bridged.as_secs_f64() * 1e6 / calls as f64 / secs as f64,
+        per_packet(bridged),
+        pct(recorded),
+        per_packet(recorded),
+    );
+    for c in 0..calls {
+        rig.media.stop_recording(2 * c as LegId);
+    }
+    drop(rig);
+    let _ = std::fs::remove_dir_all(dir.parent().expect("tmp dir"));
+}
+
+// --- receiving without io_uring: the same behaviour ---
+
+#[test]
+fn polling_plays_a_prompt() {
+    polling(plays_a_prompt_as_paced_pcmu_and_reports_done);
+}
+
+#[test]
+fn polling_relays_a_bridge() {
+    polling(bridge_relays_audio_both_ways);
+}
+
+#[test]
+fn polling_reports_keys() {
+    polling(rfc4733_reports_each_press_once_and_barges_in);
+}
+
+#[test]
+fn polling_records_a_bridge() {
+    polling(records_a_bridge_in_stereo);
+}
+
+#[test]
+fn polling_frees_the_port() {
+    polling(close_frees_the_port);
+}
+
+// --- the media thread's loop, driven on the test's thread ---
+
+/// A media server run a wake-up at a time by the test.
+struct Driven {
+    server: Server,
+    commands: mpsc::Sender<Command>,
+    events: mpsc::Receiver<MediaEvent>,
+    _waker: std::os::unix::net::UnixDatagram,
+}
+
+impl Driven {
+    fn new(io_uring: bool) -> Self {
+        let (waker, wake_rx) = std::os::unix::net::UnixDatagram::pair().expect("socket pair");
+        wake_rx.set_nonblocking(true).expect("nonblocking");
+        let receive = server::Receive::new(io_uring, &wake_rx).expect("receive");
+        assert!(
+            !io_uring || receive.is_ring() || switchyard_media::net::RxRing::new(4).is_err(),
+            "io_uring is there but not used"
+        );
+        let (commands, rx) = mpsc::channel();
+        let (tx, events) = mpsc::channel();
+        let (freed, _) = mpsc::channel();
+        let server = Server::new(
+            receive,
+            wake_rx,
+            rx,
+            Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            Box::new(move |e| {
+                let _ = tx.send(e);
+            }),
+            freed,
+            Duration::from_secs(60),
+        );
+        Driven {
+            server,
+            commands,
+            events,
+            _waker: waker,
+        }
+    }
+
+    fn send(&self, c: Command) {
+        self.commands.send(c).expect("server alive");
+    }
+
+    /// Opens a leg; configured for `phone` unless `configure` is false.
+    fn open(&mut self, leg: LegId, phone: &UdpSocket, configure: bool) -> SocketAddr {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket.set_nonblocking(true).expect("nonblocking");
+        let addr = socket.local_addr().expect("addr");
+        self.send(Command::Open {
+            leg,
+            socket,
+            port: 0,
+        });
+        if configure {
+            self.send(Command::Configure {
+                leg,
+                params: params(phone.local_addr().expect("addr"), CodecKind::Pcmu),
+            });
+        }
+        addr
+    }
+
+    fn turn(&mut self) {
+        self.server.run_once().expect("wait");
+    }
+
+    /// Turns until `done` says so (or two seconds pass: the machine may be loaded).
+    fn turn_until(&mut self, mut done: impl FnMut(&mut Self) -> bool) -> bool {
+        let end = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < end {
+            self.turn();
+            if done(self) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+#[test]
+fn only_legs_that_generate_send_keys_or_record_are_paced() {
+    let mut d = Driven::new(true);
+    let (a, b) = (phone(), phone());
+    d.open(1, &a, true);
+    d.open(2, &b, true);
+    d.turn();
+    assert_eq!(d.server.paced_legs(), 2, "unbridged legs send silence");
+    d.send(Command::Bridge { a: 1, b: 2 });
+    d.turn();
+    assert_eq!(d.server.paced_legs(), 0, "a bridge only relays");
+    let ticks = d.server.stats().ticks;
+    for _ in 0..20 {
+        d.turn();
+    }
+    assert_eq!(d.server.stats().ticks, ticks, "no tick for a plain bridge");
+
+    let path = tmp("paced.wav");
+    d.send(Command::Record {
+        leg: 1,
+        path,
+        mode: RecordMode::Stereo,
+        max: None,
+    });
+    d.turn();
+    assert_eq!(
+        d.server.paced_legs(),
+        1,
+        "a recording takes a frame per tick"
+    );
+    d.send(Command::StopRecording { leg: 1 });
+    d.turn();
+    assert_eq!(d.server.paced_legs(), 0);
+
+    // An announcement to a bridged leg: paced while it plays, not after.
+    let file = tmp("short.wav");
+    write_wav(&file, &sine(500.0, 800, 6000.0)); // 0.1 s
+    let prompt = switchyard_media::player::PromptCache::new()
+        .load(&file, SAMPLE_RATE)
+        .expect("prompt");
+    d.send(Command::Play {
+        leg: 2,
+        id: 9,
+        items: vec![PlaylistItem::Prompt(prompt)],
+        looped: false,
+        barge_in: false,
+    });
+    d.turn();
+    assert_eq!(d.server.paced_legs(), 1, "an announcement is generated");
+    let mut done = false;
+    assert!(d.turn_until(|d| {
+        done |= d
+            .events
+            .try_iter()
+            .any(|e| e == MediaEvent::PlaybackDone { leg: 2, id: 9 });
+        done && d.server.paced_legs() == 0
+    }));
+
+    // A key sent to a bridged leg: paced until its last end packet.
+    d.send(Command::SendDtmf { leg: 1, digit: '5' });
+    d.turn();
+    assert_eq!(d.server.paced_legs(), 1, "a key is sent at the tick");
+    assert!(d.turn_until(|d| d.server.paced_legs() == 0));
+    let ends = collect(&a, Duration::from_millis(100))
+        .iter()
+        .filter(|p| p.h.payload_type == TE && p.payload[1] & 0x80 != 0)
+        .count();
+    assert_eq!(ends, 3, "the key went out whole");
+
+    // Apart again, both legs send silence.
+    d.send(Command::Unbridge { leg: 1 });
+    d.turn();
+    assert_eq!(d.server.paced_legs(), 2);
+    d.send(Command::Close { leg: 1 });
+    d.turn();
+    assert_eq!(d.server.paced_legs(), 1);
+}
+
+fn a_configure_applies_to_the_datagrams_that_follow_it(io_uring: bool) {
+    let mut d = Driven::new(io_uring);
+    let (a, b) = (phone(), phone());
+    let ta = d.open(1, &a, false);
+    d.open(2, &b, true);
+    d.send(Command::Bridge { a: 1, b: 2 });
+    d.turn();
+    let _ = collect(&b, Duration::from_millis(60));
+    // Leg 1's SDP answer reaches the media thread as a command, and the phone's first
+    // packet right after it; the thread sees both in the same wake-up.
+    d.send(Command::Configure {
+        leg: 1,
+        params: params(a.local_addr().expect("addr"), CodecKind::Pcmu),
+    });
+    let mut talker = Talker::new(CodecKind::Pcmu);
+    talker.tone(&a, ta, 1000.0, 1, Duration::ZERO);
+    std::thread::sleep(Duration::from_millis(20));
+    d.turn();
+    let relayed = collect(&b, Duration::from_millis(60));
+    assert_eq!(
+        relayed.iter().filter(|p| p.h.payload_type == PCMU).count(),
+        1,
+        "the packet was relayed, not dropped as if the leg had no parameters"
+    );
+}
+
+#[test]
+fn a_configure_applies_to_the_datagrams_that_follow_it_on_the_ring() {
+    a_configure_applies_to_the_datagrams_that_follow_it(true);
+}
+
+#[test]
+fn a_configure_applies_to_the_datagrams_that_follow_it_when_polling() {
+    a_configure_applies_to_the_datagrams_that_follow_it(false);
+}
+
+#[test]
+fn one_wake_up_takes_every_datagram_that_arrived() {
+    let mut d = Driven::new(true);
+    let (a, b) = (phone(), phone());
+    let ta = d.open(1, &a, true);
+    d.open(2, &b, true);
+    d.send(Command::Bridge { a: 1, b: 2 });
+    d.turn();
+    let before = d.server.stats();
+    let mut talker = Talker::new(CodecKind::Pcmu);
+    talker.tone(&a, ta, 1000.0, 40, Duration::ZERO);
+    std::thread::sleep(Duration::from_millis(20));
+    d.turn();
+    let after = d.server.stats();
+    assert_eq!(after.wakeups - before.wakeups, 1);
+    assert_eq!(after.received - before.received, 40);
+    let relayed = collect(&b, Duration::from_millis(100));
+    assert_eq!(
+        relayed.iter().filter(|p| p.h.payload_type == PCMU).count(),
+        40
+    );
+}
+
+#[test]
+fn keys_sent_after_a_quiet_bridge_are_stamped_at_real_time() {
+    // The bridged leg is not paced while nothing is generated for it; its generator's
+    // clock must still follow real time, or the second key would be stamped as if it
+    // came right after the first.
+    let (mut rig, [_a, b], _) = bridged(CodecKind::Pcmu);
+    let first_key = |b: &UdpSocket| {
+        let pkts = collect_until(b, Duration::from_secs(3), |p| {
+            p.iter()
+                .filter(|p| p.h.payload_type == TE && p.payload[1] & 0x80 != 0)
+                .count()
+                >= 3
+        });
+        pkts.iter()
+            .find(|p| p.h.payload_type == TE)
+            .map(|p| (p.h.timestamp, p.at))
+            .expect("a key")
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = collect(&b, Duration::from_millis(30));
+    rig.media.send_dtmf(2, '1');
+    let (ts1, at1) = first_key(&b);
+    std::thread::sleep(Duration::from_secs(1));
+    rig.media.send_dtmf(2, '2');
+    let (ts2, at2) = first_key(&b);
+    let real = (at2 - at1).as_secs_f64() * f64::from(SAMPLE_RATE);
+    let stamped = f64::from(ts2.wrapping_sub(ts1));
+    assert!(
+        (stamped - real).abs() < 0.1 * f64::from(SAMPLE_RATE),
+        "{stamped} RTP units between the keys, {real:.0} in real time"
     );
 }
