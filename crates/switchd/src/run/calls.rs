@@ -218,6 +218,79 @@ struct Call {
     transfer_failed: Option<u16>,
 }
 
+impl Call {
+    /// Starts the stereo recording of a call just connected (caller left, the other
+    /// party right) in `<storage>/recordings`, when the call is to be recorded.
+    fn start_recording(
+        &mut self,
+        media: &mut Media,
+        storage: &std::path::Path,
+        wall: jiff::Timestamp,
+    ) {
+        if !self.record {
+            return;
+        }
+        let dir = storage.join("recordings");
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join(format!(
+            "{}-{}.wav",
+            wall.strftime("%Y%m%d-%H%M%S"),
+            self.name
+        ));
+        media.record(self.caller.media, path.clone(), RecordMode::Stereo, None);
+        self.recording = Some(path);
+    }
+
+    /// A call that has just begun: the caller's leg and what it dialled, with nothing
+    /// answered, offered, queued or recorded yet; it ends at the latest at `max_end`.
+    fn new(
+        id: u64,
+        phase: Phase,
+        caller: Leg,
+        info: ivr::CallInfo,
+        start_wall: jiff::Timestamp,
+        max_end: Instant,
+    ) -> Self {
+        Call {
+            id,
+            name: format!("c{id}"),
+            phase,
+            offers: HashMap::new(),
+            agent: None,
+            outbound: None,
+            trunk_call: None,
+            interp: None,
+            ivr_play: None,
+            ivr_deadline: None,
+            info,
+            variables: serde_json::Map::new(),
+            record: false,
+            recording: None,
+            queue: None,
+            queued_at: None,
+            wait: None,
+            start_wall,
+            answer_wall: None,
+            connected_at: None,
+            connected_wall: None,
+            max_end,
+            ack_deadline: None,
+            disposition: None,
+            hangup_by: None,
+            hangup_reason: None,
+            voicemail: None,
+            announcing: None,
+            in_acd: false,
+            long_wait_pending: false,
+            next_deadline: None,
+            early_sent: false,
+            extension: None,
+            transfer_failed: None,
+            caller,
+        }
+    }
+}
+
 struct VoicemailRun {
     mailbox: String,
     path: PathBuf,
@@ -433,6 +506,16 @@ impl Calls {
         let id = self.next_leg;
         self.next_leg += 1;
         id
+    }
+
+    /// Tells API clients that call `name` has begun.
+    fn emit_call_started(&self, name: &str, info: &ivr::CallInfo) {
+        self.emit(ApiEvent::CallStarted {
+            call: name.to_owned(),
+            caller: info.from.clone(),
+            did: info.to.clone(),
+            trunk: info.trunk.clone(),
+        });
     }
 
     fn emit(&self, ev: ApiEvent) {

@@ -734,18 +734,7 @@ impl Calls {
         let agent_leg = offer.leg.media;
         self.media.stop(caller_leg);
         self.media.bridge(caller_leg, agent_leg);
-        if call.record {
-            let dir = self.config.storage.path.join("recordings");
-            let _ = std::fs::create_dir_all(&dir);
-            let path = dir.join(format!(
-                "{}-{}.wav",
-                wall.strftime("%Y%m%d-%H%M%S"),
-                call.name
-            ));
-            self.media
-                .record(caller_leg, path.clone(), RecordMode::Stereo, None);
-            call.recording = Some(path);
-        }
+        call.start_recording(&mut self.media, &self.config.storage.path, wall);
         let agent_name = self
             .agents
             .iter_mut()

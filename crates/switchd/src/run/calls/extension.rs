@@ -104,46 +104,10 @@ impl Calls {
             contacts = bindings.len(),
             "calling extension"
         );
-        self.emit(ApiEvent::CallStarted {
-            call: name.clone(),
-            caller: info.from.clone(),
-            did: info.to.clone(),
-            trunk: info.trunk.clone(),
-        });
+        self.emit_call_started(&name, &info);
         let wall = self.wall(now);
         let call = Call {
-            id,
-            name,
-            phase: Phase::Outbound,
-            offers: HashMap::new(),
-            agent: None,
-            outbound: None,
-            trunk_call: None,
-            interp: None,
-            ivr_play: None,
-            ivr_deadline: None,
-            info,
-            variables: serde_json::Map::new(),
             record: self.config.calls.record,
-            recording: None,
-            queue: None,
-            queued_at: None,
-            wait: None,
-            start_wall: wall,
-            answer_wall: None,
-            connected_at: None,
-            connected_wall: None,
-            max_end: now + self.config.calls.max_duration,
-            ack_deadline: None,
-            disposition: None,
-            hangup_by: None,
-            hangup_reason: None,
-            voicemail: None,
-            announcing: None,
-            in_acd: false,
-            long_wait_pending: false,
-            next_deadline: None,
-            early_sent: false,
             extension: Some(ExtensionCall {
                 device: device.to_owned(),
                 forks: HashMap::new(),
@@ -151,8 +115,14 @@ impl Calls {
                 rang: false,
                 ring_until: Some(now + self.config.calls.ring_timeout),
             }),
-            transfer_failed: None,
-            caller: leg,
+            ..Call::new(
+                id,
+                Phase::Outbound,
+                leg,
+                info,
+                wall,
+                now + self.config.calls.max_duration,
+            )
         };
         self.register_call(call, key);
         // Both phones are busy from now until the call ends (see `hangup`).
@@ -278,18 +248,7 @@ impl Calls {
         call.connected_at = Some(now);
         call.connected_wall = Some(wall);
         call.disposition = Some("answered");
-        if call.record {
-            let dir = self.config.storage.path.join("recordings");
-            let _ = std::fs::create_dir_all(&dir);
-            let path = dir.join(format!(
-                "{}-{}.wav",
-                wall.strftime("%Y%m%d-%H%M%S"),
-                call.name
-            ));
-            self.media
-                .record(caller_leg, path.clone(), RecordMode::Stereo, None);
-            call.recording = Some(path);
-        }
+        call.start_recording(&mut self.media, &self.config.storage.path, wall);
         let device = call.extension.as_ref().map(|e| e.device.clone());
         tracing::info!(call = call.name, device, "extension answered");
         self.reschedule(id);

@@ -1,7 +1,6 @@
 //! The SIP side of call control: new calls, in-dialog requests, responses to our
 //! INVITEs, and ending calls.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
@@ -359,49 +358,19 @@ impl Calls {
             trunk = info.trunk,
             "call started"
         );
-        self.emit(ApiEvent::CallStarted {
-            call: name.clone(),
-            caller: info.from.clone(),
-            did: info.to.clone(),
-            trunk: info.trunk.clone(),
-        });
+        self.emit_call_started(&name, &info);
         let wall = self.wall(now);
         let call = Call {
-            id,
-            name,
-            phase: Phase::Ivr,
-            offers: HashMap::new(),
-            agent: None,
-            outbound: None,
-            trunk_call: None,
             interp: Some(interp),
-            ivr_play: None,
-            ivr_deadline: None,
-            info,
-            variables: serde_json::Map::new(),
             record: self.config.calls.record,
-            recording: None,
-            queue: None,
-            queued_at: None,
-            wait: None,
-            start_wall: wall,
-            answer_wall: None,
-            connected_at: None,
-            connected_wall: None,
-            max_end: now + self.config.calls.max_duration,
-            ack_deadline: None,
-            disposition: None,
-            hangup_by: None,
-            hangup_reason: None,
-            voicemail: None,
-            announcing: None,
-            in_acd: false,
-            long_wait_pending: false,
-            next_deadline: None,
-            early_sent: false,
-            extension: None,
-            transfer_failed: None,
-            caller: leg,
+            ..Call::new(
+                id,
+                Phase::Ivr,
+                leg,
+                info,
+                wall,
+                now + self.config.calls.max_duration,
+            )
         };
         self.register_call(call, key);
         self.run_ivr(sip, now, id);
