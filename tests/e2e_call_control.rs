@@ -1347,6 +1347,8 @@ fn an_agent_on_a_phone_to_phone_call_is_offered_no_queue_call_until_it_ends() {
     let port_1003 = agent_on_phone(&daemon, "1003");
     let agent_1001 = phone(&dir, "1001", port_1001, "cc_agent_answer.xml");
     let agent_1003 = phone(&dir, "1003", port_1003, "cc_agent_answer.xml");
+    assert_eq!(agent(&daemon, "1001")["on_phone_call"], false);
+    let events = Events::connect(&daemon);
     // 1001 calls 1002 (a phone, no agent logged in on it), which answers; they talk 6 s.
     let port_1002 = register_phone(&daemon, "1002");
     let phone_1002 = Sipp::start(
@@ -1367,6 +1369,29 @@ fn an_agent_on_a_phone_to_phone_call_is_offered_no_queue_call_until_it_ends() {
         phone_1002.0.dir.join("rtp_port").exists().then_some(())
     })
     .unwrap_or_else(|| panic!("1002 never answered"));
+    // The API shows 1001 busy on it: still `available` to the distributor, but on a
+    // phone call, and a wallboard hears of it.
+    let during = agent(&daemon, "1001");
+    assert_eq!(during["state"], "available", "{during:#}");
+    assert_eq!(during["on_phone_call"], true, "{during:#}");
+    assert_eq!(agent(&daemon, "1003")["on_phone_call"], false);
+    let on_phone_call = |agent: &'static str, flag: bool| {
+        move |v: &Value| {
+            v["agent"] == agent && v["state"] == "available" && v["on_phone_call"] == flag
+        }
+    };
+    events
+        .wait(
+            "agent_state",
+            Duration::from_secs(5),
+            on_phone_call("1001", true),
+        )
+        .unwrap_or_else(|| {
+            panic!(
+                "no agent_state of 1001 on a phone call: {:#?}",
+                events.all()
+            )
+        });
 
     // A queue call while 1001 talks to 1002 goes to 1003, not to 1001.
     hanging_up_caller(&dir, &daemon, "+8613700137051", SALES, 1000)
@@ -1381,10 +1406,37 @@ fn an_agent_on_a_phone_to_phone_call_is_offered_no_queue_call_until_it_ends() {
     // Not being offered calls left 1001 logged in and ready, with no wrap-up.
     assert_eq!(agent(&daemon, "1001")["state"], "available");
 
-    // The phone-to-phone call ends; only 1001 is logged in now, and the next queue call
-    // reaches them.
+    // The phone-to-phone call ends: the API and the event stream say 1001 is free. Only
+    // 1001 is logged in now, and the next queue call reaches them.
     dialling.expect_pass(Duration::from_secs(20));
     phone_1002.expect_pass(Duration::from_secs(10));
+    let mut after = Value::Null;
+    wait_until(Duration::from_secs(5), || {
+        after = agent(&daemon, "1001");
+        (after["on_phone_call"] == false).then_some(())
+    })
+    .unwrap_or_else(|| panic!("1001 still on a phone call after it ended: {after:#}"));
+    assert_eq!(after["state"], "available", "{after:#}");
+    events
+        .wait(
+            "agent_state",
+            Duration::from_secs(5),
+            on_phone_call("1001", false),
+        )
+        .unwrap_or_else(|| {
+            panic!(
+                "no agent_state of 1001 off the phone call: {:#?}",
+                events.all()
+            )
+        });
+    assert!(
+        events
+            .of("agent_state")
+            .iter()
+            .all(|(_, v)| v["agent"] != "1003" || v["on_phone_call"] == false),
+        "1003 was never on a phone call: {:#?}",
+        events.all()
+    );
     post(&daemon, "/api/v1/agents/1003/logout", json!({}));
     hanging_up_caller(&dir, &daemon, "+8613700137052", SALES, 1000)
         .expect_pass(Duration::from_secs(15));

@@ -142,6 +142,10 @@ pub(crate) struct AgentView {
     pub(crate) device: Option<String>,
     /// Whether that device is registered now.
     pub(crate) device_registered: bool,
+    /// Whether that device is on a phone-to-phone call (dialled from it, or to it): no
+    /// queue call is offered until it ends, whatever `state` says (an agent keeps its
+    /// distributor state, usually `available`, during such a call).
+    pub(crate) on_phone_call: bool,
     pub(crate) skills: Vec<SkillLevel>,
     /// The call the agent is ringing for or talking on.
     pub(crate) call: Option<String>,
@@ -258,10 +262,15 @@ pub(crate) enum ApiEvent {
         disposition: String,
         hangup_by: String,
     },
+    /// An agent's distributor state changed, or its device started or ended a
+    /// phone-to-phone call (then `state` is the same as before). Each carries both, so a
+    /// wallboard keeps one record per agent from these events alone.
     AgentState {
         agent: String,
         state: String,
         reason: Option<String>,
+        /// As [`AgentView::on_phone_call`].
+        on_phone_call: bool,
     },
     QueueChanged {
         queue: String,

@@ -68,6 +68,7 @@ fn agent_view(id: &str) -> AgentView {
         pause_reason: None,
         device: None,
         device_registered: false,
+        on_phone_call: false,
         skills: vec![SkillLevel {
             skill: "sales".into(),
             level: 5,
@@ -628,6 +629,7 @@ fn agent_state(agent: &str, state: &str) -> ApiEvent {
         agent: agent.into(),
         state: state.into(),
         reason: None,
+        on_phone_call: false,
     }
 }
 
@@ -664,7 +666,7 @@ async fn the_event_stream_relays_events_in_order() {
     for (i, event) in got[1..].iter().enumerate() {
         assert_eq!(
             event,
-            &json!({ "type": "agent_state", "agent": format!("{i}"), "state": "available", "reason": null })
+            &json!({ "type": "agent_state", "agent": format!("{i}"), "state": "available", "reason": null, "on_phone_call": false })
         );
     }
 }

@@ -83,6 +83,39 @@ impl Calls {
             && !sip.registrar.bindings().bindings(now, device).is_empty()
     }
 
+    /// Whether agent `i` is logged in on a device that is on a phone-to-phone call.
+    fn agent_on_phone_call(&self, i: usize) -> bool {
+        self.agents[i]
+            .device
+            .as_ref()
+            .is_some_and(|d| self.on_phone_call.contains_key(d))
+    }
+
+    /// Sends agent `i`'s state (distributor state and phone-to-phone call) to event
+    /// stream clients.
+    pub(super) fn emit_agent_state(&self, i: usize) {
+        let a = &self.agents[i];
+        let (state, reason) = agent_state_name(&self.acd.agent_state(a.id));
+        let on_phone_call = self.agent_on_phone_call(i);
+        tracing::info!(agent = a.config.id, state, on_phone_call, "agent state");
+        self.emit(ApiEvent::AgentState {
+            agent: a.config.id.clone(),
+            state: state.to_owned(),
+            reason,
+            on_phone_call,
+        });
+    }
+
+    /// `device` started its first phone-to-phone call or ended its last: event stream
+    /// clients hear it of the agents logged in on it (before any offer the end allows).
+    pub(super) fn phone_call_flag_changed(&self, device: &str) {
+        for i in 0..self.agents.len() {
+            if self.agents[i].device.as_deref() == Some(device) {
+                self.emit_agent_state(i);
+            }
+        }
+    }
+
     /// A phone's registration changed, or it started or ended a phone-to-phone call:
     /// agents logged in on it become (un)reachable.
     pub(crate) fn device_changed(&mut self, sip: &mut Sip<'_>, now: Instant, device: &str) {
@@ -236,6 +269,7 @@ impl Calls {
                 .device
                 .as_ref()
                 .is_some_and(|d| !sip.registrar.bindings().bindings(now, d).is_empty()),
+            on_phone_call: self.agent_on_phone_call(i),
             skills: a
                 .config
                 .skills

@@ -400,14 +400,8 @@ impl Calls {
                 target,
             } => self.overflow(sip, now, call.0, queue, reason, target),
             acd::Action::AgentStateChanged { agent, .. } => {
-                if let Some(a) = self.agents.iter().find(|a| a.id == agent) {
-                    let (state, reason) = agent_state_name(&self.acd.agent_state(agent));
-                    tracing::info!(agent = a.config.id, state, "agent state");
-                    self.emit(ApiEvent::AgentState {
-                        agent: a.config.id.clone(),
-                        state: state.to_owned(),
-                        reason,
-                    });
+                if let Some(i) = self.agents.iter().position(|a| a.id == agent) {
+                    self.emit_agent_state(i);
                 }
             }
             acd::Action::Log(entry) => self.log_entry(entry),

@@ -322,7 +322,11 @@ impl Calls {
     /// nothing until it ends.
     fn phone_call_started(&mut self, sip: &mut Sip<'_>, now: Instant, devices: &[&str]) {
         for device in devices {
-            *self.on_phone_call.entry((*device).to_owned()).or_default() += 1;
+            let n = self.on_phone_call.entry((*device).to_owned()).or_default();
+            *n += 1;
+            if *n == 1 {
+                self.phone_call_flag_changed(device);
+            }
             self.device_changed(sip, now, device);
         }
     }
@@ -338,6 +342,7 @@ impl Calls {
                 *n -= 1;
                 if *n == 0 {
                     self.on_phone_call.remove(device);
+                    self.phone_call_flag_changed(device);
                 }
             }
             self.device_changed(sip, now, device);
