@@ -16,7 +16,7 @@ use common::baresip::{Account, Phone};
 use common::http::{get_json, request};
 use common::scenario::{self, Scenario, ScenarioRun, sipp_port_on};
 use common::{
-    API_KEY, Daemon, PASSWORD, Ports, db, repo_root, scratch_dir, wait_until, write_config,
+    API_KEY, Daemon, PASSWORD, db, repo_root, scratch_dir, start_config_daemon, wait_until,
 };
 use serde_json::{Value, json};
 
@@ -70,20 +70,7 @@ fn free_port_on(ip: &str) -> u16 {
 
 /// The contact centre of these tests, with `settings` replaced in tests/configs/cc.toml.
 fn start_daemon(dir: &Path, settings: &[(&str, &str)]) -> (Daemon, PathBuf) {
-    let data = dir.join("data");
-    // The tests of this file run at once: each daemon takes its own tenth of the
-    // process's RTP port range.
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let slot = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10;
-    let mut ports = Ports::pick();
-    let width = (ports.rtp.1 - ports.rtp.0 + 1) / 10;
-    ports.rtp.0 += slot * width;
-    ports.rtp.1 = ports.rtp.0 + width - 1;
-    let mut replace = ports.config_replacements(&data);
-    replace.extend(settings.iter().map(|(a, b)| (*a, (*b).to_owned())));
-    let config = write_config("cc.toml", dir, &replace);
-    let daemon = Daemon::contact_centre_on(&ports, &data, Some(&config), &[]);
-    (daemon, data)
+    start_config_daemon(dir, "cc.toml", settings, 10)
 }
 
 /// Registers `user`'s phone (digest authentication) from a fresh port on 127.0.0.1;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::http::request;
 use common::pcap::{RATE, dtmf_samples, write_pcmu_pcap};
 use common::scenario::{Scenario, ScenarioRun, register_phone, sipp_port_on};
-use common::{API_KEY, Daemon, Ports, db, scratch_dir, wait_until, write_config};
+use common::{API_KEY, Daemon, db, scratch_dir, start_config_daemon, wait_until};
 use serde_json::{Value, json};
 
 /// The DID of the one-key menu (1: sales, 2: support).
@@ -27,18 +27,7 @@ const SALES: &str = "+861058000001";
 /// The contact centre of these tests, on ports of its own; returns it and its data
 /// directory.
 fn start_daemon(dir: &Path) -> (Daemon, std::path::PathBuf) {
-    let data = dir.join("data");
-    // The tests of this file run at once: each daemon takes its own quarter of the
-    // process's RTP port range.
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let slot = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4;
-    let mut ports = Ports::pick();
-    let width = (ports.rtp.1 - ports.rtp.0 + 1) / 4;
-    ports.rtp.0 += slot * width;
-    ports.rtp.1 = ports.rtp.0 + width - 1;
-    let config = write_config("dtmf_timers.toml", dir, &ports.config_replacements(&data));
-    let daemon = Daemon::contact_centre_on(&ports, &data, Some(&config), &[]);
-    (daemon, data)
+    start_config_daemon(dir, "dtmf_timers.toml", &[], 4)
 }
 
 /// A trunk caller (from 127.0.0.2) to `did` running `file` with `replace`.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::audio::{tone_secs, write_tone};
 use common::baresip::{Account, Phone};
 use common::scenario::{self, Scenario, ScenarioRun, sipp_port_on};
-use common::{Daemon, PASSWORD, Ports, db, scratch_dir, write_config};
+use common::{Daemon, PASSWORD, db, scratch_dir, start_config_daemon};
 use serde_json::Value;
 
 /// The contact centre of the call-control tests (three phones, nobody logged in).
@@ -25,20 +25,7 @@ fn start_daemon(dir: &Path) -> (Daemon, PathBuf) {
 
 /// The same, with `settings` replaced in tests/configs/cc.toml.
 fn start_daemon_with(dir: &Path, settings: &[(&str, &str)]) -> (Daemon, PathBuf) {
-    let data = dir.join("data");
-    // The tests of this file run at once: each daemon takes its own tenth of the
-    // process's RTP port range.
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let slot = NEXT.fetch_add(1, Ordering::Relaxed) % 10;
-    let mut ports = Ports::pick();
-    let width = (ports.rtp.1 - ports.rtp.0 + 1) / 10;
-    ports.rtp.0 += slot * width;
-    ports.rtp.1 = ports.rtp.0 + width - 1;
-    let mut replace = ports.config_replacements(&data);
-    replace.extend(settings.iter().map(|(a, b)| (*a, (*b).to_owned())));
-    let config = write_config("cc.toml", dir, &replace);
-    let daemon = Daemon::contact_centre_on(&ports, &data, Some(&config), &[]);
-    (daemon, data)
+    start_config_daemon(dir, "cc.toml", settings, 10)
 }
 
 /// Registers `user`'s phone from a fresh port on 127.0.0.1; returns the port, where the

@@ -461,6 +461,29 @@ pub(crate) fn write_config(name: &str, dir: &Path, replace: &[(&str, String)]) -
     out
 }
 
+/// Starts a daemon on the test configuration `name` (with `settings` replaced) for one of
+/// the tests of a file that run at once: on ports of its own, each daemon taking the next
+/// of `slices` slices of the process's RTP port range. Returns it and its data directory.
+pub(crate) fn start_config_daemon(
+    dir: &Path,
+    name: &str,
+    settings: &[(&str, &str)],
+    slices: u16,
+) -> (Daemon, PathBuf) {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let data = dir.join("data");
+    let slot = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % slices;
+    let mut ports = Ports::pick();
+    let width = (ports.rtp.1 - ports.rtp.0 + 1) / slices;
+    ports.rtp.0 += slot * width;
+    ports.rtp.1 = ports.rtp.0 + width - 1;
+    let mut replace = ports.config_replacements(&data);
+    replace.extend(settings.iter().map(|(a, b)| (*a, (*b).to_owned())));
+    let config = write_config(name, dir, &replace);
+    let daemon = Daemon::contact_centre_on(&ports, &data, Some(&config), &[]);
+    (daemon, data)
+}
+
 /// The directory of the test configurations and dialplans.
 pub(crate) fn configs_dir() -> PathBuf {
     repo_root().join("tests/configs")
