@@ -102,6 +102,37 @@ fn phone(dir: &Path, user: &str, port: u16, scenario: &str) -> Sipp {
     )
 }
 
+/// A trunk caller from `number` waits in sales and is offered to nobody while agent
+/// 1001's phone (at `port`) is unregistered; the phone registers again, and the call is
+/// offered to it and answered. Returns the CDRs once `cdrs` of them are written.
+fn waits_unoffered_until_1001_registers(
+    dir: &Path,
+    daemon: &Daemon,
+    events: &Events,
+    data: &Path,
+    port: u16,
+    number: &str,
+    cdrs: usize,
+) -> Vec<Value> {
+    let caller = trunk_caller(dir, daemon, "caller", "cc_caller.xml", number, SALES, None);
+    wait_until(Duration::from_secs(10), || {
+        let q = daemon.get("/api/v1/queues/sales");
+        (q["waiting"].as_array().map_or(0, Vec::len) == 1).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the call never waited in sales"));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        events.of("call_offered").is_empty(),
+        "offered to an unregistered phone: {:#?}",
+        events.all()
+    );
+    register_from(daemon, "1001", port, 3600);
+    let agent_phone = phone(dir, "1001", port, "cc_agent_hangup.xml");
+    agent_phone.expect_pass(Duration::from_secs(15));
+    caller.expect_pass(Duration::from_secs(10));
+    db::wait_cdrs(data, cdrs, Duration::from_secs(10))
+}
+
 /// Starts a trunk caller (from 127.0.0.2) running `scenario` to `did`; its audio goes to
 /// `media_port` (none: SIPp's own media port, where nothing is sent).
 fn trunk_caller(
@@ -463,32 +494,15 @@ fn an_agent_whose_phone_unregisters_is_offered_nothing_until_it_is_back() {
     })
     .unwrap_or_else(|| panic!("the agent's phone still shows registered"));
     assert_eq!(a["device"], "1001", "still logged in there: {a:#}");
-    let caller = trunk_caller(
+    let cdrs = waits_unoffered_until_1001_registers(
         &dir,
         &daemon,
-        "caller",
-        "cc_caller.xml",
+        &events,
+        &data,
+        port,
         "+8613700137019",
-        SALES,
-        None,
+        1,
     );
-    wait_until(Duration::from_secs(10), || {
-        let q = daemon.get("/api/v1/queues/sales");
-        (q["waiting"].as_array().map_or(0, Vec::len) == 1).then_some(())
-    })
-    .unwrap_or_else(|| panic!("the call never waited in sales"));
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        events.of("call_offered").is_empty(),
-        "offered to an unregistered phone: {:#?}",
-        events.all()
-    );
-    // The phone registers again: the waiting call is offered to it and answered.
-    register_from(&daemon, "1001", port, 3600);
-    let agent_phone = phone(&dir, "1001", port, "cc_agent_hangup.xml");
-    agent_phone.expect_pass(Duration::from_secs(15));
-    caller.expect_pass(Duration::from_secs(10));
-    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
     assert_eq!(cdrs[0]["agent"], "1001", "{:#}", cdrs[0]);
     assert!(daemon.stop().success());
 }
@@ -1503,32 +1517,15 @@ fn an_agent_whose_phone_unregisters_during_a_phone_to_phone_call_stays_unreachab
     dialling.expect_pass(Duration::from_secs(20));
     phone_1002.expect_pass(Duration::from_secs(10));
     db::wait_cdrs(&data, 1, Duration::from_secs(10));
-    let caller = trunk_caller(
+    let cdrs = waits_unoffered_until_1001_registers(
         &dir,
         &daemon,
-        "caller",
-        "cc_caller.xml",
+        &events,
+        &data,
+        port_1001,
         "+8613700137071",
-        SALES,
-        None,
+        2,
     );
-    wait_until(Duration::from_secs(10), || {
-        let q = daemon.get("/api/v1/queues/sales");
-        (q["waiting"].as_array().map_or(0, Vec::len) == 1).then_some(())
-    })
-    .unwrap_or_else(|| panic!("the call never waited in sales"));
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        events.of("call_offered").is_empty(),
-        "offered to an unregistered phone: {:#?}",
-        events.all()
-    );
-    // The phone registers again: the waiting call reaches it.
-    register_from(&daemon, "1001", port_1001, 3600);
-    let agent_phone = phone(&dir, "1001", port_1001, "cc_agent_hangup.xml");
-    agent_phone.expect_pass(Duration::from_secs(15));
-    caller.expect_pass(Duration::from_secs(10));
-    let cdrs = db::wait_cdrs(&data, 2, Duration::from_secs(10));
     let queued = cdrs
         .iter()
         .find(|c| c["caller"] == "+8613700137071")
