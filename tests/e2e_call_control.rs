@@ -1339,6 +1339,31 @@ fn a_key_sent_as_sip_info_drives_the_menu() {
     assert!(daemon.stop().success());
 }
 
+/// Phone 1002 registers; agent 1001's phone dials it and talks `talk_ms` once 1002 has
+/// answered (its scenario notes the switch's RTP port on the ACK). Returns 1002's and
+/// 1001's scenarios.
+fn phone_1001_calls_1002(dir: &Path, daemon: &Daemon, talk_ms: u32) -> (Sipp, Sipp) {
+    let port_1002 = register_phone(daemon, "1002");
+    let phone_1002 = Sipp::start(
+        dir,
+        "phone-1002",
+        "ext_callee_answer.xml",
+        &[
+            ("@USER@", "1002".to_owned()),
+            ("@MEDIA_PORT@", free_port_on("127.0.0.1").to_string()),
+        ],
+        ("127.0.0.1", port_1002),
+        &[],
+        None,
+    );
+    let dialling = extension_caller(dir, daemon, "1001", "1002", talk_ms);
+    wait_until(Duration::from_secs(10), || {
+        phone_1002.0.dir.join("rtp_port").exists().then_some(())
+    })
+    .unwrap_or_else(|| panic!("1002 never answered"));
+    (phone_1002, dialling)
+}
+
 #[test]
 fn an_agent_on_a_phone_to_phone_call_is_offered_no_queue_call_until_it_ends() {
     let dir = scratch_dir("cc-agent-on-extension-call");
@@ -1351,25 +1376,7 @@ fn an_agent_on_a_phone_to_phone_call_is_offered_no_queue_call_until_it_ends() {
     assert_eq!(agent(&daemon, "1001")["on_phone_call"], false);
     let events = Events::connect(&daemon);
     // 1001 calls 1002 (a phone, no agent logged in on it), which answers; they talk 6 s.
-    let port_1002 = register_phone(&daemon, "1002");
-    let phone_1002 = Sipp::start(
-        &dir,
-        "phone-1002",
-        "ext_callee_answer.xml",
-        &[
-            ("@USER@", "1002".to_owned()),
-            ("@MEDIA_PORT@", free_port_on("127.0.0.1").to_string()),
-        ],
-        ("127.0.0.1", port_1002),
-        &[],
-        None,
-    );
-    let dialling = extension_caller(&dir, &daemon, "1001", "1002", 6000);
-    // 1002 answered (its scenario notes the switch's RTP port on the ACK).
-    wait_until(Duration::from_secs(10), || {
-        phone_1002.0.dir.join("rtp_port").exists().then_some(())
-    })
-    .unwrap_or_else(|| panic!("1002 never answered"));
+    let (phone_1002, dialling) = phone_1001_calls_1002(&dir, &daemon, 6000);
     // The API shows 1001 busy on it: still `available` to the distributor, but on a
     // phone call, and a wallboard hears of it.
     let during = agent(&daemon, "1001");
@@ -1493,24 +1500,7 @@ fn an_agent_whose_phone_unregisters_during_a_phone_to_phone_call_stays_unreachab
     let (mut daemon, data) = start_daemon(&dir, &[]);
     let port_1001 = agent_on_phone(&daemon, "1001");
     let events = Events::connect(&daemon);
-    let port_1002 = register_phone(&daemon, "1002");
-    let phone_1002 = Sipp::start(
-        &dir,
-        "phone-1002",
-        "ext_callee_answer.xml",
-        &[
-            ("@USER@", "1002".to_owned()),
-            ("@MEDIA_PORT@", free_port_on("127.0.0.1").to_string()),
-        ],
-        ("127.0.0.1", port_1002),
-        &[],
-        None,
-    );
-    let dialling = extension_caller(&dir, &daemon, "1001", "1002", 2000);
-    wait_until(Duration::from_secs(10), || {
-        phone_1002.0.dir.join("rtp_port").exists().then_some(())
-    })
-    .unwrap_or_else(|| panic!("1002 never answered"));
+    let (phone_1002, dialling) = phone_1001_calls_1002(&dir, &daemon, 2000);
     // 1001's phone unregisters during the call; the call's end must not make it
     // reachable again.
     register_from(&daemon, "1001", port_1001, 0);
