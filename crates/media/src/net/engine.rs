@@ -163,9 +163,6 @@ pub struct RelayEngine {
     generation: u32,
     /// Whether RTP sockets are registered with the send ring, each at its slot index.
     fixed_files: bool,
-    /// Sockets whose multishot receive ended (buffers ran out): armed again after the
-    /// wake-up's completions are handled.
-    rearm: Vec<u64>,
     /// The AF_XDP path, when configured and attached.
     xdp: Option<XdpPath>,
     /// Slot index + 1 of the RTP socket on each port of the range (0: none), to find a
@@ -240,7 +237,6 @@ impl RelayEngine {
                 .flatten(),
             generation: 0,
             fixed_files: false,
-            rearm: Vec::new(),
             xdp: None,
             by_port: vec![
                 0;
@@ -570,20 +566,17 @@ impl RelayEngine {
         self.last_wake = Some(now);
         self.stats.wakeups += 1;
         let mut received = 0;
-        let (sockets, relays, send, ring, stats, events_out, rearm) = (
+        let (sockets, relays, send, ring, stats, events_out) = (
             &self.sockets,
             &mut self.relays,
             &mut self.send,
             &mut self.ring,
             &mut self.stats,
             &mut self.events_out,
-            &mut self.rearm,
         );
-        rx.drain(|user_data, completion, armed| {
+        rx.drain_rearming(|user_data, completion| {
+            // The AF_XDP ring is read below, whatever woke the thread.
             if user_data == XDP_POLL {
-                if !armed {
-                    rearm.push(user_data);
-                }
                 return;
             }
             let (idx, rtcp, generation) = rx_decode(user_data);
@@ -606,46 +599,17 @@ impl RelayEngine {
                 Completion::Malformed => stats.dropped += 1,
                 // Only the AF_XDP socket is polled, handled above.
                 Completion::Ready => {}
-                // The provided buffers ran out: the datagrams wait in the socket until
-                // the receive is armed again, below, with this wake-up's buffers back.
-                Completion::Error(e) if e == -libc::ENOBUFS => {}
-                Completion::Error(e) => {
-                    // Anything else would fail again at once: leave the socket unarmed
-                    // rather than spin, and say so.
-                    tracing::warn!(
-                        port = sockets[idx].as_ref().map(|s| s.port),
-                        error = %io::Error::from_raw_os_error(-e),
-                        "receiving RTP failed: this leg hears nothing more until its call \
-                         is set up again; if it recurs, run with io_uring off \
-                         (EngineConfig::io_uring = false)"
-                    );
-                    return;
-                }
+                // Anything but running out of buffers would fail again at once: the ring
+                // leaves the socket unarmed rather than spin; say so.
+                Completion::Error(e) => tracing::warn!(
+                    port = sockets[idx].as_ref().map(|s| s.port),
+                    error = %io::Error::from_raw_os_error(-e),
+                    "receiving RTP failed: this leg hears nothing more until its call \
+                     is set up again; if it recurs, run with io_uring off \
+                     (EngineConfig::io_uring = false)"
+                ),
             }
-            if !armed {
-                rearm.push(user_data);
-            }
-        });
-        for user_data in std::mem::take(&mut self.rearm) {
-            if user_data == XDP_POLL {
-                if let (Some(xdp), Some(rx)) = (&self.xdp, self.rx.as_mut()) {
-                    rx.arm_poll(xdp.fd(), XDP_POLL)?;
-                }
-                continue;
-            }
-            let (idx, rtcp, _) = rx_decode(user_data);
-            let Some(slot) = self.sockets.get(idx).and_then(Option::as_ref) else {
-                continue;
-            };
-            let fd = if rtcp {
-                slot.rtcp.as_ref().map(AsRawFd::as_raw_fd)
-            } else {
-                Some(slot.socket.as_raw_fd())
-            };
-            if let (Some(fd), Some(rx)) = (fd, self.rx.as_mut()) {
-                rx.arm(fd, user_data)?;
-            }
-        }
+        })?;
         // The AF_XDP ring is read at every wake-up, whatever woke the thread: its poll
         // only says that it went from empty to not.
         received += self.receive_xdp(now);

@@ -17,6 +17,7 @@
 #![allow(unsafe_code)]
 
 use std::alloc::{self, Layout};
+use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
@@ -109,6 +110,11 @@ pub struct RxRing {
     pending: Vec<(RawFd, u64)>,
     /// Polls armed before the ring was enabled (file descriptor, user data).
     pending_polls: Vec<(RawFd, u64)>,
+    /// The descriptor of every request armed (and whether it is a poll), by user data,
+    /// to arm one that ended again.
+    armed: HashMap<u64, (RawFd, bool)>,
+    /// Requests that ended during a drain and are to be armed again after it.
+    ended: Vec<u64>,
 }
 
 // SAFETY: the raw pointers point only into memory the ring owns; moving it to another
@@ -159,6 +165,8 @@ impl RxRing {
             enabled: false,
             pending: Vec::new(),
             pending_polls: Vec::new(),
+            armed: HashMap::new(),
+            ended: Vec::new(),
         };
         // SAFETY: `entries` is page aligned, zeroed and `count` entries long; it and
         // `bufs` are freed only after the kernel gave them back (see Drop).
@@ -214,6 +222,7 @@ impl RxRing {
     /// with the next [`Self::wait`]. The first [`Self::wait`] binds the ring to the
     /// calling thread; until then receives can be armed and cancelled from any thread.
     pub fn arm(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
+        self.armed.insert(user_data, (fd, false));
         if !self.enabled {
             self.pending.push((fd, user_data));
             return Ok(());
@@ -228,6 +237,7 @@ impl RxRing {
     /// is not read by a receive request (an AF_XDP socket's RX ring, an eventfd): its
     /// completions carry `user_data` and wake [`Self::wait`] like a datagram would.
     pub fn arm_poll(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
+        self.armed.insert(user_data, (fd, true));
         if !self.enabled {
             self.pending_polls.push((fd, user_data));
             return Ok(());
@@ -258,6 +268,7 @@ impl RxRing {
     /// Cancels the receive armed with `user_data` and returns once the kernel has let
     /// go of its socket (the socket can then be closed and its port bound again).
     pub fn cancel(&mut self, user_data: u64) {
+        self.armed.remove(&user_data);
         if !self.enabled {
             self.pending.retain(|p| p.1 != user_data);
             self.pending_polls.retain(|p| p.1 != user_data);
@@ -336,6 +347,46 @@ impl RxRing {
             self.provide(bid);
         }
         self.publish();
+    }
+
+    /// Like [`Self::drain`], and then arms again, on its descriptor, every receive that
+    /// ended for want of buffers (its datagrams waited in the socket) and every poll that
+    /// ended, now that this wake-up's buffers are back. A request that failed otherwise
+    /// is left unarmed rather than failing again at once (`each` sees its error, to say
+    /// so), and so is one cancelled meanwhile.
+    pub fn drain_rearming(&mut self, mut each: impl FnMut(u64, Completion<'_>)) -> io::Result<()> {
+        let mut ended = std::mem::take(&mut self.ended);
+        let mut failed_requests = Vec::new();
+        self.drain(|user_data, completion, armed| {
+            let out_of_buffers = matches!(completion, Completion::Error(e) if e == -libc::ENOBUFS);
+            let failed = matches!(completion, Completion::Error(_)) && !out_of_buffers;
+            if !armed && !failed {
+                ended.push(user_data);
+            }
+            if !armed && failed {
+                failed_requests.push(user_data);
+            }
+            if !out_of_buffers {
+                each(user_data, completion);
+            }
+        });
+        for user_data in failed_requests {
+            self.armed.remove(&user_data);
+        }
+        let mut result = Ok(());
+        for &user_data in &ended {
+            result = match self.armed.get(&user_data) {
+                Some(&(fd, true)) => self.arm_poll(fd, user_data),
+                Some(&(fd, false)) => self.arm(fd, user_data),
+                None => Ok(()),
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        ended.clear();
+        self.ended = ended;
+        result
     }
 }
 
@@ -525,6 +576,49 @@ mod tests {
             );
         }
         assert_eq!(rest, vec![vec![4], vec![5]]);
+    }
+
+    #[test]
+    fn receives_that_ran_out_of_buffers_are_armed_again_and_failed_ones_are_not() {
+        let Ok(mut rx) = RxRing::new(4) else { return };
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.arm(a.as_raw_fd(), 5).unwrap();
+        rx.wait(Some(Duration::ZERO)).unwrap();
+        for i in 0..10u8 {
+            tx.send_to(&[i], a.local_addr().unwrap()).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        // Four buffers per wake-up: every datagram still arrives, in order, with no
+        // out-of-buffers error shown, because the receive is armed again each time.
+        let mut got = Vec::new();
+        for _ in 0..20 {
+            rx.wait(Some(Duration::from_millis(50))).unwrap();
+            rx.drain_rearming(|ud, c| match c {
+                Completion::Datagram(p, _) => got.push((ud, p[0])),
+                _ => panic!("only datagrams expected"),
+            })
+            .unwrap();
+            if got.len() == 10 {
+                break;
+            }
+        }
+        assert_eq!(got, (0..10u8).map(|i| (5, i)).collect::<Vec<_>>());
+        // A receive that failed (here: cancelled) is not armed again.
+        rx.cancel(5);
+        let mut errors = Vec::new();
+        rx.drain_rearming(|ud, c| {
+            if let Completion::Error(e) = c {
+                errors.push((ud, e));
+            }
+        })
+        .unwrap();
+        assert_eq!(errors, vec![(5, -libc::ECANCELED)]);
+        tx.send_to(&[99], a.local_addr().unwrap()).unwrap();
+        rx.wait(Some(Duration::from_millis(50))).unwrap();
+        let mut after = 0;
+        rx.drain_rearming(|_, _| after += 1).unwrap();
+        assert_eq!(after, 0, "nothing armed on the socket any more");
     }
 
     #[test]

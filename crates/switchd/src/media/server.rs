@@ -57,9 +57,6 @@ const HOUSEKEEPING: Duration = Duration::from_millis(100);
 const MAX_FRAME: usize = 480;
 /// RTP payload type of telephone-event when the leg negotiated none (never sent).
 const NO_PT: u8 = 0xff;
-/// Linux's errno for "no buffer space": a multishot receive ends with it when the
-/// provided buffers run out.
-const ENOBUFS: i32 = 105;
 /// Provided buffers of the receive ring: several wake-ups' worth of datagrams for a
 /// thousand legs at 50 packets a second; a wake-up that finds more leaves the rest in the
 /// sockets for the next.
@@ -70,11 +67,7 @@ pub(super) enum Receive {
     /// A multishot receive per socket on an io_uring: one `io_uring_enter` per wake-up
     /// collects every datagram of every socket, with no readiness polling and no receive
     /// that only says EAGAIN.
-    Ring {
-        ring: Box<RxRing>,
-        /// Receives that ended (buffers ran out), armed again after the wake-up.
-        rearm: Vec<u64>,
-    },
+    Ring { ring: Box<RxRing> },
     /// Readiness through epoll, then `recvmmsg` on each readable socket.
     Poll {
         poll: Poll,
@@ -93,7 +86,6 @@ impl Receive {
                     ring.arm(waker.as_raw_fd(), WAKER_DATA)?;
                     return Ok(Receive::Ring {
                         ring: Box::new(ring),
-                        rearm: Vec::new(),
                     });
                 }
                 Err(e) => {
@@ -765,7 +757,7 @@ impl Server {
     /// Handles every completion of the ring: datagrams for open legs (a closed leg's
     /// last ones are left), and arms again the receives that ended for want of buffers.
     fn receive_ring(&mut self, now: Instant) {
-        let Receive::Ring { ring, rearm } = &mut self.receive else {
+        let Receive::Ring { ring } = &mut self.receive else {
             return;
         };
         let (legs, send, events, stats) = (
@@ -774,12 +766,9 @@ impl Server {
             &mut self.events,
             &mut self.stats,
         );
-        ring.drain(|data, completion, armed| {
+        let drained = ring.drain_rearming(|data, completion| {
             if data == WAKER_DATA {
                 // A wake-up for the commands, already read.
-                if !armed {
-                    rearm.push(data);
-                }
                 return;
             }
             let (slot, generation) = decode(data);
@@ -797,36 +786,16 @@ impl Server {
                 }
                 // Malformed datagrams are dropped; this ring arms no readiness polls.
                 Completion::Malformed | Completion::Ready => {}
-                // The buffers ran out: the datagrams wait in the socket until the receive
-                // is armed again, below, with this wake-up's buffers back.
-                Completion::Error(e) if e == -ENOBUFS => {}
-                Completion::Error(e) => {
-                    // Anything else would fail again at once: leave the socket unarmed
-                    // rather than spin, and say so.
-                    tracing::warn!(
-                        error = %std::io::Error::from_raw_os_error(-e),
-                        "receiving RTP failed: this leg hears nothing more"
-                    );
-                    return;
-                }
-            }
-            if !armed {
-                rearm.push(data);
+                // Anything but running out of buffers would fail again at once: the ring
+                // leaves the socket unarmed rather than spin; say so.
+                Completion::Error(e) => tracing::warn!(
+                    error = %std::io::Error::from_raw_os_error(-e),
+                    "receiving RTP failed: this leg hears nothing more"
+                ),
             }
         });
-        for data in rearm.drain(..) {
-            let fd = if data == WAKER_DATA {
-                self.waker.as_raw_fd()
-            } else {
-                let (slot, _) = decode(data);
-                match self.legs.get(slot).and_then(Option::as_ref) {
-                    Some(l) => l.fd,
-                    None => continue,
-                }
-            };
-            if let Err(e) = ring.arm(fd, data) {
-                tracing::warn!(error = %e, "cannot receive on an RTP socket again");
-            }
+        if let Err(e) = drained {
+            tracing::warn!(error = %e, "cannot receive on an RTP socket again");
         }
     }
 
