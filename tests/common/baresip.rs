@@ -6,14 +6,14 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{find_program, scratch_dir};
+use super::{find_program, scratch_dir, spawn_logged};
 
 /// Who the phone is.
 #[derive(Debug, Clone)]
@@ -124,17 +124,12 @@ impl Phone {
             ),
         };
         std::fs::write(dir.join("accounts"), line).expect("writing baresip's accounts");
-        let log = std::fs::File::create(dir.join("baresip.log")).expect("creating the log");
         // `-s`: SIP messages go to the log too, for failures' messages.
-        let child = Command::new(baresip)
-            .arg("-s")
-            .arg("-f")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("a second log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("starting baresip");
+        let child = spawn_logged(
+            Command::new(baresip).arg("-s").arg("-f").arg(&dir),
+            &dir,
+            "baresip.log",
+        );
 
         let deadline = Instant::now() + Duration::from_secs(10);
         let ctrl = loop {

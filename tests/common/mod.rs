@@ -484,6 +484,40 @@ pub(crate) fn start_config_daemon(
     (daemon, data)
 }
 
+/// Makes SIPp's directory `sipp-NAME` in `dir` and writes scenario tests/sipp/FILE into
+/// it with each `(from, to)` replacement made; returns the directory and the scenario.
+pub(crate) fn sipp_scenario(
+    dir: &Path,
+    name: &str,
+    file: &str,
+    replace: &[(&str, String)],
+) -> (PathBuf, PathBuf) {
+    let dir = dir.join(format!("sipp-{name}"));
+    std::fs::create_dir_all(&dir).expect("creating SIPp's directory");
+    let src = repo_root().join("tests/sipp").join(file);
+    let mut xml =
+        std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
+    for (from, to) in replace {
+        assert!(xml.contains(from), "{} has no `{from}`", src.display());
+        xml = xml.replace(from, to);
+    }
+    let scenario = dir.join(file);
+    std::fs::write(&scenario, xml).expect("writing the scenario");
+    (dir, scenario)
+}
+
+/// Starts `cmd` in `dir` with no input and its output and errors in `dir/LOG`.
+pub(crate) fn spawn_logged(cmd: &mut Command, dir: &Path, log: &str) -> Child {
+    let file = std::fs::File::create(dir.join(log))
+        .unwrap_or_else(|e| panic!("creating {}: {e}", dir.join(log).display()));
+    cmd.current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("a second log handle"))
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {:?}: {e}", cmd.get_program()))
+}
+
 /// The directory of the test configurations and dialplans.
 pub(crate) fn configs_dir() -> PathBuf {
     repo_root().join("tests/configs")

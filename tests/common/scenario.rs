@@ -4,11 +4,11 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Daemon, PASSWORD, find_program, repo_root};
+use super::{Daemon, PASSWORD, find_program, sipp_scenario, spawn_logged};
 
 /// A SIPp process running one scenario once.
 pub(crate) struct Scenario {
@@ -39,18 +39,7 @@ impl Scenario {
     /// its own, tracing its messages (`*_messages.log`) and errors.
     pub(crate) fn start(dir: &Path, name: &str, run: ScenarioRun<'_>) -> Scenario {
         let sipp = find_program("sipp").expect("install SIPp (apt-get install sip-tester)");
-        let dir = dir.join(format!("sipp-{name}"));
-        std::fs::create_dir_all(&dir).expect("creating SIPp's directory");
-        let src = repo_root().join("tests/sipp").join(run.file);
-        let mut xml = std::fs::read_to_string(&src)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
-        for (from, to) in &run.replace {
-            assert!(xml.contains(from), "{} has no `{from}`", src.display());
-            xml = xml.replace(from, to);
-        }
-        let file = dir.join(run.file);
-        std::fs::write(&file, xml).expect("writing the scenario");
-        let log = std::fs::File::create(dir.join("sipp.out")).expect("creating SIPp's log");
+        let (dir, file) = sipp_scenario(dir, name, run.file, &run.replace);
         let (ip, port) = run.local;
         let media = sipp_port_on(ip);
         let mut cmd = Command::new(sipp);
@@ -64,13 +53,7 @@ impl Scenario {
         if let Some(r) = run.remote {
             cmd.arg(r.to_string());
         }
-        let child = cmd
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("a second log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("starting sipp");
+        let child = spawn_logged(&mut cmd, &dir, "sipp.out");
         Scenario {
             child: Some(child),
             dir,

@@ -4,10 +4,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-use super::{find_program, repo_root};
+use super::{find_program, sipp_scenario, spawn_logged};
 
 /// Where SIPp's RFC 2833 DTMF pcaps are.
 pub(crate) const PCAP_DIR: &str = "/usr/share/sip-tester";
@@ -44,43 +44,40 @@ impl IvrLoad {
         rate: u32,
     ) -> IvrLoad {
         let sipp = find_program("sipp").expect("install SIPp (apt-get install sip-tester)");
-        let dir = dir.join(format!("sipp-{caller}"));
-        std::fs::create_dir_all(&dir).expect("creating SIPp's directory");
-        let template = std::fs::read_to_string(repo_root().join("tests/sipp/ivr_dtmf.xml"))
-            .expect("reading tests/sipp/ivr_dtmf.xml");
-        let xml = template
-            .replace("@CALLER@", caller)
-            .replace("@PCAP@", &dtmf_pcap(digit).display().to_string());
-        let file = dir.join("ivr_dtmf.xml");
-        std::fs::write(&file, xml).expect("writing the scenario");
+        let (dir, file) = sipp_scenario(
+            dir,
+            caller,
+            "ivr_dtmf.xml",
+            &[
+                ("@CALLER@", caller.to_owned()),
+                ("@PCAP@", dtmf_pcap(digit).display().to_string()),
+            ],
+        );
         let sip_port = free_port_on("127.0.0.2");
         let media_port = free_port_on("127.0.0.2");
-        let log = std::fs::File::create(dir.join("sipp.out")).expect("creating SIPp's log");
-        let child = Command::new(sipp)
-            .arg("-sf")
-            .arg(&file)
-            .args(["-s", service])
-            .args([
-                "-i",
-                "127.0.0.2",
-                "-mi",
-                "127.0.0.2",
-                "-t",
-                "u1",
-                "-nostdin",
-            ])
-            .args(["-p", &sip_port.to_string(), "-mp", &media_port.to_string()])
-            .args(["-m", &calls.to_string(), "-r", &rate.to_string()])
-            .args(["-l", &calls.to_string()])
-            .args(["-timeout", "120s", "-timeout_error"])
-            .args(["-trace_err", "-trace_stat", "-fd", "1"])
-            .arg(daemon.to_string())
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("a second log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("starting sipp");
+        let child = spawn_logged(
+            Command::new(sipp)
+                .arg("-sf")
+                .arg(&file)
+                .args(["-s", service])
+                .args([
+                    "-i",
+                    "127.0.0.2",
+                    "-mi",
+                    "127.0.0.2",
+                    "-t",
+                    "u1",
+                    "-nostdin",
+                ])
+                .args(["-p", &sip_port.to_string(), "-mp", &media_port.to_string()])
+                .args(["-m", &calls.to_string(), "-r", &rate.to_string()])
+                .args(["-l", &calls.to_string()])
+                .args(["-timeout", "120s", "-timeout_error"])
+                .args(["-trace_err", "-trace_stat", "-fd", "1"])
+                .arg(daemon.to_string()),
+            &dir,
+            "sipp.out",
+        );
         IvrLoad {
             child: Some(child),
             dir,
