@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::audio::{best_correlation, read_wav, tone_secs, write_tone};
 use common::baresip::{Account, Phone};
 use common::events::Events;
-use common::{API_KEY, DEMO_DID, Daemon, PASSWORD, db, repo_root, scratch_dir};
+use common::{API_KEY, DEMO_DID, Daemon, db, repo_root, scratch_dir};
 
 /// The caller's number, as its From header carries it.
 const CALLER: &str = "+8613800138000";
@@ -20,19 +20,7 @@ const CALLER_HZ: f64 = 440.0;
 const AGENT_HZ: f64 = 1000.0;
 
 fn agent(name: &str, daemon: &Daemon, tone: &std::path::Path, auto_answer: bool) -> Phone {
-    let phone = Phone::start(
-        name,
-        "127.0.0.1",
-        tone,
-        &Account::Registered {
-            user: name.to_owned(),
-            password: PASSWORD.to_owned(),
-            registrar: daemon.addr,
-            auto_answer,
-        },
-    );
-    phone.expect_registered(Duration::from_secs(10));
-    phone
+    Phone::registered(name, daemon.addr, tone, auto_answer)
 }
 
 #[test]

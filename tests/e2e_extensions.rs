@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::audio::{tone_secs, write_tone};
-use common::baresip::{Account, Phone};
+use common::baresip::Phone;
 use common::scenario::{self, Scenario, ScenarioRun, sipp_port_on};
 use common::{Daemon, PASSWORD, db, scratch_dir, start_config_daemon};
 use serde_json::Value;
@@ -385,19 +385,7 @@ fn a_phone_left_ringing_gives_the_caller_480_after_the_ring_timeout() {
 
 /// A baresip phone registered as `user`, sending `tone`.
 fn baresip(user: &str, daemon: &Daemon, tone: &Path, auto_answer: bool) -> Phone {
-    let phone = Phone::start(
-        user,
-        "127.0.0.1",
-        tone,
-        &Account::Registered {
-            user: user.to_owned(),
-            password: PASSWORD.to_owned(),
-            registrar: daemon.addr,
-            auto_answer,
-        },
-    );
-    phone.expect_registered(Duration::from_secs(10));
-    phone
+    Phone::registered(user, daemon.addr, tone, auto_answer)
 }
 
 #[test]

@@ -77,6 +77,29 @@ fn free_sip_port(ip: &str) -> u16 {
 }
 
 impl Phone {
+    /// A phone on 127.0.0.1 registered as `user` (with the tests' password) at
+    /// `registrar`, sending `tone`; returns once it is registered.
+    pub(crate) fn registered(
+        user: &str,
+        registrar: std::net::SocketAddr,
+        tone: &Path,
+        auto_answer: bool,
+    ) -> Phone {
+        let phone = Phone::start(
+            user,
+            "127.0.0.1",
+            tone,
+            &Account::Registered {
+                user: user.to_owned(),
+                password: super::PASSWORD.to_owned(),
+                registrar,
+                auto_answer,
+            },
+        );
+        phone.expect_registered(Duration::from_secs(10));
+        phone
+    }
+
     /// Starts baresip as `name`, with SIP on `ip` (a free port), sending `source` (a WAV;
     /// the call is hung up when it ends, so make it longer than the test).
     pub(crate) fn start(name: &str, ip: &str, source: &Path, account: &Account) -> Phone {
