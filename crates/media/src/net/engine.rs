@@ -1039,17 +1039,22 @@ mod tests {
         got
     }
 
+    /// An engine asked to use AF_XDP, on the 100 ports from `port_min`.
+    fn xdp_engine(port_min: u16) -> RelayEngine {
+        RelayEngine::new(EngineConfig {
+            port_min,
+            port_max: port_min + 99,
+            xdp: true,
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    }
+
     #[test]
     fn with_af_xdp_the_relay_forwards_from_the_same_memory_once_both_peers_are_heard() {
         // Root (CAP_BPF, CAP_NET_ADMIN) is required, as on the machines the tests run on;
         // crates/media/tests/xdp.rs covers the path itself, serialised there.
-        let mut e = RelayEngine::new(EngineConfig {
-            port_min: 46200,
-            port_max: 46299,
-            xdp: true,
-            ..EngineConfig::default()
-        })
-        .unwrap();
+        let mut e = xdp_engine(46200);
         assert!(e.uses_xdp(), "AF_XDP did not attach to lo (see the log)");
         let pcmu = LegMedia::g711(CodecDescriptor::PCMU, None);
         let now = Instant::now();
@@ -1093,13 +1098,7 @@ mod tests {
         assert_eq!(after.xdp_forwarded, 12, "{after:?}");
         assert_eq!(after.forwarded, 19, "{after:?}");
         // A second engine on the interface cannot attach and relays through sockets.
-        let mut second = RelayEngine::new(EngineConfig {
-            port_min: 46300,
-            port_max: 46399,
-            xdp: true,
-            ..EngineConfig::default()
-        })
-        .unwrap();
+        let mut second = xdp_engine(46300);
         assert!(!second.uses_xdp());
         let (id2, a2, _) = second.add_relay(pcmu, pcmu, now).unwrap();
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
