@@ -66,6 +66,8 @@ pub(crate) struct RtpConfig {
     pub(crate) port_max: u16,
     /// A call whose caller or agent sends no RTP this long (except on hold) is ended.
     pub(crate) inactivity: Duration,
+    /// Take the legs' RTP off the UDP stack with AF_XDP (needs root; sockets otherwise).
+    pub(crate) xdp: bool,
 }
 
 #[derive(Debug, Clone)]

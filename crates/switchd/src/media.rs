@@ -64,6 +64,10 @@ pub(crate) struct MediaConfig {
     pub(crate) port_max: u16,
     /// Report [`MediaEvent::Inactive`] after this long without RTP from a sending leg.
     pub(crate) inactivity: Duration,
+    /// Take the legs' datagrams off the UDP stack with AF_XDP, and send a bridged leg's
+    /// on from the same memory (needs root, an IPv4 `address` and a port range; without
+    /// them the thread says why and uses the sockets).
+    pub(crate) xdp: bool,
 }
 
 /// What was negotiated for a leg (from its SDP offer/answer).
@@ -139,6 +143,8 @@ pub(crate) struct Media {
     /// Ports whose socket the media thread has closed, to go back to the allocator.
     freed: mpsc::Receiver<u16>,
     prompts: PromptCache,
+    /// Whether the legs' datagrams come through AF_XDP.
+    uses_xdp: bool,
 }
 
 impl Media {
@@ -161,12 +167,19 @@ impl Media {
         let (waker, wake_rx) = UnixDatagram::pair()?;
         waker.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
-        let receive = server::Receive::new(io_uring, &wake_rx)?;
+        let mut receive = server::Receive::new(io_uring, &wake_rx)?;
+        let xdp = if config.xdp {
+            server::Xdp::attach(&config, &mut receive)
+        } else {
+            None
+        };
+        let uses_xdp = xdp.is_some();
         let (commands, rx) = mpsc::channel();
         let (freed_tx, freed) = mpsc::channel();
         let wake_pending = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let server = Server::new(
             receive,
+            xdp,
             wake_rx,
             rx,
             wake_pending.clone(),
@@ -187,6 +200,7 @@ impl Media {
             legs: HashMap::new(),
             freed,
             prompts: PromptCache::new(),
+            uses_xdp,
         })
     }
 
@@ -215,6 +229,12 @@ impl Media {
         } else {
             tracing::error!("the media thread has stopped; command dropped");
         }
+    }
+
+    /// Whether the legs' datagrams are taken off the UDP stack with AF_XDP
+    /// ([`MediaConfig::xdp`], and it could attach).
+    pub(crate) fn uses_xdp(&self) -> bool {
+        self.uses_xdp
     }
 
     /// Decodes prompt files once, up front; a missing or undecodable file is an error

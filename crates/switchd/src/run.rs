@@ -208,6 +208,7 @@ async fn serve(args: RunArgs, mut config: Config) -> anyhow::Result<ExitCode> {
             port_min: config.rtp.port_min,
             port_max: config.rtp.port_max,
             inactivity: config.rtp.inactivity,
+            xdp: config.rtp.xdp,
         },
         Box::new(move |ev| {
             // The loop is gone only at shutdown.

@@ -90,6 +90,7 @@ pub(crate) fn demo(password: &dyn Fn() -> String, api_key: String) -> Config {
             port_min: 20_000,
             port_max: 29_999,
             inactivity: Duration::from_secs(60),
+            xdp: false,
         },
         http: HttpConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),

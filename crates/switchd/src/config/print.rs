@@ -82,6 +82,7 @@ pub(crate) fn to_toml(c: &Config) -> String {
     let _ = writeln!(o, "port_min = {}", c.rtp.port_min);
     let _ = writeln!(o, "port_max = {}", c.rtp.port_max);
     let _ = writeln!(o, "inactivity = {}", d(c.rtp.inactivity));
+    let _ = writeln!(o, "xdp = {}", c.rtp.xdp);
     let _ = writeln!(o, "\n[http]");
     let _ = writeln!(o, "listen = {}", q(&c.http.listen.to_string()));
     let _ = writeln!(o, "api_key = {}", q(&c.http.api_key));

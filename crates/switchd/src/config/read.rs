@@ -326,7 +326,7 @@ impl Reader<'_> {
         let t = self.section(root, "rtp", "[rtp]");
         if let Some(t) = t {
             self.doc
-                .check_keys(t, &["address", "port_min", "port_max", "inactivity"]);
+                .check_keys(t, &["address", "port_min", "port_max", "inactivity", "xdp"]);
         }
         let get = |k: &str| t.and_then(|t| t.get(k));
         let address = get("address")
@@ -385,11 +385,30 @@ impl Reader<'_> {
                 Some(d)
             })
             .unwrap_or(Duration::from_secs(60));
+        let xdp = get("xdp")
+            .and_then(|v| {
+                let on = self.doc.boolean(v, "xdp")?;
+                if on && address.is_ipv6() {
+                    self.doc.error(
+                        v.span(),
+                        "`xdp` needs an IPv4 `address`",
+                        Some(
+                            "the AF_XDP path carries IPv4 only: set an IPv4 `address` or \
+                             `xdp = false`"
+                                .into(),
+                        ),
+                    );
+                    return None;
+                }
+                Some(on)
+            })
+            .unwrap_or(false);
         RtpConfig {
             address,
             port_min: min as u16,
             port_max: max as u16,
             inactivity,
+            xdp,
         }
     }
 

@@ -238,6 +238,22 @@ fn the_printed_demo_loads_back_and_its_dialplan_compiles() {
 }
 
 #[test]
+fn af_xdp_is_off_unless_asked_and_needs_an_ipv4_address() {
+    let with = |rtp: &str| format!("[http]\napi_key = \"k\"\n[rtp]\n{rtp}\n");
+    let c = load_str(Path::new("x.toml"), &with("")).unwrap();
+    assert!(!c.rtp.xdp);
+    let c = load_str(Path::new("x.toml"), &with("xdp = true")).unwrap();
+    assert!(c.rtp.xdp);
+    let e = load_str(Path::new("x.toml"), &with("address = \"::1\"\nxdp = true")).unwrap_err();
+    assert_eq!(e.len(), 1, "{}", render_errors(&e));
+    assert_eq!((e[0].line, e[0].column), (5, 7), "{}", render_errors(&e));
+    assert!(e[0].message.contains("IPv4"), "{}", e[0].message);
+    assert!(e[0].hint.as_deref().unwrap().contains("xdp = false"));
+    let e = load_str(Path::new("x.toml"), &with("xdp = \"yes\"")).unwrap_err();
+    assert_eq!((e[0].line, e[0].column), (4, 7), "{}", render_errors(&e));
+}
+
+#[test]
 fn the_reference_shows_the_example_as_it_is() {
     let example = std::fs::read_to_string(repo().join("docs/switchyard.example.toml")).unwrap();
     let reference = std::fs::read_to_string(repo().join("docs/config.md")).unwrap();

@@ -3,7 +3,7 @@
 //! prompts, tones and bridged audio), what it plays, DTMF in and out, and a recording.
 
 use std::collections::VecDeque;
-use std::net::UdpSocket;
+use std::net::{SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,9 @@ pub(super) struct Leg {
     /// The slot of the leg this one is bridged to.
     pub(super) peer: Option<usize>,
     pub(super) recording: Option<Box<Recording>>,
+    /// The address the peer sends from and the next hop (MAC) its frames came by, once a
+    /// frame of its was taken on the AF_XDP path: a frame to that address goes to it.
+    pub(super) next_hop: Option<(SocketAddrV4, [u8; 6])>,
 }
 
 impl Leg {
@@ -122,6 +125,7 @@ impl Leg {
             detector: None,
             peer: None,
             recording: None,
+            next_hop: None,
         }
     }
 

@@ -16,7 +16,7 @@
 //! like a leg's socket, so one wait covers both.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
@@ -29,7 +29,8 @@ use switchyard_media::dtmf::rfc4733::DtmfEvent;
 use switchyard_media::net::mio::unix::SourceFd;
 use switchyard_media::net::mio::{Events, Interest, Poll, Token};
 use switchyard_media::net::{
-    BATCH, Completion, PacedId, Pacer, RecvBatch, RxRing, SendBatch, Uring,
+    BATCH, Completion, PacedId, Pacer, RecvBatch, RxRing, SendBatch, Uring, Verdict as Frame,
+    XdpPath, XdpStats,
 };
 use switchyard_media::player::{PlayOptions, PlayerEvent, PlaylistItem};
 use switchyard_media::rtp::{FIXED_HEADER_LEN, FixedHeader, PacketKind, classify};
@@ -38,12 +39,16 @@ use switchyard_media::tone::{ToneGenerator, ToneSpec};
 
 use super::leg::{FRAME_TICKS, Leg, Source};
 use super::record::{FRAME, Recording};
-use super::{LegId, LegParams, MediaEvent, RecordMode, SAMPLE_RATE, Tone};
+use super::{LegId, LegParams, MediaConfig, MediaEvent, RecordMode, SAMPLE_RATE, Tone};
 
 /// The wake-up socket's token in the poll (socket tokens are slot indexes).
 const WAKER: Token = Token(usize::MAX);
 /// The wake-up socket's user data in the ring (a leg's is its generation and slot).
 const WAKER_DATA: u64 = u64::MAX;
+/// The AF_XDP socket's readiness poll's user data in the ring.
+const XDP_DATA: u64 = u64::MAX - 1;
+/// Frames (2 KiB each) of the AF_XDP path's memory, as the relay engine's: 8 MiB.
+const XDP_FRAMES: u32 = 4096;
 /// Ticks per 20 ms period, the paced streams spread over them: 4 ms ticks, each serving a
 /// fifth of the streams. Only legs that generate audio, send DTMF or record are paced.
 const PHASES: u32 = 5;
@@ -106,6 +111,82 @@ impl Receive {
     /// Whether datagrams come through the io_uring.
     pub(super) fn is_ring(&self) -> bool {
         matches!(self, Receive::Ring { .. })
+    }
+}
+
+/// The legs' ports taken off the UDP stack with AF_XDP ([`MediaConfig::xdp`]): their
+/// datagrams arrive as frames in memory shared with the kernel, and a bridged leg's are
+/// sent on from that memory once the far peer's next hop is known. The sockets stay
+/// bound: they keep the ports, and carry what the path does not (sends before the next
+/// hop is known, generated audio, IPv6).
+pub(super) struct Xdp {
+    path: XdpPath,
+    address: Ipv4Addr,
+    port_min: u16,
+    /// The slot + 1 of the leg on each port from `port_min` (0: none).
+    by_port: Vec<u32>,
+}
+
+impl Xdp {
+    /// Attaches to the interface that owns `config.address`, or says why the sockets
+    /// will do.
+    pub(super) fn attach(config: &MediaConfig, receive: &mut Receive) -> Option<Xdp> {
+        let why = match (config.address, receive) {
+            (_, Receive::Poll { .. }) => "it needs io_uring's multishot receive",
+            (IpAddr::V6(_), _) => "it carries IPv4 only",
+            _ if config.port_min == 0 || config.port_max < config.port_min => {
+                "it needs a port range"
+            }
+            (IpAddr::V4(address), Receive::Ring { ring }) => {
+                match XdpPath::attach(config.address, XDP_FRAMES)
+                    .and_then(|path| ring.arm_poll(path.fd(), XDP_DATA).map(|()| path))
+                {
+                    Ok(path) => {
+                        tracing::info!(interface = path.interface(), "RTP through AF_XDP");
+                        let ports = usize::from(config.port_max - config.port_min) + 1;
+                        return Some(Xdp {
+                            path,
+                            address,
+                            port_min: config.port_min,
+                            by_port: vec![0; ports],
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            error = %e,
+                            "AF_XDP unavailable (it needs root, CAP_BPF and CAP_NET_ADMIN, \
+                             and an interface without another XDP program); RTP goes \
+                             through the sockets"
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        tracing::warn!("AF_XDP not used: {why}; RTP goes through the sockets");
+        None
+    }
+
+    /// The slot of the leg on `port`.
+    fn slot(by_port: &[u32], port_min: u16, port: u16) -> Option<usize> {
+        let at = by_port.get(usize::from(port.checked_sub(port_min)?))?;
+        (*at as usize).checked_sub(1)
+    }
+
+    /// Points `port`'s datagrams at the leg in `slot` (`None`: back to the UDP stack).
+    fn steer(&mut self, port: u16, slot: Option<usize>) {
+        let Some(at) = port
+            .checked_sub(self.port_min)
+            .and_then(|i| self.by_port.get_mut(usize::from(i)))
+        else {
+            return;
+        };
+        *at = slot.map_or(0, |s| s as u32 + 1);
+        if let Err(e) = self.path.steer(port, slot.is_some()) {
+            // The socket still receives: the port is just not on the fast path.
+            tracing::warn!(port, error = %e, "AF_XDP steering failed; the port uses its socket");
+            *at = 0;
+        }
     }
 }
 
@@ -223,6 +304,7 @@ pub(super) enum Command {
 /// The media thread's state.
 pub(super) struct Server {
     receive: Receive,
+    xdp: Option<Xdp>,
     /// Call control writes a byte here to wake the thread (see `Media::send`).
     waker: UnixDatagram,
     commands: mpsc::Receiver<Command>,
@@ -262,8 +344,10 @@ pub(super) struct Stats {
 }
 
 impl Server {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         receive: Receive,
+        xdp: Option<Xdp>,
         waker: UnixDatagram,
         commands: mpsc::Receiver<Command>,
         wake_pending: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -277,6 +361,7 @@ impl Server {
             .map_or(0x5357_4d44, |d| d.subsec_nanos() ^ d.as_secs() as u32);
         Server {
             receive,
+            xdp,
             waker,
             commands,
             wake_pending,
@@ -359,6 +444,9 @@ impl Server {
         self.drain_commands(now);
         if self.receive.is_ring() {
             self.receive_ring(now);
+            // Read at every wake-up, whatever woke the thread: the AF_XDP socket's poll
+            // only says that its ring went from empty to not.
+            self.receive_xdp(now);
         } else {
             self.receive_polled(now);
         }
@@ -376,12 +464,22 @@ impl Server {
         self.stats
     }
 
+    /// The AF_XDP path's counters, if it is attached.
+    pub(super) fn xdp_stats(&self) -> Option<XdpStats> {
+        self.xdp.as_ref().map(|x| x.path.stats())
+    }
+
     /// Legs paced now.
     pub(super) fn paced_legs(&self) -> usize {
         self.pacer.len()
     }
 
     fn flush(&mut self) {
+        if let Some(x) = &mut self.xdp
+            && let Err(e) = x.path.flush()
+        {
+            tracing::warn!(error = %e, "AF_XDP send failed");
+        }
         self.send.flush();
         for ev in self.events.drain(..) {
             (self.emit)(ev);
@@ -588,6 +686,9 @@ impl Server {
         let mut l = Leg::new(leg, socket, port, self.inactivity, self.seed, now);
         l.generation = generation;
         self.legs[slot] = Some(l);
+        if let Some(x) = &mut self.xdp {
+            x.steer(port, Some(slot));
+        }
         self.by_id.insert(leg, slot);
         // An unbridged leg is paced (`command` sees to it): it sends silence at least.
     }
@@ -617,6 +718,9 @@ impl Server {
         self.by_id.remove(&l.id);
         self.free.push(slot);
         let port = l.port;
+        if let Some(x) = &mut self.xdp {
+            x.steer(port, None);
+        }
         drop(l);
         self.port_freed(port);
     }
@@ -767,8 +871,9 @@ impl Server {
             &mut self.stats,
         );
         let drained = ring.drain_rearming(|data, completion| {
-            if data == WAKER_DATA {
-                // A wake-up for the commands, already read.
+            if data == WAKER_DATA || data == XDP_DATA {
+                // A wake-up for the commands, already read, or the AF_XDP ring's
+                // readiness (read after this drain).
                 return;
             }
             let (slot, generation) = decode(data);
@@ -782,7 +887,8 @@ impl Server {
             match completion {
                 Completion::Datagram(buf, src) => {
                     stats.received += 1;
-                    handle_packet(legs, send, events, slot, src, buf, now);
+                    let outcome = handle_packet(legs, events, slot, src, buf, now);
+                    forward(legs, send, outcome, buf);
                 }
                 // Malformed datagrams are dropped; this ring arms no readiness polls.
                 Completion::Malformed | Completion::Ready => {}
@@ -824,21 +930,67 @@ impl Server {
                     let Some((buf, src)) = recv.get_mut(i) else {
                         continue;
                     };
-                    handle_packet(
-                        &mut self.legs,
-                        &mut self.send,
-                        &mut self.events,
-                        slot,
-                        src,
-                        buf,
-                        now,
-                    );
+                    let outcome =
+                        handle_packet(&mut self.legs, &mut self.events, slot, src, buf, now);
+                    forward(&self.legs, &mut self.send, outcome, buf);
                 }
                 if n < BATCH {
                     break;
                 }
             }
         }
+    }
+
+    /// Handles every frame on the AF_XDP path's receive ring as a datagram on its leg.
+    /// A bridged leg's goes on from the same memory when the peer's next hop is known,
+    /// else through the peer leg's socket.
+    fn receive_xdp(&mut self, now: Instant) {
+        let Some(x) = self.xdp.as_mut() else { return };
+        let (legs, send, events) = (&mut self.legs, &mut self.send, &mut self.events);
+        let (by_port, port_min, address) = (&x.by_port, x.port_min, x.address);
+        let n = x.path.receive(|frame| {
+            let Some(slot) = Xdp::slot(by_port, port_min, frame.dst_port) else {
+                return Frame::Drop;
+            };
+            let src = frame.src;
+            let outcome = handle_packet(
+                legs,
+                events,
+                slot,
+                SocketAddr::V4(src),
+                frame.payload_mut(),
+                now,
+            );
+            if let Outcome::Dropped = outcome {
+                return Frame::Drop;
+            }
+            // The leg took the datagram from `src`: frames to it go by the same hop.
+            if let Some(Some(l)) = legs.get_mut(slot) {
+                l.next_hop = Some((src, frame.src_mac));
+            }
+            let Outcome::Forward { slot: ps, to } = outcome else {
+                return Frame::Drop;
+            };
+            let Some(Some(peer)) = legs.get(ps) else {
+                return Frame::Drop;
+            };
+            match (to, peer.next_hop) {
+                (SocketAddr::V4(to), Some((hop, to_mac))) if hop == to && peer.port != 0 => {
+                    Frame::Forward {
+                        from: SocketAddrV4::new(address, peer.port),
+                        to,
+                        to_mac,
+                        len: frame.payload().len(),
+                    }
+                }
+                // Nothing heard from that peer on this path yet: through the socket.
+                _ => {
+                    send.push(peer.fd, to, frame.payload());
+                    Frame::Drop
+                }
+            }
+        });
+        self.stats.received += n as u64;
     }
 
     // --- tick ---
@@ -973,36 +1125,58 @@ fn payload_range(buf: &[u8]) -> Option<std::ops::Range<usize>> {
     (start <= end).then_some(start..end)
 }
 
-/// Handles one datagram received on leg `slot`.
+/// What became of a received datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Not RTP, not from the leg's peer, or not wanted.
+    Dropped,
+    /// Taken from the peer (heard, recorded, its keys detected), not sent on.
+    Taken,
+    /// Taken, and rewritten in place for the bridged leg in `slot`, to go to `to`.
+    Forward { slot: usize, to: SocketAddr },
+}
+
+/// Sends a datagram that [`handle_packet`] rewrote on through the peer leg's socket.
+fn forward(legs: &[Option<Leg>], send: &mut Out, outcome: Outcome, buf: &[u8]) {
+    if let Outcome::Forward { slot, to } = outcome
+        && let Some(Some(peer)) = legs.get(slot)
+    {
+        send.push(peer.fd, to, buf);
+    }
+}
+
+/// Handles one datagram received on leg `slot`; a bridged leg's is rewritten in place
+/// for its peer, for the caller to send.
 fn handle_packet(
     legs: &mut [Option<Leg>],
-    send: &mut Out,
     events: &mut Vec<MediaEvent>,
     slot: usize,
     src: SocketAddr,
     buf: &mut [u8],
     now: Instant,
-) {
+) -> Outcome {
     // RTCP (muxed) and anything else that is not RTP is ignored.
     if classify(buf) != PacketKind::Rtp {
-        return;
+        return Outcome::Dropped;
     }
     let Some(mut h) = FixedHeader::read(buf) else {
-        return;
+        return Outcome::Dropped;
     };
     let Some(range) = payload_range(buf) else {
-        return;
+        return Outcome::Dropped;
     };
     let peer_slot = {
         let Some(l) = legs.get_mut(slot).and_then(Option::as_mut) else {
-            return;
+            return Outcome::Dropped;
         };
-        let Some(p) = &l.params else { return };
+        let Some(p) = &l.params else {
+            return Outcome::Dropped;
+        };
         if !p.receive {
-            return;
+            return Outcome::Dropped;
         }
         if let Verdict::Drop(_) = l.stream.handle_rtp(now, src, h.sequence) {
-            return;
+            return Outcome::Dropped;
         }
         let (audio_pt, dtmf_pt, codec) = (p.payload_type, p.dtmf_payload_type, p.codec);
         if Some(h.payload_type) == dtmf_pt {
@@ -1044,33 +1218,35 @@ fn handle_packet(
                 }
             }
         } else {
-            return;
+            return Outcome::Taken;
         }
-        let Some(l) = legs[slot].as_ref() else { return };
+        let Some(l) = legs[slot].as_ref() else {
+            return Outcome::Taken;
+        };
         match l.peer {
             Some(ps) => ps,
-            None => return,
+            None => return Outcome::Taken,
         }
     };
     // Bridged: the relay fast path to the peer.
     let Ok([Some(rx), Some(tx)]) = legs.get_disjoint_mut([slot, peer_slot]) else {
-        return;
+        return Outcome::Taken;
     };
     let (Some(rp), Some(tp)) = (&rx.params, &tx.params) else {
-        return;
+        return Outcome::Taken;
     };
     if !tp.send {
-        return;
+        return Outcome::Taken;
     }
     let Some(to) = tx.stream.send_target() else {
-        return;
+        return Outcome::Taken;
     };
     if h.payload_type == rp.payload_type {
         if tx.dtmf_out.is_active() || tx.generating() {
             // A key we send replaces the audio meanwhile (RFC 4733 §2.6): interleaving
             // the two sources would break the event's constant timestamp. So does an
             // announcement played to the leg.
-            return;
+            return Outcome::Taken;
         }
         h.payload_type = tp.payload_type;
         if rp.codec != tp.codec
@@ -1079,18 +1255,21 @@ fn handle_packet(
                 .transcode_in_place(tp.codec, &mut buf[range])
                 .is_err()
         {
-            return;
+            return Outcome::Taken;
         }
     } else {
         match tp.dtmf_payload_type {
             Some(pt) => h.payload_type = pt,
-            None => return,
+            None => return Outcome::Taken,
         }
     }
     tx.out.rewrite(now, &mut h);
     tx.out.count(buf.len() - FIXED_HEADER_LEN);
     let _ = h.write_into(buf);
-    send.push(tx.fd, to, buf);
+    Outcome::Forward {
+        slot: peer_slot,
+        to,
+    }
 }
 
 fn legs_records_peer(legs: &[Option<Leg>], peer: usize) -> bool {

@@ -46,15 +46,42 @@ fn polling(test: fn()) {
     test();
 }
 
+thread_local! {
+    /// Whether this test's media server takes its legs' datagrams with AF_XDP.
+    static XDP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Only one XDP program can be attached to an interface: the tests that attach to `lo`
+/// take turns.
+static LO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Ports for a test on the AF_XDP path: a range of its own per process (a port another
+/// program holds is skipped by the allocator).
+fn xdp_ports() -> (u16, u16) {
+    let base = 47_000 + (std::process::id() % 50) as u16 * 40;
+    (base, base + 39)
+}
+
+/// Runs a test with the media server on the AF_XDP path. It needs root (CAP_BPF,
+/// CAP_NET_ADMIN), as on the machines the tests run on.
+fn on_xdp(test: fn()) {
+    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+    XDP.with(|c| c.set(true));
+    test();
+}
+
 fn rig(inactivity: Duration) -> Rig {
     let (tx, events) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
+    let xdp = XDP.with(std::cell::Cell::get);
+    let (port_min, port_max) = if xdp { xdp_ports() } else { (0, 0) };
     let media = Media::start_with(
         MediaConfig {
             address: [127, 0, 0, 1].into(),
-            port_min: 0,
-            port_max: 0,
+            port_min,
+            port_max,
             inactivity,
+            xdp,
         },
         IO_URING.with(std::cell::Cell::get),
         Box::new(move |e| {
@@ -62,6 +89,11 @@ fn rig(inactivity: Duration) -> Rig {
         }),
     )
     .expect("media starts");
+    assert_eq!(
+        media.uses_xdp(),
+        xdp,
+        "AF_XDP asked for but not attached to lo (see the log)"
+    );
     Rig {
         media,
         events,
@@ -886,6 +918,7 @@ fn ports_come_from_the_configured_range() {
             port_min: base,
             port_max: base + 3,
             inactivity: Duration::from_secs(60),
+            xdp: false,
         },
         Box::new(move |e| {
             let _ = tx.lock().expect("test channel").send(e);
@@ -1119,9 +1152,15 @@ struct Driven {
 
 impl Driven {
     fn new(io_uring: bool) -> Self {
+        Self::with(io_uring, None)
+    }
+
+    /// A media server on the AF_XDP path for the ports in `xdp`'s range.
+    fn with(io_uring: bool, xdp: Option<&MediaConfig>) -> Self {
         let (waker, wake_rx) = std::os::unix::net::UnixDatagram::pair().expect("socket pair");
         wake_rx.set_nonblocking(true).expect("nonblocking");
-        let receive = server::Receive::new(io_uring, &wake_rx).expect("receive");
+        let mut receive = server::Receive::new(io_uring, &wake_rx).expect("receive");
+        let xdp = xdp.map(|c| server::Xdp::attach(c, &mut receive).expect("AF_XDP attaches"));
         assert!(
             !io_uring || receive.is_ring() || switchyard_media::net::RxRing::new(4).is_err(),
             "io_uring is there but not used"
@@ -1131,6 +1170,7 @@ impl Driven {
         let (freed, _) = mpsc::channel();
         let server = Server::new(
             receive,
+            xdp,
             wake_rx,
             rx,
             Arc::new(std::sync::atomic::AtomicBool::new(false)),
@@ -1154,14 +1194,25 @@ impl Driven {
 
     /// Opens a leg; configured for `phone` unless `configure` is false.
     fn open(&mut self, leg: LegId, phone: &UdpSocket, configure: bool) -> SocketAddr {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        self.open_in(leg, phone, configure, (0, 0))
+    }
+
+    /// Opens a leg on the first free even port of `range` (`(0, 0)`: the system's
+    /// choice).
+    fn open_in(
+        &mut self,
+        leg: LegId,
+        phone: &UdpSocket,
+        configure: bool,
+        (min, max): (u16, u16),
+    ) -> SocketAddr {
+        let (socket, port) = (min..=max)
+            .step_by(2)
+            .find_map(|p| Some((UdpSocket::bind(("127.0.0.1", p)).ok()?, p)))
+            .expect("a free port");
         socket.set_nonblocking(true).expect("nonblocking");
         let addr = socket.local_addr().expect("addr");
-        self.send(Command::Open {
-            leg,
-            socket,
-            port: 0,
-        });
+        self.send(Command::Open { leg, socket, port });
         if configure {
             self.send(Command::Configure {
                 leg,
@@ -1356,4 +1407,138 @@ fn keys_sent_after_a_quiet_bridge_are_stamped_at_real_time() {
         (stamped - real).abs() < 0.1 * f64::from(SAMPLE_RATE),
         "{stamped} RTP units between the keys, {real:.0} in real time"
     );
+}
+
+// --- the AF_XDP path: the same behaviour, relayed from the frames ---
+
+#[test]
+fn on_xdp_a_bridge_relays_and_transcodes() {
+    on_xdp(bridge_transcodes_pcmu_and_pcma);
+}
+
+#[test]
+fn on_xdp_a_bridge_maps_keys() {
+    on_xdp(bridge_maps_telephone_event_and_reports_keys);
+}
+
+#[test]
+fn on_xdp_a_bridge_is_recorded() {
+    on_xdp(records_a_bridge_in_stereo);
+}
+
+#[test]
+fn on_xdp_packets_from_another_source_are_dropped() {
+    on_xdp(packets_from_another_source_are_dropped_after_learning);
+}
+
+#[test]
+fn on_xdp_media_follows_a_phone_behind_nat() {
+    on_xdp(media_follows_a_phone_behind_nat_once_learned);
+}
+
+/// Sends `count` PCMU packets from `phone` to `to`, payloads `first..`, sequence `seq..`.
+fn burst(phone: &UdpSocket, to: SocketAddr, seq: u16, first: u8, count: u8) {
+    for i in 0..count {
+        let n = u16::from(i);
+        send_rtp(
+            phone,
+            to,
+            PCMU,
+            seq + n,
+            8000 + 160 * u32::from(seq + n),
+            false,
+            &[first + i; 160],
+        );
+    }
+}
+
+/// Turns `d` until `phone` has `want` packets (or two seconds pass); returns them with
+/// the address they came from.
+fn relayed(d: &mut Driven, phone: &UdpSocket, want: usize) -> Vec<(Rx, SocketAddr)> {
+    phone.set_nonblocking(true).expect("nonblocking");
+    let mut got = Vec::new();
+    d.turn_until(|_| {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = phone.recv_from(&mut buf) {
+            if let Some(h) = FixedHeader::read(&buf[..n]) {
+                let payload = buf[12..n].to_vec();
+                got.push((
+                    Rx {
+                        h,
+                        payload,
+                        at: Instant::now(),
+                    },
+                    from,
+                ));
+            }
+        }
+        got.len() >= want
+    });
+    got
+}
+
+#[test]
+fn on_xdp_a_bridge_goes_on_from_the_frames_once_both_phones_are_heard() {
+    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+    let ports = xdp_ports();
+    let config = MediaConfig {
+        address: [127, 0, 0, 1].into(),
+        port_min: ports.0,
+        port_max: ports.1,
+        inactivity: Duration::from_secs(60),
+        xdp: true,
+    };
+    let mut d = Driven::with(true, Some(&config));
+    let (a, b) = (phone(), phone());
+    let ta = d.open_in(1, &a, true, ports);
+    let tb = d.open_in(2, &b, true, ports);
+    d.send(Command::Bridge { a: 1, b: 2 });
+    d.turn();
+    let _ = relayed(&mut d, &b, usize::MAX); // the silence sent before the bridge
+    // Phone A first: B has sent nothing, so the next hop to it is unknown and the
+    // relayed packets leave through leg B's socket.
+    burst(&a, ta, 0, 0, 10);
+    let first = relayed(&mut d, &b, 10);
+    assert_eq!(first.len(), 10, "from the signalled address: no probation");
+    assert!(first.iter().all(|(_, from)| *from == tb));
+    let before = d.server.xdp_stats().expect("attached");
+    assert_eq!(before.received, 10, "{before:?}");
+    assert_eq!(before.forwarded, 0, "{before:?}");
+    // Phone B answers: both next hops are known, both directions go on from the frames,
+    // from the legs' own addresses, one outgoing stream each side.
+    burst(&b, tb, 0, 100, 10);
+    let back = relayed(&mut d, &a, 10);
+    assert_eq!(back.len(), 10);
+    assert!(back.iter().all(|(_, from)| *from == ta));
+    burst(&a, ta, 10, 10, 5);
+    let more = relayed(&mut d, &b, 5);
+    assert_eq!(more.len(), 5);
+    assert!(more.iter().all(|(_, from)| *from == tb));
+    let payloads: Vec<u8> = more.iter().map(|(p, _)| p.payload[0]).collect();
+    assert_eq!(payloads, [10, 11, 12, 13, 14]);
+    assert!(more.iter().all(|(p, _)| p.payload.len() == 160));
+    let ssrc = first[0].0.h.ssrc;
+    assert!(
+        more.iter().all(|(p, _)| p.h.ssrc == ssrc),
+        "one stream to B"
+    );
+    let seqs: Vec<u16> = first
+        .iter()
+        .chain(&more)
+        .map(|(p, _)| p.h.sequence)
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+        "sequence numbers run on from the socket's packets to the frames': {seqs:?}"
+    );
+    let after = d.server.xdp_stats().expect("attached");
+    assert_eq!(after.received, 25, "{after:?}");
+    assert_eq!(after.forwarded, 15, "{after:?}");
+    // A closed leg's port goes back to its socket: nothing more is taken for it.
+    d.send(Command::Close { leg: 1 });
+    d.turn();
+    burst(&a, ta, 15, 15, 3);
+    std::thread::sleep(Duration::from_millis(20));
+    d.turn();
+    assert_eq!(d.server.xdp_stats().expect("attached").received, 25);
 }
