@@ -235,6 +235,16 @@ fn agent(daemon: &Daemon, id: &str) -> Value {
     get_json(daemon.api(), &format!("/api/v1/agents/{id}"), API_KEY)
 }
 
+/// The sales queue's agent counts as `GET /api/v1/queues` shows them.
+fn sales_agents(daemon: &Daemon) -> Value {
+    let queues = get_json(daemon.api(), "/api/v1/queues", API_KEY);
+    queues
+        .as_array()
+        .and_then(|qs| qs.iter().find(|q| q["name"] == "sales"))
+        .map(|q| q["agents"].clone())
+        .unwrap_or_else(|| panic!("no sales queue: {queues:#}"))
+}
+
 /// Waits until the agent's state is `state`; panics with the last view otherwise.
 fn expect_agent_state(daemon: &Daemon, id: &str, state: &str, timeout: Duration) -> Value {
     let mut last = Value::Null;
@@ -1383,6 +1393,11 @@ fn an_agent_on_a_phone_to_phone_call_is_offered_no_queue_call_until_it_ends() {
     assert_eq!(during["state"], "available", "{during:#}");
     assert_eq!(during["on_phone_call"], true, "{during:#}");
     assert_eq!(agent(&daemon, "1003")["on_phone_call"], false);
+    // The queue views agree: of sales' two agents, 1003 is available and 1001 busy on a
+    // phone call.
+    let sales = sales_agents(&daemon);
+    assert_eq!(sales["available"], 1, "{sales:#}");
+    assert_eq!(sales["on_phone_call"], 1, "{sales:#}");
     let on_phone_call = |agent: &'static str, flag: bool| {
         move |v: &Value| {
             v["agent"] == agent && v["state"] == "available" && v["on_phone_call"] == flag
@@ -1425,6 +1440,13 @@ fn an_agent_on_a_phone_to_phone_call_is_offered_no_queue_call_until_it_ends() {
     })
     .unwrap_or_else(|| panic!("1001 still on a phone call after it ended: {after:#}"));
     assert_eq!(after["state"], "available", "{after:#}");
+    let mut sales = Value::Null;
+    wait_until(Duration::from_secs(5), || {
+        sales = sales_agents(&daemon);
+        (sales["available"] == 2).then_some(())
+    })
+    .unwrap_or_else(|| panic!("sales does not count both agents available: {sales:#}"));
+    assert_eq!(sales["on_phone_call"], 0, "{sales:#}");
     events
         .wait(
             "agent_state",
