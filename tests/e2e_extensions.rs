@@ -545,3 +545,27 @@ fn two_softphones_call_each_other_and_hear_each_other() {
     drop((alice, bob));
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_port_slot_held_by_one_holder_is_never_given_to_another() {
+    // The RTP ranges and SIPp ports of tests/common are slots locked per test process;
+    // two holders of slots of one kind (as two test processes would be) get different
+    // slots, and a slot let go is taken again.
+    let kind = format!("check-{}", std::process::id());
+    let (first, _first_lock) = common::lock_slot(&kind, 3);
+    let (second, second_lock) = common::lock_slot(&kind, 3);
+    assert_ne!(first, second);
+    let (third, _third_lock) = common::lock_slot(&kind, 3);
+    assert!(
+        third != first && third != second,
+        "{first} {second} {third}"
+    );
+    drop(second_lock);
+    let (again, _again_lock) = common::lock_slot(&kind, 3);
+    assert_eq!(again, second);
+    for n in 0..3 {
+        let _ = std::fs::remove_file(
+            std::env::temp_dir().join(format!("switchyard-test-ports-{kind}-{n}.lock")),
+        );
+    }
+}
