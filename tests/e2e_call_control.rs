@@ -235,6 +235,16 @@ fn agent(daemon: &Daemon, id: &str) -> Value {
     get_json(daemon.api(), &format!("/api/v1/agents/{id}"), API_KEY)
 }
 
+/// The sales queue's agent counts as `GET /api/v1/queues` shows them.
+fn sales_agents(daemon: &Daemon) -> Value {
+    let queues = get_json(daemon.api(), "/api/v1/queues", API_KEY);
+    queues
+        .as_array()
+        .and_then(|qs| qs.iter().find(|q| q["name"] == "sales"))
+        .map(|q| q["agents"].clone())
+        .unwrap_or_else(|| panic!("no sales queue: {queues:#}"))
+}
+
 /// Waits until the agent's state is `state`; panics with the last view otherwise.
 fn expect_agent_state(daemon: &Daemon, id: &str, state: &str, timeout: Duration) -> Value {
     let mut last = Value::Null;
@@ -1383,6 +1393,11 @@ fn an_agent_on_a_phone_to_phone_call_is_offered_no_queue_call_until_it_ends() {
     assert_eq!(during["state"], "available", "{during:#}");
     assert_eq!(during["on_phone_call"], true, "{during:#}");
     assert_eq!(agent(&daemon, "1003")["on_phone_call"], false);
+    // The queue views agree: of sales' two agents, 1003 is available and 1001 busy on a
+    // phone call.
+    let sales = sales_agents(&daemon);
+    assert_eq!(sales["available"], 1, "{sales:#}");
+    assert_eq!(sales["on_phone_call"], 1, "{sales:#}");
     let on_phone_call = |agent: &'static str, flag: bool| {
         move |v: &Value| {
             v["agent"] == agent && v["state"] == "available" && v["on_phone_call"] == flag
@@ -1425,6 +1440,13 @@ fn an_agent_on_a_phone_to_phone_call_is_offered_no_queue_call_until_it_ends() {
     })
     .unwrap_or_else(|| panic!("1001 still on a phone call after it ended: {after:#}"));
     assert_eq!(after["state"], "available", "{after:#}");
+    let mut sales = Value::Null;
+    wait_until(Duration::from_secs(5), || {
+        sales = sales_agents(&daemon);
+        (sales["available"] == 2).then_some(())
+    })
+    .unwrap_or_else(|| panic!("sales does not count both agents available: {sales:#}"));
+    assert_eq!(sales["on_phone_call"], 0, "{sales:#}");
     events
         .wait(
             "agent_state",
@@ -1460,6 +1482,96 @@ fn an_agent_on_a_phone_to_phone_call_is_offered_no_queue_call_until_it_ends() {
         .find(|c| c["trunk"] == "phone")
         .unwrap_or_else(|| panic!("no CDR of the phone-to-phone call: {cdrs:#?}"));
     assert_eq!(phone_call["disposition"], "answered", "{phone_call:#}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_call_transferred_to_a_number_is_recorded_while_bridged() {
+    let dir = scratch_dir("cc-transfer-recorded");
+    // The far end plays 3 s of a 1 kHz tone (G.711 μ-law) as soon as it answers.
+    let pcap = dir.join("tone.pcap");
+    let tone: Vec<i16> = (0..24_000)
+        .map(|i| {
+            (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * f64::from(i) / 8000.0).sin()) as i16
+        })
+        .collect();
+    common::pcap::write_pcmu_pcap(&pcap, &tone);
+    let gateway_port = free_port_on("127.0.0.1");
+    let (mut daemon, data) = start_daemon(
+        &dir,
+        &[
+            ("record = false", "record = true"),
+            (
+                "sip:127.0.0.1:17901",
+                &format!("sip:127.0.0.1:{gateway_port}"),
+            ),
+        ],
+    );
+    let gateway = Sipp::start(
+        &dir,
+        "gateway",
+        "gw_answer_tone.xml",
+        &[("@PCAP@", pcap.display().to_string())],
+        ("127.0.0.1", gateway_port),
+        &[],
+        None,
+    );
+    // The dialplan transfers the (silent) caller to a number through the carrier; the
+    // caller hangs up 4 s after the far end answered.
+    hanging_up_caller(&dir, &daemon, "+8613700137091", "+861058000005", 4000)
+        .expect_pass(Duration::from_secs(20));
+    gateway.expect_pass(Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let cdr = &cdrs[0];
+    eprintln!("CDR: {cdr:#}");
+    assert_eq!(cdr["disposition"], "transferred", "{cdr:#}");
+    let path = PathBuf::from(
+        cdr["recording"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no recording in the CDR: {cdr:#}")),
+    );
+    // Named like an agent call's recording: <storage>/recordings/<date>-<time>-<call>.wav.
+    assert_eq!(
+        path.parent(),
+        Some(data.join("recordings").as_path()),
+        "{cdr:#}"
+    );
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let id = cdr["id"].as_str().unwrap_or_default();
+    assert!(name.ends_with(&format!("-{id}.wav")), "{name}");
+    // The recording stops with the call: its header is finished, its length the file's.
+    let finished = wait_until(Duration::from_secs(5), || {
+        let bytes = std::fs::read(&path).ok()?;
+        let riff = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?) as usize;
+        (bytes.len() > 44 && riff + 8 == bytes.len()).then_some(())
+    });
+    assert!(finished.is_some(), "{} never finished", path.display());
+    let (far, channels) = common::audio::read_wav_channel(&path, 1)
+        .unwrap_or_else(|e| panic!("not a readable WAV: {e}"));
+    let (caller, _) = common::audio::read_wav_channel(&path, 0).expect("the caller's channel");
+    let far_tone = common::audio::tone_secs(&far, 1000.0);
+    let caller_tone = common::audio::tone_secs(&caller, 1000.0);
+    eprintln!(
+        "recording: {channels} channels, {:.2} s; the far end's tone {far_tone:.2} s, \
+         on the caller's side {caller_tone:.2} s",
+        far.secs()
+    );
+    // Stereo like an agent call (caller left, far end right), as long as the bridged
+    // part (4 s), with the far end's 3 s tone on its side only.
+    assert_eq!(channels, 2);
+    assert!(
+        (3.0..7.0).contains(&far.secs()),
+        "{:.2} s recorded",
+        far.secs()
+    );
+    assert!(
+        far_tone >= 2.5,
+        "{far_tone:.2} s of the far end's tone recorded"
+    );
+    assert!(
+        caller_tone < 0.3,
+        "{caller_tone:.2} s of tone on the caller's side"
+    );
     assert!(daemon.stop().success());
 }
 

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use common::audio::{tone_secs, write_tone};
 use common::baresip::Phone;
+use common::http::request;
 use common::scenario::{self, Scenario, ScenarioRun, sipp_port_on};
-use common::{Daemon, PASSWORD, db, scratch_dir, start_config_daemon};
-use serde_json::Value;
+use common::{API_KEY, Daemon, PASSWORD, db, scratch_dir, start_config_daemon, wait_until};
+use serde_json::{Value, json};
 
 /// The contact centre of the call-control tests (three phones, nobody logged in).
 fn start_daemon(dir: &Path) -> (Daemon, PathBuf) {
@@ -383,6 +384,123 @@ fn a_phone_left_ringing_gives_the_caller_480_after_the_ring_timeout() {
     assert!(daemon.stop().success());
 }
 
+/// Logs agent `agent` in on phone `device` through the API and waits until they are
+/// `available`.
+fn log_in(daemon: &Daemon, agent: &str, device: &str) {
+    let path = format!("/api/v1/agents/{agent}/login");
+    let body = json!({ "device": device });
+    let resp = request(daemon.api(), "POST", &path, API_KEY, Some(&body))
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    assert_eq!(resp.status, 200, "POST {path}: {}", resp.json());
+    wait_for_agent(daemon, agent, "available");
+}
+
+/// Waits until agent `agent`'s state (in the API) is `state`.
+fn wait_for_agent(daemon: &Daemon, agent: &str, state: &str) {
+    let mut last = Value::Null;
+    wait_until(Duration::from_secs(10), || {
+        last = daemon.get(&format!("/api/v1/agents/{agent}"));
+        (last["state"] == state).then_some(())
+    })
+    .unwrap_or_else(|| panic!("agent {agent} never became {state}: {last:#}"));
+}
+
+/// The Call-IDs of the INVITEs a SIPp phone received (its message log in `dir`).
+fn invites_received(dir: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = scenario::received_messages(dir)
+        .iter()
+        .filter(|m| m.starts_with("INVITE "))
+        .filter_map(|m| scenario::header(m, "Call-ID").map(str::to_owned))
+        .collect();
+    ids.dedup();
+    ids
+}
+
+#[test]
+fn a_phone_whose_agent_is_on_a_queue_call_is_busy_until_the_call_ends() {
+    let dir = scratch_dir("ext-agent-busy");
+    let (mut daemon, data) = start_daemon(&dir);
+    let port_1001 = register(&daemon, "1001");
+    log_in(&daemon, "1001", "1001");
+    // Agent 1001's phone answers the sales call; the trunk caller talks 6 s.
+    let agent_1001 = callee(&dir, "1001", port_1001, "cc_agent_answer.xml", &[]);
+    let queue_caller = Scenario::start(
+        &dir,
+        "trunk-caller",
+        ScenarioRun {
+            file: "cc_caller_hangup.xml",
+            replace: vec![
+                ("@CALLER@", "+8613700137081".to_owned()),
+                ("@MEDIA_PORT@", sipp_port_on("127.0.0.2").to_string()),
+                ("@TALK_MS@", "6000".to_owned()),
+            ],
+            local: ("127.0.0.2", sipp_port_on("127.0.0.2")),
+            args: vec!["-s".to_owned(), "+861058000001".to_owned()],
+            remote: Some(daemon.addr),
+            timeout: Duration::from_secs(60),
+        },
+    );
+    wait_for_agent(&daemon, "1001", "on_call");
+    // 1002 dials 1001 during the queue call: busy at once, and 1001's phone is not rung.
+    caller(
+        &dir,
+        &daemon,
+        "phone-1002-busy",
+        "1002",
+        "1001",
+        "ext_caller_refused.xml",
+        &[("@STATUS@", "486".to_owned())],
+    )
+    .expect_pass(Duration::from_secs(20));
+    queue_caller.expect_pass(Duration::from_secs(20));
+    let agent_dir = agent_1001.expect_pass(Duration::from_secs(10));
+    let invites = invites_received(&agent_dir);
+    assert_eq!(invites.len(), 1, "1001's phone got INVITEs of {invites:?}");
+    let cdrs = db::wait_cdrs(&data, 2, Duration::from_secs(10));
+    let busy = cdrs
+        .iter()
+        .find(|c| c["trunk"] == "phone")
+        .unwrap_or_else(|| panic!("no CDR of the phone call: {cdrs:#?}"));
+    assert_eq!(busy["caller"], "1002", "{busy:#}");
+    assert_eq!(busy["did"], "1001", "{busy:#}");
+    assert_eq!(busy["disposition"], "failed", "{busy:#}");
+    assert_eq!(busy["hangup_by"], "callee", "{busy:#}");
+    assert_eq!(busy["hangup_reason"], "busy", "{busy:#}");
+    assert!(busy["answer_ms"].is_null(), "{busy:#}");
+
+    // The queue call over, the same call rings 1001, which answers.
+    wait_for_agent(&daemon, "1001", "available");
+    let phone_1001 = callee(
+        &dir,
+        "1001",
+        port_1001,
+        "ext_callee_answer.xml",
+        &[("@MEDIA_PORT@", sipp_port_on("127.0.0.1").to_string())],
+    );
+    caller(
+        &dir,
+        &daemon,
+        "phone-1002-answered",
+        "1002",
+        "1001",
+        "ext_caller.xml",
+        &[
+            ("@MEDIA_PORT@", sipp_port_on("127.0.0.1").to_string()),
+            ("@TALK_MS@", "500".to_owned()),
+        ],
+    )
+    .expect_pass(Duration::from_secs(20));
+    phone_1001.expect_pass(Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 3, Duration::from_secs(10));
+    let answered = cdrs
+        .iter()
+        .filter(|c| c["trunk"] == "phone")
+        .find(|c| c["disposition"] == "answered")
+        .unwrap_or_else(|| panic!("no answered phone call: {cdrs:#?}"));
+    assert_eq!(answered["did"], "1001", "{answered:#}");
+    assert!(daemon.stop().success());
+}
+
 /// A baresip phone registered as `user`, sending `tone`.
 fn baresip(user: &str, daemon: &Daemon, tone: &Path, auto_answer: bool) -> Phone {
     Phone::registered(user, daemon.addr, tone, auto_answer)
@@ -426,4 +544,28 @@ fn two_softphones_call_each_other_and_hear_each_other() {
     assert_eq!(cdr["hangup_by"], "caller", "{cdr:#}");
     drop((alice, bob));
     assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_port_slot_held_by_one_holder_is_never_given_to_another() {
+    // The RTP ranges and SIPp ports of tests/common are slots locked per test process;
+    // two holders of slots of one kind (as two test processes would be) get different
+    // slots, and a slot let go is taken again.
+    let kind = format!("check-{}", std::process::id());
+    let (first, _first_lock) = common::lock_slot(&kind, 3);
+    let (second, second_lock) = common::lock_slot(&kind, 3);
+    assert_ne!(first, second);
+    let (third, _third_lock) = common::lock_slot(&kind, 3);
+    assert!(
+        third != first && third != second,
+        "{first} {second} {third}"
+    );
+    drop(second_lock);
+    let (again, _again_lock) = common::lock_slot(&kind, 3);
+    assert_eq!(again, second);
+    for n in 0..3 {
+        let _ = std::fs::remove_file(
+            std::env::temp_dir().join(format!("switchyard-test-ports-{kind}-{n}.lock")),
+        );
+    }
 }

@@ -65,6 +65,12 @@ impl Wav {
 /// Reads a PCM WAV file (8- or 16-bit integer, or G.711 μ-law/A-law). A file whose
 /// header was never finished (its writer was killed) is read up to its end.
 pub(crate) fn read_wav(path: &Path) -> Result<Wav, String> {
+    read_wav_channel(path, 0).map(|(wav, _)| wav)
+}
+
+/// As [`read_wav`], the samples of channel `channel` (0: left or mono, 1: right); also
+/// says how many channels the file has. A channel the file does not have is an error.
+pub(crate) fn read_wav_channel(path: &Path, channel: usize) -> Result<(Wav, usize), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
         return Err(format!("{} is not a WAV file", path.display()));
@@ -88,16 +94,25 @@ pub(crate) fn read_wav(path: &Path) -> Result<Wav, String> {
             };
             let data = &bytes[body..end];
             let format = format.ok_or_else(|| format!("{}: no fmt chunk", path.display()))?;
-            let samples = decode(format, bits, channels, data)
+            if channel >= channels {
+                return Err(format!("{}: no channel {channel}", path.display()));
+            }
+            let samples = decode(format, bits, channels, channel, data)
                 .ok_or_else(|| format!("{}: unsupported format {format}/{bits}", path.display()))?;
-            return Ok(Wav { rate, samples });
+            return Ok((Wav { rate, samples }, channels));
         }
         pos = body + len + (len & 1);
     }
     Err(format!("{}: no data chunk", path.display()))
 }
 
-fn decode(format: u16, bits: u16, channels: usize, data: &[u8]) -> Option<Vec<f32>> {
+fn decode(
+    format: u16,
+    bits: u16,
+    channels: usize,
+    channel: usize,
+    data: &[u8],
+) -> Option<Vec<f32>> {
     let one: Vec<f32> = match (format, bits) {
         (1, 16) | (0xFFFE, 16) => data
             .chunks_exact(2)
@@ -111,7 +126,7 @@ fn decode(format: u16, bits: u16, channels: usize, data: &[u8]) -> Option<Vec<f3
         (6, 8) => data.iter().map(|&b| f32::from(alaw(b)) / 32768.0).collect(),
         _ => return None,
     };
-    Some(one.into_iter().step_by(channels).collect())
+    Some(one.into_iter().skip(channel).step_by(channels).collect())
 }
 
 fn ulaw(b: u8) -> i16 {

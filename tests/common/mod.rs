@@ -380,11 +380,47 @@ impl Ports {
     }
 }
 
-/// An RTP port range for one test process (400 ports in 30000-49999, chosen by process
-/// id so that test binaries running at once rarely share one).
+/// The RTP port range of this test process: 400 ports in 30000-49999, one of 50 slots
+/// that no other test process holds (see [`lock_slot`]).
 pub(crate) fn rtp_ports() -> (u16, u16) {
-    let lo = 30_000 + (std::process::id() % 50) as u16 * 400;
+    static SLOT: std::sync::OnceLock<(usize, std::fs::File)> = std::sync::OnceLock::new();
+    let (slot, _lock) = SLOT.get_or_init(|| lock_slot("rtp", 50));
+    let lo = 30_000 + *slot as u16 * 400;
     (lo, lo + 399)
+}
+
+/// Takes one of `slots` numbered slots of a port space called `kind` for as long as the
+/// returned lock file stays open (tests keep it in a static: the process's lifetime).
+///
+/// Daemons bind their RTP ports only as calls need them, so probing ports cannot tell
+/// whether another test process (perhaps of another checkout of the repository) is using
+/// a range. Instead each slot is a file `switchyard-test-ports-KIND-N.lock` in the
+/// temporary directory, and a process owns a slot while it holds an exclusive `flock` on
+/// it; the first slot not locked by another process is taken, starting at one picked
+/// from the process id. The kernel drops the lock when the process exits, however it
+/// exits, so files left behind never block anyone. With every slot taken, it waits for
+/// the one it started at.
+pub(crate) fn lock_slot(kind: &str, slots: usize) -> (usize, std::fs::File) {
+    let open = |n: usize| {
+        let path = std::env::temp_dir().join(format!("switchyard-test-ports-{kind}-{n}.lock"));
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()))
+    };
+    let start = std::process::id() as usize % slots;
+    for i in 0..slots {
+        let n = (start + i) % slots;
+        let file = open(n);
+        if file.try_lock().is_ok() {
+            return (n, file);
+        }
+    }
+    let file = open(start);
+    file.lock().expect("waiting for a port slot");
+    (start, file)
 }
 
 /// Polls `f` every 50 ms until it gives a value or `timeout` passes.

@@ -173,11 +173,15 @@ pub(crate) fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
 ///
 /// Ports come from 20000-29999, below the kernel's ephemeral range, where neither port-0
 /// binds nor the daemons' RTP ranges (30000 and up) land. Each test process starts in a
-/// thousand of its own (offset from the call-control tests' choice), moves on to the
-/// next when that one is taken, and never hands out a port twice.
+/// thousand of its own, locked for its lifetime like its RTP range (see
+/// [`super::lock_slot`]), so that processes running at once do not race for the same
+/// ports; it moves on to the next thousand when its own is used up or taken, and never
+/// hands out a port twice.
 pub(crate) fn sipp_port_on(ip: &str) -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let start = ((std::process::id() + 5) % 10) as u16 * 1000;
+    static SLOT: std::sync::OnceLock<(usize, std::fs::File)> = std::sync::OnceLock::new();
+    let (slot, _lock) = SLOT.get_or_init(|| super::lock_slot("sipp", 10));
+    let start = *slot as u16 * 1000;
     for _ in 0..2500 {
         let port = 20_000 + (start + NEXT.fetch_add(4, Ordering::Relaxed)) % 10_000;
         let free = (port..port + 4).all(|p| UdpSocket::bind((ip, p)).is_ok());

@@ -181,6 +181,9 @@ pub(crate) struct AgentCounts {
     pub(crate) available: u32,
     pub(crate) ringing: u32,
     pub(crate) on_call: u32,
+    /// Agents ready for the queue but whose phone is on a phone-to-phone call
+    /// ([`AgentView::on_phone_call`]): busy, offered nothing, not counted `available`.
+    pub(crate) on_phone_call: u32,
     pub(crate) wrap_up: u32,
     pub(crate) paused: u32,
     pub(crate) logged_out: u32,

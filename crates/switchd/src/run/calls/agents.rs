@@ -311,7 +311,7 @@ impl Calls {
         if let Some(cfg) = self.acd.queue_config(qid) {
             today.sl_threshold_s = cfg.sl_threshold.as_secs_f64();
         }
-        for a in &self.agents {
+        for (i, a) in self.agents.iter().enumerate() {
             let eligible = self.acd.queue_config(qid).is_some_and(|q| {
                 q.skills.iter().all(|r| {
                     a.config.skills.iter().any(|(s, l)| {
@@ -324,6 +324,10 @@ impl Calls {
             }
             match self.acd.agent_state(a.id) {
                 acd::AgentState::LoggedOut => counts.logged_out += 1,
+                // Ready, but busy on a phone-to-phone call: offered nothing until it ends.
+                acd::AgentState::Available if self.agent_on_phone_call(i) => {
+                    counts.on_phone_call += 1
+                }
                 acd::AgentState::Available => counts.available += 1,
                 acd::AgentState::Reserved(_) => counts.ringing += 1,
                 acd::AgentState::OnCall(_) => counts.on_call += 1,

@@ -1099,6 +1099,9 @@ impl Calls {
         if call.disposition.is_none() {
             call.disposition = Some("transferred");
         }
+        // Recorded from here to the end of the call, like an agent's call (the far end
+        // on the right).
+        call.start_recording(&mut self.media, &self.config.storage.path, wall);
         tracing::info!(call = call.name, "transfer connected");
         self.feed_ivr(sip, now, id, IvrEvent::TransferResult { connected: true });
         if let Some(c) = self.calls.get_mut(&id) {

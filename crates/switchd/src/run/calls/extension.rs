@@ -12,6 +12,11 @@
 //! While the call lasts, from the first ring to the end, both phones are busy: an agent
 //! logged in on either is not offered queue calls (the distributor is told the device is
 //! unavailable, and available again at the end if it is still registered).
+//!
+//! A phone already in a call (either side of another phone-to-phone call, ringing for a
+//! queue call or connected to one through the agent logged in on it) is not rung: the
+//! caller gets 486 Busy Here at once and the CDR says `failed`, hung up by the callee
+//! for `busy`, as when the phone itself answers 486.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -85,6 +90,9 @@ impl Calls {
             sip.reject(now, &key, req, 480, "Temporarily Unavailable");
             return;
         }
+        // A phone already in a call (a queue call of the agent on it, ringing for one, or
+        // another phone-to-phone call) is busy: no call waiting in a contact centre.
+        let busy = self.device_busy(device);
         let Some(leg) = self.answer_leg(sip, now, &key, source, req) else {
             return;
         };
@@ -102,13 +110,15 @@ impl Calls {
             call = name,
             device,
             contacts = bindings.len(),
+            busy,
             "calling extension"
         );
         self.emit_call_started(&name, &info);
         let wall = self.wall(now);
         let call = Call {
             record: self.config.calls.record,
-            extension: Some(ExtensionCall {
+            // A busy phone's call rings nothing, so it keeps no phone busy either.
+            extension: (!busy).then(|| ExtensionCall {
                 device: device.to_owned(),
                 forks: HashMap::new(),
                 failures: Vec::new(),
@@ -125,6 +135,16 @@ impl Calls {
             )
         };
         self.register_call(call, key);
+        if busy {
+            // Recorded as a phone that answered 486 would be (see `extension_failed`).
+            tracing::info!(call = name, device, "extension busy");
+            self.refuse_caller(sip, now, id, 486, "Busy Here");
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.disposition = Some("failed");
+            }
+            self.hangup(sip, now, id, "callee", "busy");
+            return;
+        }
         // Both phones are busy from now until the call ends (see `hangup`).
         self.phone_call_started(sip, now, &[user, device]);
         let to = format!("<sip:{device}@{}>", sip.domain);
@@ -316,6 +336,28 @@ impl Calls {
         }
         self.refuse_caller(sip, now, id, status, text);
         self.hangup(sip, now, id, "system", reason);
+    }
+
+    /// Whether `device` is in a call: on a phone-to-phone call (either side), ringing for
+    /// a queue call, or the phone of the agent connected to one. Whichever of its
+    /// registered contacts carries the call, the whole device is busy.
+    fn device_busy(&self, device: &str) -> bool {
+        if self.on_phone_call.contains_key(device) {
+            return true;
+        }
+        let agent_device = |agent: AgentId| {
+            self.agents
+                .iter()
+                .find(|a| a.id == agent)
+                .and_then(|a| a.device.as_deref())
+        };
+        self.calls.values().any(|c| {
+            c.phase != Phase::Ended
+                && (c.offers.values().any(|o| o.device == device)
+                    || c.agent
+                        .as_ref()
+                        .is_some_and(|(a, _)| agent_device(*a) == Some(device)))
+        })
     }
 
     /// `devices` are now on a phone-to-phone call: agents logged in on them are offered
