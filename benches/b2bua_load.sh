@@ -34,6 +34,11 @@
 #   --media-secs N         length of a bridged call, a multiple of 8 s [40]
 #   --no-media             skip the bridged calls
 #   --media-only           only the bridged calls (Switchyard, no signalling runs)
+#   --xdp                  Switchyard takes its RTP off the UDP stack with AF_XDP
+#                          (`[rtp] xdp = true`; needs root). The packets into its ports
+#                          are then not counted: they never reach the capture
+#   --record               Switchyard records every call (`[calls] record = true`):
+#                          a stereo WAV per call in its storage directory
 #   --rtp-ports MIN-MAX    Switchyard's RTP ports in the signalling runs [30000-59999];
 #                          each call holds 4 (two legs, even ports), so 30,000 ports
 #                          carry about 7,500 concurrent calls: 7,500 calls/s of 1 s calls
@@ -67,6 +72,8 @@ media_rate=50
 media_secs=40
 systems="kamailio switchyard"
 keep=no
+xdp=false
+record=false
 signalling=yes
 if [ "$(id -u)" = 0 ]; then nice=-20; else nice=0; fi
 while [ $# -gt 0 ]; do
@@ -85,6 +92,8 @@ while [ $# -gt 0 ]; do
     --media-secs) media_secs=$2; shift ;;
     --no-media) media=no ;;
     --media-only) media=yes; signalling=no; systems=switchyard ;;
+    --xdp) xdp=true ;;
+    --record) record=true ;;
     --only) systems=$2; shift ;;
     --nice) nice=$2; shift ;;
     --keep) keep=yes ;;
@@ -306,7 +315,8 @@ start_switchyard() { # name rtp_min rtp_max
   sed -e "s|127.0.0.1:18064|127.0.0.1:$sy_port|; s|127.0.0.1:18090|127.0.0.1:$http_port|" \
     -e "s|127.0.0.1:18070|127.0.0.1:$uas_port|; s|^port_min = .*|port_min = $2|" \
     -e "s|^port_max = .*|port_max = $3|; s|^path = .*|path = \"$data\"|" \
-    -e "s|^dialplan = \"|dialplan = \"$root/benches/|" benches/b2bua.toml >"$work/b2bua.toml"
+    -e "s|^dialplan = \"|dialplan = \"$root/benches/|; s|^xdp = .*|xdp = $xdp|; s|^record = .*|record = $record|" \
+    benches/b2bua.toml >"$work/b2bua.toml"
   RUST_LOG=${RUST_LOG:-warn} "${on0[@]}" "$sy_bin" run --config "$work/b2bua.toml" \
     >"$work/switchyard-$1.out" 2>"$work/switchyard-$1.log" &
   sys_pid=$!

@@ -1087,7 +1087,18 @@ impl Server {
                 pkt[0] = 0x80;
                 let _ = h.write_into(&mut pkt);
                 l.out.count(len - FIXED_HEADER_LEN);
-                self.send.push(l.fd, to, &pkt[..len]);
+                // Straight onto the AF_XDP ring when the phone's next hop is known (no
+                // socket send), else (or with no frame free) through the socket.
+                let framed = match (&mut self.xdp, to, l.next_hop) {
+                    (Some(x), SocketAddr::V4(to), Some((hop, mac))) if hop == to && l.port != 0 => {
+                        let from = SocketAddrV4::new(x.address, l.port);
+                        x.path.send(from, to, mac, &pkt[..len])
+                    }
+                    _ => false,
+                };
+                if !framed {
+                    self.send.push(l.fd, to, &pkt[..len]);
+                }
             }
         }
         if record_full {

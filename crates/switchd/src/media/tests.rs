@@ -49,6 +49,8 @@ fn polling(test: fn()) {
 thread_local! {
     /// Whether this test's media server takes its legs' datagrams with AF_XDP.
     static XDP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Whether it needs a wide port range on that path (thousands of legs).
+    static XDP_WIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Only one XDP program can be attached to an interface: the tests that attach to `lo`
@@ -58,6 +60,9 @@ static LO: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Ports for a test on the AF_XDP path: a range of its own per process (a port another
 /// program holds is skipped by the allocator).
 fn xdp_ports() -> (u16, u16) {
+    if XDP_WIDE.with(std::cell::Cell::get) {
+        return (50_000, 59_999);
+    }
     let base = 47_000 + (std::process::id() % 50) as u16 * 40;
     (base, base + 39)
 }
@@ -1031,6 +1036,11 @@ fn media_load() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
+    // MEDIA_LOAD_XDP=1: the legs on the AF_XDP path (root), ports 50000-59999.
+    let xdp = std::env::var("MEDIA_LOAD_XDP").is_ok_and(|v| v == "1");
+    let _lo = xdp.then(|| LO.lock().unwrap_or_else(|e| e.into_inner()));
+    XDP.with(|c| c.set(xdp));
+    XDP_WIDE.with(|c| c.set(xdp));
     let secs = 5;
     let mut rig = rig(Duration::from_secs(60));
     let moh: Arc<Path> = Arc::from(
@@ -1094,9 +1104,10 @@ fn media_load() {
     let pct = |d: Duration| 100.0 * d.as_secs_f64() / secs as f64;
     let per_packet = |d: Duration| d.as_secs_f64() * 1e6 / (2 * calls * 50) as f64 / secs as f64;
     eprintln!(
-        "media_load: {} IVR legs: media thread {:.1}% of a core ({:.1} µs per leg-second); \
+        "media_load{}: {} IVR legs: media thread {:.1}% of a core ({:.1} µs per leg-second); \
          {calls} bridged calls ({} packets/s in): {:.1}% of a core ({:.2} µs per packet); \
          recorded: {:.1}% of a core ({:.2} µs per packet)",
+        if xdp { " (AF_XDP)" } else { "" },
         2 * calls,
         pct(ivr),
         ivr.as_secs_f64() * 1e6 / (2 * calls) as f64 / secs as f64,
@@ -1477,9 +1488,8 @@ fn relayed(d: &mut Driven, phone: &UdpSocket, want: usize) -> Vec<(Rx, SocketAdd
     got
 }
 
-#[test]
-fn on_xdp_a_bridge_goes_on_from_the_frames_once_both_phones_are_heard() {
-    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+/// A media server run by the test on the AF_XDP path, and its port range.
+fn driven_on_xdp() -> (Driven, (u16, u16)) {
     let ports = xdp_ports();
     let config = MediaConfig {
         address: [127, 0, 0, 1].into(),
@@ -1488,7 +1498,38 @@ fn on_xdp_a_bridge_goes_on_from_the_frames_once_both_phones_are_heard() {
         inactivity: Duration::from_secs(60),
         xdp: true,
     };
-    let mut d = Driven::with(true, Some(&config));
+    (Driven::with(true, Some(&config)), ports)
+}
+
+#[test]
+fn on_xdp_generated_audio_goes_out_as_frames_once_the_phone_is_heard() {
+    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut d, ports) = driven_on_xdp();
+    let a = phone();
+    let ta = d.open_in(1, &a, true, ports);
+    // Unbridged, the leg sends silence: through its socket until the phone is heard.
+    let before = relayed(&mut d, &a, 3);
+    assert!(before.len() >= 3 && before.iter().all(|(_, from)| *from == ta));
+    assert_eq!(d.server.xdp_stats().expect("attached").sent, 0);
+    burst(&a, ta, 0, 0, 3);
+    assert!(d.turn_until(|d| d.server.xdp_stats().expect("attached").sent >= 5));
+    let after = relayed(&mut d, &a, 8);
+    assert!(after.len() >= 8);
+    assert!(after.iter().all(|(_, from)| *from == ta));
+    // One stream throughout: the frames carry on the socket's numbering.
+    let all: Vec<&Rx> = before.iter().chain(&after).map(|(p, _)| p).collect();
+    assert!(all.iter().all(|p| p.h.ssrc == all[0].h.ssrc));
+    let seqs: Vec<u16> = all.iter().map(|p| p.h.sequence).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+        "{seqs:?}"
+    );
+}
+
+#[test]
+fn on_xdp_a_bridge_goes_on_from_the_frames_once_both_phones_are_heard() {
+    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut d, ports) = driven_on_xdp();
     let (a, b) = (phone(), phone());
     let ta = d.open_in(1, &a, true, ports);
     let tb = d.open_in(2, &b, true, ports);
