@@ -399,6 +399,17 @@ impl Server {
             self.close_slot(slot, Instant::now());
         }
         self.flush();
+        let x = self.xdp_stats().unwrap_or_default();
+        tracing::info!(
+            wakeups = self.stats.wakeups,
+            received = self.stats.received,
+            xdp = self.xdp.is_some(),
+            xdp_received = x.received,
+            xdp_forwarded = x.forwarded,
+            xdp_sent = x.sent,
+            xdp_tx_full = x.tx_full,
+            "media thread stopped"
+        );
     }
 
     /// One wake-up: waits for datagrams, a command's wake-up or the next deadline (a
