@@ -554,6 +554,20 @@ fn a_dialplan_transfer_to_an_agent_on_a_queue_call_fails_as_busy_without_ringing
     let dir = scratch_dir("ext-transfer-agent-busy");
     let (mut daemon, data) = start_transfer_daemon(&dir);
     let port_1001 = register(&daemon, "1001");
+    // Agent 1001 logged out: the transfer fails as a far end's 480 would.
+    trunk_caller(
+        &dir,
+        &daemon,
+        "transferred-logged-out",
+        "+8613700137080",
+        TO_AGENT_1001,
+        "cc_caller_refused.xml",
+        &[("@STATUS@", "486".to_owned())],
+    )
+    .expect_pass(Duration::from_secs(20));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let away = cdr_from(&cdrs, "+8613700137080");
+    assert_eq!(away["hangup_reason"], "transfer-failed:480", "{away:#}");
     log_in(&daemon, "1001", "1001");
     // Agent 1001's phone answers a sales call; the trunk caller talks 6 s.
     let agent_1001 = callee(&dir, "1001", port_1001, "cc_agent_answer.xml", &[]);
@@ -584,7 +598,7 @@ fn a_dialplan_transfer_to_an_agent_on_a_queue_call_fails_as_busy_without_ringing
     let agent_dir = agent_1001.expect_pass(Duration::from_secs(10));
     let invites = invites_received(&agent_dir);
     assert_eq!(invites.len(), 1, "1001's phone got INVITEs of {invites:?}");
-    let cdrs = db::wait_cdrs(&data, 2, Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 3, Duration::from_secs(10));
     let busy = cdr_from(&cdrs, "+8613700137082");
     assert_eq!(busy["did"], TO_AGENT_1001, "{busy:#}");
     assert_eq!(busy["hangup_reason"], "transfer-failed:486", "{busy:#}");
@@ -630,7 +644,7 @@ fn a_dialplan_transfer_to_an_agent_on_a_queue_call_fails_as_busy_without_ringing
     let phone_dir = phone_1001.expect_pass(Duration::from_secs(10));
     let invites = invites_received(&phone_dir);
     assert_eq!(invites.len(), 1, "1001's phone got INVITEs of {invites:?}");
-    let cdrs = db::wait_cdrs(&data, 4, Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 5, Duration::from_secs(10));
     let answered = cdr_from(&cdrs, "+8613700137083");
     assert_eq!(answered["disposition"], "transferred", "{answered:#}");
     assert!(answered["answer_ms"].as_i64().is_some(), "{answered:#}");
