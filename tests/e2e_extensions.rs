@@ -2,7 +2,8 @@
 //! dialled phone registers (digest authentication, from the test) and answers, is busy or
 //! rings as the scenarios in tests/sipp/ext_callee_*.xml say; the calling phone answers
 //! the switch's digest challenge and dials the extension (tests/sipp/ext_caller*.xml).
-//! Two baresip phones call each other and hear each other's tone.
+//! Two baresip phones call each other and hear each other's tone. A dialplan's transfer
+//! to a phone already in a call (tests/configs/cc_transfer.dialplan) fails as busy.
 
 mod common;
 
@@ -498,6 +499,213 @@ fn a_phone_whose_agent_is_on_a_queue_call_is_busy_until_the_call_ends() {
         .find(|c| c["disposition"] == "answered")
         .unwrap_or_else(|| panic!("no answered phone call: {cdrs:#?}"));
     assert_eq!(answered["did"], "1001", "{answered:#}");
+    assert!(daemon.stop().success());
+}
+
+/// The contact centre of tests/configs/cc.toml with the IVR of the transfer tests,
+/// tests/configs/cc_transfer.dialplan.
+fn start_transfer_daemon(dir: &Path) -> (Daemon, PathBuf) {
+    start_daemon_with(dir, &[("/cc.dialplan\"", "/cc_transfer.dialplan\"")])
+}
+
+/// The DID whose dialplan transfers the caller to agent 1001 (486 when that fails).
+const TO_AGENT_1001: &str = "+861058000007";
+/// The DID whose dialplan transfers the caller to extension 1002 (486 when that fails).
+const TO_EXTENSION_1002: &str = "+861058000008";
+
+/// Starts a trunk caller (from 127.0.0.2) from `number` to `did` running `file`.
+fn trunk_caller(
+    dir: &Path,
+    daemon: &Daemon,
+    name: &str,
+    number: &str,
+    did: &str,
+    file: &str,
+    replace: &[(&str, String)],
+) -> Scenario {
+    let mut replace = replace.to_vec();
+    replace.extend([
+        ("@CALLER@", number.to_owned()),
+        ("@MEDIA_PORT@", sipp_port_on("127.0.0.2").to_string()),
+    ]);
+    Scenario::start(
+        dir,
+        name,
+        ScenarioRun {
+            file,
+            replace,
+            local: ("127.0.0.2", sipp_port_on("127.0.0.2")),
+            args: vec!["-s".to_owned(), did.to_owned()],
+            remote: Some(daemon.addr),
+            timeout: Duration::from_secs(60),
+        },
+    )
+}
+
+/// The CDR of the call from `caller`, among `cdrs`.
+fn cdr_from<'a>(cdrs: &'a [Value], caller: &str) -> &'a Value {
+    cdrs.iter()
+        .find(|c| c["caller"] == caller)
+        .unwrap_or_else(|| panic!("no CDR of the call from {caller}: {cdrs:#?}"))
+}
+
+#[test]
+fn a_dialplan_transfer_to_an_agent_on_a_queue_call_fails_as_busy_without_ringing() {
+    let dir = scratch_dir("ext-transfer-agent-busy");
+    let (mut daemon, data) = start_transfer_daemon(&dir);
+    let port_1001 = register(&daemon, "1001");
+    // Agent 1001 logged out: the transfer fails as a far end's 480 would.
+    trunk_caller(
+        &dir,
+        &daemon,
+        "transferred-logged-out",
+        "+8613700137080",
+        TO_AGENT_1001,
+        "cc_caller_refused.xml",
+        &[("@STATUS@", "486".to_owned())],
+    )
+    .expect_pass(Duration::from_secs(20));
+    let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
+    let away = cdr_from(&cdrs, "+8613700137080");
+    assert_eq!(away["hangup_reason"], "transfer-failed:480", "{away:#}");
+    log_in(&daemon, "1001", "1001");
+    // Agent 1001's phone answers a sales call; the trunk caller talks 6 s.
+    let agent_1001 = callee(&dir, "1001", port_1001, "cc_agent_answer.xml", &[]);
+    let queue_caller = trunk_caller(
+        &dir,
+        &daemon,
+        "queue-caller",
+        "+8613700137081",
+        "+861058000001",
+        "cc_caller_hangup.xml",
+        &[("@TALK_MS@", "6000".to_owned())],
+    );
+    wait_for_agent(&daemon, "1001", "on_call");
+    // Meanwhile the dialplan of another caller transfers them to agent 1001: the transfer
+    // fails at once as busy (the dialplan's failure branch refuses the caller with 486),
+    // and 1001's phone gets no second INVITE.
+    trunk_caller(
+        &dir,
+        &daemon,
+        "transferred-busy",
+        "+8613700137082",
+        TO_AGENT_1001,
+        "cc_caller_refused.xml",
+        &[("@STATUS@", "486".to_owned())],
+    )
+    .expect_pass(Duration::from_secs(20));
+    queue_caller.expect_pass(Duration::from_secs(20));
+    let agent_dir = agent_1001.expect_pass(Duration::from_secs(10));
+    let invites = invites_received(&agent_dir);
+    assert_eq!(invites.len(), 1, "1001's phone got INVITEs of {invites:?}");
+    let cdrs = db::wait_cdrs(&data, 3, Duration::from_secs(10));
+    let busy = cdr_from(&cdrs, "+8613700137082");
+    assert_eq!(busy["did"], TO_AGENT_1001, "{busy:#}");
+    assert_eq!(busy["hangup_reason"], "transfer-failed:486", "{busy:#}");
+    assert_eq!(busy["hangup_by"], "system", "{busy:#}");
+    assert!(busy["answer_ms"].is_null(), "{busy:#}");
+    assert!(busy["agent"].is_null(), "{busy:#}");
+
+    // The queue call over, the same transfer rings 1001's phone, which answers; the
+    // transferred caller talks 4 s.
+    wait_for_agent(&daemon, "1001", "available");
+    let phone_1001 = callee(
+        &dir,
+        "1001",
+        port_1001,
+        "ext_callee_answer.xml",
+        &[("@MEDIA_PORT@", sipp_port_on("127.0.0.1").to_string())],
+    );
+    let transferred = trunk_caller(
+        &dir,
+        &daemon,
+        "transferred-answered",
+        "+8613700137083",
+        TO_AGENT_1001,
+        "cc_caller_hangup.xml",
+        &[("@TALK_MS@", "4000".to_owned())],
+    );
+    wait_until(Duration::from_secs(10), || {
+        phone_1001.dir.join("rtp_port").exists().then_some(())
+    })
+    .unwrap_or_else(|| panic!("1001 never answered the transfer"));
+    // A phone taking a transferred call is busy too: another transfer to it fails.
+    trunk_caller(
+        &dir,
+        &daemon,
+        "transferred-busy-again",
+        "+8613700137085",
+        TO_AGENT_1001,
+        "cc_caller_refused.xml",
+        &[("@STATUS@", "486".to_owned())],
+    )
+    .expect_pass(Duration::from_secs(20));
+    transferred.expect_pass(Duration::from_secs(20));
+    let phone_dir = phone_1001.expect_pass(Duration::from_secs(10));
+    let invites = invites_received(&phone_dir);
+    assert_eq!(invites.len(), 1, "1001's phone got INVITEs of {invites:?}");
+    let cdrs = db::wait_cdrs(&data, 5, Duration::from_secs(10));
+    let answered = cdr_from(&cdrs, "+8613700137083");
+    assert_eq!(answered["disposition"], "transferred", "{answered:#}");
+    assert!(answered["answer_ms"].as_i64().is_some(), "{answered:#}");
+    let busy_again = cdr_from(&cdrs, "+8613700137085");
+    assert_eq!(
+        busy_again["hangup_reason"], "transfer-failed:486",
+        "{busy_again:#}"
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_dialplan_transfer_to_a_phone_on_a_phone_call_fails_as_busy_without_ringing() {
+    let dir = scratch_dir("ext-transfer-extension-busy");
+    let (mut daemon, data) = start_transfer_daemon(&dir);
+    let port_1002 = register(&daemon, "1002");
+    // 1003 calls 1002, which answers; they talk 4 s.
+    let phone_1002 = callee(
+        &dir,
+        "1002",
+        port_1002,
+        "ext_callee_answer.xml",
+        &[("@MEDIA_PORT@", sipp_port_on("127.0.0.1").to_string())],
+    );
+    let dialling = caller(
+        &dir,
+        &daemon,
+        "phone-1003-dialling",
+        "1003",
+        "1002",
+        "ext_caller.xml",
+        &[
+            ("@MEDIA_PORT@", sipp_port_on("127.0.0.1").to_string()),
+            ("@TALK_MS@", "4000".to_owned()),
+        ],
+    );
+    wait_until(Duration::from_secs(10), || {
+        phone_1002.dir.join("rtp_port").exists().then_some(())
+    })
+    .unwrap_or_else(|| panic!("1002 never answered"));
+    // A caller whose dialplan transfers them to extension 1002 meanwhile: busy at once.
+    trunk_caller(
+        &dir,
+        &daemon,
+        "transferred-busy",
+        "+8613700137084",
+        TO_EXTENSION_1002,
+        "cc_caller_refused.xml",
+        &[("@STATUS@", "486".to_owned())],
+    )
+    .expect_pass(Duration::from_secs(20));
+    dialling.expect_pass(Duration::from_secs(20));
+    let phone_dir = phone_1002.expect_pass(Duration::from_secs(10));
+    let invites = invites_received(&phone_dir);
+    assert_eq!(invites.len(), 1, "1002's phone got INVITEs of {invites:?}");
+    let cdrs = db::wait_cdrs(&data, 2, Duration::from_secs(10));
+    let busy = cdr_from(&cdrs, "+8613700137084");
+    assert_eq!(busy["did"], TO_EXTENSION_1002, "{busy:#}");
+    assert_eq!(busy["hangup_reason"], "transfer-failed:486", "{busy:#}");
+    assert_eq!(busy["hangup_by"], "system", "{busy:#}");
+    assert!(busy["answer_ms"].is_null(), "{busy:#}");
     assert!(daemon.stop().success());
 }
 

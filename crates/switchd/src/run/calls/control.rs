@@ -936,7 +936,10 @@ impl Calls {
             .record(leg, vm.path.clone(), RecordMode::Leg, Some(max));
     }
 
-    /// Transfers the caller: an outbound leg to a number through a trunk, or to a phone.
+    /// Transfers the caller: an outbound leg to a number through a trunk, or to a phone
+    /// (an extension, or the one an agent is logged in on). A transfer to a phone fails
+    /// with 480 when it is not registered (or the agent is logged out) and with 486 when
+    /// it is already in a call (see `device_busy`), without ringing it.
     fn transfer(&mut self, sip: &mut Sip<'_>, now: Instant, id: u64, target: TransferTarget) {
         let (uri, dest, to) = match &target {
             TransferTarget::Number { number, trunk } => {
@@ -1002,6 +1005,13 @@ impl Calls {
                     self.outbound_failed(sip, now, id, 480);
                     return;
                 };
+                // A phone already in a call is busy, as it is for a phone dialling it:
+                // the transfer fails as if it had answered 486, and nothing rings it.
+                if device.as_deref().is_some_and(|d| self.device_busy(d)) {
+                    tracing::info!(call = format!("c{id}"), device, "transfer target busy");
+                    self.outbound_failed(sip, now, id, 486);
+                    return;
+                }
                 (
                     b.contact.clone(),
                     b.source,

@@ -14,9 +14,10 @@
 //! unavailable, and available again at the end if it is still registered).
 //!
 //! A phone already in a call (either side of another phone-to-phone call, ringing for a
-//! queue call or connected to one through the agent logged in on it) is not rung: the
-//! caller gets 486 Busy Here at once and the CDR says `failed`, hung up by the callee
-//! for `busy`, as when the phone itself answers 486.
+//! queue call or connected to one through the agent logged in on it, ringing or connected
+//! for a dialplan's transfer) is not rung: the caller gets 486 Busy Here at once and the
+//! CDR says `failed`, hung up by the callee for `busy`, as when the phone itself answers
+//! 486. A dialplan's transfer to such a phone fails the same way (see `device_busy`).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -61,6 +62,17 @@ fn best_failure(failures: &[u16], rang: bool) -> (u16, &'static str, &'static st
         return (408, "Request Timeout", "no-response");
     }
     (480, "Temporarily Unavailable", "no-answer")
+}
+
+/// The phone a dialplan transferred call `c` to, while that transfer rings or is
+/// connected: the user of the To of its outbound leg, which is `<sip:DEVICE@DOMAIN>` for
+/// a transfer to an extension or an agent. A transfer through a trunk (it has gateway
+/// attempts) and a phone-to-phone call (its phones are counted apart) go to no phone.
+fn transferred_to(c: &Call) -> Option<&str> {
+    if c.trunk_call.is_some() || c.extension.is_some() {
+        return None;
+    }
+    c.outbound.as_ref()?.invite.headers.to()?.uri().user()
 }
 
 impl Calls {
@@ -339,9 +351,10 @@ impl Calls {
     }
 
     /// Whether `device` is in a call: on a phone-to-phone call (either side), ringing for
-    /// a queue call, or the phone of the agent connected to one. Whichever of its
-    /// registered contacts carries the call, the whole device is busy.
-    fn device_busy(&self, device: &str) -> bool {
+    /// a queue call, the phone of the agent connected to one, or ringing or connected for
+    /// a dialplan's transfer. Whichever of its registered contacts carries the call, the
+    /// whole device is busy.
+    pub(super) fn device_busy(&self, device: &str) -> bool {
         if self.on_phone_call.contains_key(device) {
             return true;
         }
@@ -356,7 +369,8 @@ impl Calls {
                 && (c.offers.values().any(|o| o.device == device)
                     || c.agent
                         .as_ref()
-                        .is_some_and(|(a, _)| agent_device(*a) == Some(device)))
+                        .is_some_and(|(a, _)| agent_device(*a) == Some(device))
+                    || transferred_to(c) == Some(device))
         })
     }
 
