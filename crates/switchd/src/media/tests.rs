@@ -1462,6 +1462,21 @@ fn on_xdp_media_follows_a_phone_behind_nat() {
     on_xdp(media_follows_a_phone_behind_nat_once_learned);
 }
 
+#[test]
+fn on_xdp_keys_are_reported_once_and_barge_in() {
+    on_xdp(rfc4733_reports_each_press_once_and_barges_in);
+}
+
+#[test]
+fn on_xdp_inband_keys_are_detected_only_when_asked() {
+    on_xdp(inband_dtmf_is_detected_only_when_asked);
+}
+
+#[test]
+fn on_xdp_inactivity_is_reported_but_not_on_hold() {
+    on_xdp(inactivity_is_reported_but_not_on_hold);
+}
+
 /// Sends `count` PCMU packets from `phone` to `to`, payloads `first..`, sequence `seq..`.
 fn burst(phone: &UdpSocket, to: SocketAddr, seq: u16, first: u8, count: u8) {
     for i in 0..count {
