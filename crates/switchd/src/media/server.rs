@@ -115,10 +115,10 @@ impl Receive {
 }
 
 /// The legs' ports taken off the UDP stack with AF_XDP ([`MediaConfig::xdp`]): their
-/// datagrams arrive as frames in memory shared with the kernel, and a bridged leg's are
-/// sent on from that memory once the far peer's next hop is known. The sockets stay
-/// bound: they keep the ports, and carry what the path does not (sends before the next
-/// hop is known, generated audio, IPv6).
+/// datagrams arrive as frames in memory shared with the kernel, a bridged leg's are sent
+/// on from that memory, and generated audio goes out as new frames, once the receiving
+/// phone's next hop is known. The sockets stay bound: they keep the ports, and carry what
+/// the path does not (sends before that next hop is known or with no frame free, IPv6).
 pub(super) struct Xdp {
     path: XdpPath,
     address: Ipv4Addr,
