@@ -23,6 +23,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 mod auth;
 mod events;
+mod metrics;
 mod records;
 mod routes;
 #[cfg(test)]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{EVENTS_PATH, require_key};
 use super::{
     AgentView, ApiError, ApiRequest, CallView, QueueView, Records, ReloadView, Reply, Shared,
-    TrunkView, events,
+    TrunkView, events, metrics as exposition,
 };
 use crate::store::{Cdr, CdrQuery, QueueLogRow, Voicemail};
 
@@ -45,6 +45,7 @@ pub(super) const ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/api/v1/trunks/carrier"),
     (Method::POST, "/api/v1/reload"),
     (Method::GET, EVENTS_PATH),
+    (Method::GET, "/metrics"),
 ];
 
 /// CDRs returned when the query gives no `limit`.
@@ -79,6 +80,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/trunks/{name}", get(trunk))
         .route("/api/v1/reload", post(reload))
         .route(EVENTS_PATH, get(events::upgrade))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -130,6 +132,24 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
     }
     match ask(&shared, ApiRequest::Health).await {
         Ok(view) => view.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /metrics`: one exposition from the views the routes above serve.
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let views = async {
+        let health = ask(&shared, ApiRequest::Health).await?.0;
+        let agents = ask(&shared, ApiRequest::ListAgents).await?.0;
+        let queues = ask(&shared, ApiRequest::ListQueues).await?.0;
+        let calls = ask(&shared, ApiRequest::ListCalls).await?.0;
+        let trunks = ask(&shared, ApiRequest::ListTrunks).await?.0;
+        Ok::<_, ApiError>(exposition::render(
+            &health, &agents, &queues, &calls, &trunks,
+        ))
+    };
+    match views.await {
+        Ok(text) => ([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], text).into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -382,6 +382,41 @@ async fn every_route_refuses_a_missing_or_wrong_key() {
 }
 
 #[tokio::test]
+async fn metrics_are_served_in_prometheus_text_from_the_control_loops_views() {
+    let api = start_api(Setup::default()).await;
+    let response = api
+        .http
+        .get(api.url("/metrics"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let text = response.text().await.unwrap();
+    // The fake loop: call c1 connected, c2 waiting 12.5 s in sales, agents 1001 and 1002
+    // logged out, the carrier's gateway up.
+    for want in [
+        "switchyard_up 1",
+        "switchyard_calls{state=\"connected\"} 1",
+        "switchyard_agents{state=\"logged_out\"} 2",
+        "switchyard_queue_waiting{queue=\"sales\"} 1",
+        "switchyard_queue_longest_wait_seconds{queue=\"sales\"} 12.5",
+        "switchyard_queue_agents{queue=\"sales\",state=\"available\"} 1",
+        "switchyard_gateway_up{trunk=\"carrier\",gateway=\"sip:127.0.0.1:5070\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == want), "no `{want}` in\n{text}");
+    }
+}
+
+#[tokio::test]
 async fn every_listed_route_exists_behind_the_key() {
     let mut setup = Setup::default();
     setup
