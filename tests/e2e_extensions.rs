@@ -3,7 +3,9 @@
 //! rings as the scenarios in tests/sipp/ext_callee_*.xml say; the calling phone answers
 //! the switch's digest challenge and dials the extension (tests/sipp/ext_caller*.xml).
 //! Two baresip phones call each other and hear each other's tone. A dialplan's transfer
-//! to a phone already in a call (tests/configs/cc_transfer.dialplan) fails as busy.
+//! to a phone already in a call (tests/configs/cc_transfer.dialplan) fails as busy. A
+//! phone ringing or connected for such a transfer, or itself calling into a dialplan
+//! (tests/sipp/ext_caller_dialplan.xml), is busy: its agent is offered no queue call.
 
 mod common;
 
@@ -813,7 +815,7 @@ fn a_phone_calling_into_a_dialplan_is_busy_for_other_phones_and_the_queue() {
     phone_1002
         .set_read_timeout(Some(Duration::from_millis(200)))
         .expect("setting a timeout");
-    // 1002 dials the number whose dialplan holds the line, and stays 5 s.
+    // 1002 dials the number whose dialplan holds the line, and stays 8 s.
     let in_dialplan = caller(
         &dir,
         &daemon,
@@ -821,7 +823,7 @@ fn a_phone_calling_into_a_dialplan_is_busy_for_other_phones_and_the_queue() {
         "1002",
         HOLD_LINE,
         "ext_caller_dialplan.xml",
-        &[("@TALK_MS@", "5000".to_owned())],
+        &[("@TALK_MS@", "8000".to_owned())],
     );
     let mut view = Value::Null;
     wait_until(Duration::from_secs(10), || {
@@ -841,6 +843,18 @@ fn a_phone_calling_into_a_dialplan_is_busy_for_other_phones_and_the_queue() {
         &[("@STATUS@", "486".to_owned())],
     )
     .expect_pass(Duration::from_secs(20));
+    // A sales call meanwhile (agent 1002, on 1002, is the only one logged in): it waits
+    // unoffered until its caller gives up 2 s later.
+    trunk_caller(
+        &dir,
+        &daemon,
+        "queue-caller",
+        "+8613700137092",
+        "+861058000001",
+        "cc_caller_hangup.xml",
+        &[("@TALK_MS@", "2000".to_owned())],
+    )
+    .expect_pass(Duration::from_secs(20));
     in_dialplan.expect_pass(Duration::from_secs(20));
     let mut buf = [0u8; 65_535];
     let mut received = Vec::new();
@@ -852,7 +866,10 @@ fn a_phone_calling_into_a_dialplan_is_busy_for_other_phones_and_the_queue() {
         .filter(|m| m.starts_with("INVITE "))
         .collect();
     assert!(invites.is_empty(), "1002's phone was rung: {invites:#?}");
-    let cdrs = db::wait_cdrs(&data, 2, Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 3, Duration::from_secs(10));
+    let queued = cdr_from(&cdrs, "+8613700137092");
+    assert_eq!(queued["disposition"], "abandoned", "{queued:#}");
+    assert!(queued["agent"].is_null(), "{queued:#}");
     let busy = cdrs
         .iter()
         .find(|c| c["caller"] == "1003")
