@@ -3,7 +3,9 @@
 //! rings as the scenarios in tests/sipp/ext_callee_*.xml say; the calling phone answers
 //! the switch's digest challenge and dials the extension (tests/sipp/ext_caller*.xml).
 //! Two baresip phones call each other and hear each other's tone. A dialplan's transfer
-//! to a phone already in a call (tests/configs/cc_transfer.dialplan) fails as busy.
+//! to a phone already in a call (tests/configs/cc_transfer.dialplan) fails as busy. A
+//! phone ringing or connected for such a transfer, or itself calling into a dialplan
+//! (tests/sipp/ext_caller_dialplan.xml), is busy: its agent is offered no queue call.
 
 mod common;
 
@@ -706,6 +708,186 @@ fn a_dialplan_transfer_to_a_phone_on_a_phone_call_fails_as_busy_without_ringing(
     assert_eq!(busy["hangup_reason"], "transfer-failed:486", "{busy:#}");
     assert_eq!(busy["hangup_by"], "system", "{busy:#}");
     assert!(busy["answer_ms"].is_null(), "{busy:#}");
+    assert!(daemon.stop().success());
+}
+
+/// The Call-IDs of the INVITEs a SIPp phone received (its message log in `dir`) before
+/// the first BYE it received: the calls that rang it while its first call was up.
+fn invites_before_bye(dir: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = scenario::received_messages(dir)
+        .iter()
+        .take_while(|m| !m.starts_with("BYE "))
+        .filter(|m| m.starts_with("INVITE "))
+        .filter_map(|m| scenario::header(m, "Call-ID").map(str::to_owned))
+        .collect();
+    ids.dedup();
+    ids
+}
+
+/// The number of waiting calls in queue `queue` (API).
+fn waiting_in(daemon: &Daemon, queue: &str) -> usize {
+    let q = daemon.get(&format!("/api/v1/queues/{queue}"));
+    q["waiting"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn an_agent_taking_a_dialplan_transfer_is_offered_no_queue_call_until_it_ends() {
+    let dir = scratch_dir("ext-transfer-agent-offers");
+    let (mut daemon, data) = start_transfer_daemon(&dir);
+    let port_1001 = register(&daemon, "1001");
+    log_in(&daemon, "1001", "1001");
+    // The dialplan transfers a trunk caller to agent 1001, whose phone answers; the
+    // transferred caller talks 6 s.
+    let phone_1001 = callee(
+        &dir,
+        "1001",
+        port_1001,
+        "ext_callee_answer.xml",
+        &[("@MEDIA_PORT@", sipp_port_on("127.0.0.1").to_string())],
+    );
+    let transferred = trunk_caller(
+        &dir,
+        &daemon,
+        "transferred",
+        "+8613700137090",
+        TO_AGENT_1001,
+        "cc_caller_hangup.xml",
+        &[("@TALK_MS@", "6000".to_owned())],
+    );
+    wait_until(Duration::from_secs(10), || {
+        phone_1001.dir.join("rtp_port").exists().then_some(())
+    })
+    .unwrap_or_else(|| panic!("1001 never answered the transfer"));
+    // The agent keeps their distributor state but is shown on a call that is not a queue
+    // call.
+    let view = daemon.get("/api/v1/agents/1001");
+    assert_eq!(view["state"], "available", "{view:#}");
+    assert_eq!(view["on_phone_call"], true, "{view:#}");
+    // A sales call (a queue 1001 serves) arrives meanwhile: it waits, and 1001's phone is
+    // not rung while the transfer is up.
+    let queue_caller = trunk_caller(
+        &dir,
+        &daemon,
+        "queue-caller",
+        "+8613700137091",
+        "+861058000001",
+        "cc_caller_hangup.xml",
+        &[("@TALK_MS@", "12000".to_owned())],
+    );
+    wait_until(Duration::from_secs(10), || {
+        (waiting_in(&daemon, "sales") == 1).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the sales call never waited"));
+    transferred.expect_pass(Duration::from_secs(20));
+    let phone_dir = phone_1001.expect_pass(Duration::from_secs(10));
+    let invites = invites_before_bye(&phone_dir);
+    assert_eq!(
+        invites.len(),
+        1,
+        "1001's phone was rung during the transfer by {invites:?}"
+    );
+    // The transfer over, the waiting sales call reaches 1001, whose phone answers.
+    let agent_1001 = callee(&dir, "1001", port_1001, "cc_agent_answer.xml", &[]);
+    queue_caller.expect_pass(Duration::from_secs(30));
+    agent_1001.expect_pass(Duration::from_secs(10));
+    let cdrs = db::wait_cdrs(&data, 2, Duration::from_secs(10));
+    let transfer = cdr_from(&cdrs, "+8613700137090");
+    assert_eq!(transfer["disposition"], "transferred", "{transfer:#}");
+    let queued = cdr_from(&cdrs, "+8613700137091");
+    assert_eq!(queued["agent"], "1001", "{queued:#}");
+    assert_eq!(queued["disposition"], "answered", "{queued:#}");
+    let view = daemon.get("/api/v1/agents/1001");
+    assert_eq!(view["on_phone_call"], false, "{view:#}");
+    assert!(daemon.stop().success());
+}
+
+/// The DID whose dialplan (tests/configs/cc.dialplan) holds the caller 30 s.
+const HOLD_LINE: &str = "+861058000003";
+
+#[test]
+fn a_phone_calling_into_a_dialplan_is_busy_for_other_phones_and_the_queue() {
+    let dir = scratch_dir("ext-caller-in-dialplan");
+    let (mut daemon, data) = start_daemon(&dir);
+    let port_1002 = register(&daemon, "1002");
+    log_in(&daemon, "1002", "1002");
+    // The test plays 1002's registered phone itself: anything sent there is seen.
+    let phone_1002 = UdpSocket::bind(("127.0.0.1", port_1002)).expect("binding 1002's port");
+    phone_1002
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("setting a timeout");
+    // 1002 dials the number whose dialplan holds the line, and stays 8 s.
+    let in_dialplan = caller(
+        &dir,
+        &daemon,
+        "phone-1002-calling",
+        "1002",
+        HOLD_LINE,
+        "ext_caller_dialplan.xml",
+        &[("@TALK_MS@", "8000".to_owned())],
+    );
+    let mut view = Value::Null;
+    wait_until(Duration::from_secs(10), || {
+        view = daemon.get("/api/v1/agents/1002");
+        (view["on_phone_call"] == true).then_some(())
+    })
+    .unwrap_or_else(|| panic!("agent 1002 never shown on a call: {view:#}"));
+    assert_eq!(view["state"], "available", "{view:#}");
+    // 1003 dials 1002 meanwhile: busy at once, and nothing reaches 1002's phone.
+    caller(
+        &dir,
+        &daemon,
+        "phone-1003-busy",
+        "1003",
+        "1002",
+        "ext_caller_refused.xml",
+        &[("@STATUS@", "486".to_owned())],
+    )
+    .expect_pass(Duration::from_secs(20));
+    // A sales call meanwhile (agent 1002, on 1002, is the only one logged in): it waits
+    // unoffered until its caller gives up 2 s later.
+    trunk_caller(
+        &dir,
+        &daemon,
+        "queue-caller",
+        "+8613700137092",
+        "+861058000001",
+        "cc_caller_hangup.xml",
+        &[("@TALK_MS@", "2000".to_owned())],
+    )
+    .expect_pass(Duration::from_secs(20));
+    in_dialplan.expect_pass(Duration::from_secs(20));
+    let mut buf = [0u8; 65_535];
+    let mut received = Vec::new();
+    while let Ok((n, _)) = phone_1002.recv_from(&mut buf) {
+        received.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let invites: Vec<&String> = received
+        .iter()
+        .filter(|m| m.starts_with("INVITE "))
+        .collect();
+    assert!(invites.is_empty(), "1002's phone was rung: {invites:#?}");
+    let cdrs = db::wait_cdrs(&data, 3, Duration::from_secs(10));
+    let queued = cdr_from(&cdrs, "+8613700137092");
+    assert_eq!(queued["disposition"], "abandoned", "{queued:#}");
+    assert!(queued["agent"].is_null(), "{queued:#}");
+    let busy = cdrs
+        .iter()
+        .find(|c| c["caller"] == "1003")
+        .unwrap_or_else(|| panic!("no CDR of 1003's call: {cdrs:#?}"));
+    assert_eq!(busy["did"], "1002", "{busy:#}");
+    assert_eq!(busy["disposition"], "failed", "{busy:#}");
+    assert_eq!(busy["hangup_reason"], "busy", "{busy:#}");
+    let own = cdrs
+        .iter()
+        .find(|c| c["caller"] == "1002")
+        .unwrap_or_else(|| panic!("no CDR of 1002's call: {cdrs:#?}"));
+    assert_eq!(own["did"], HOLD_LINE, "{own:#}");
+    // Its call over, 1002 is free again.
+    wait_until(Duration::from_secs(10), || {
+        view = daemon.get("/api/v1/agents/1002");
+        (view["on_phone_call"] == false).then_some(())
+    })
+    .unwrap_or_else(|| panic!("agent 1002 still shown on a call: {view:#}"));
     assert!(daemon.stop().success());
 }
 

@@ -216,6 +216,14 @@ struct Call {
     /// dialplan has not tried to serve the caller otherwise since (queue, voicemail,
     /// another transfer): a hang-up then says `transfer-failed:STATUS`.
     transfer_failed: Option<u16>,
+    /// The phone the dialplan's transfer (to an extension or an agent) rings or is
+    /// connected to, while it does: that device is busy until the transfer fails or the
+    /// call ends (counted in `Calls::on_phone_call`).
+    transferred_to: Option<String>,
+    /// The registered phone that placed this call into a dialplan (it dialled the DID or
+    /// an IVR's number): that device is busy for the call's life (counted in
+    /// `Calls::on_phone_call`).
+    caller_device: Option<String>,
 }
 
 impl Call {
@@ -286,6 +294,8 @@ impl Call {
             early_sent: false,
             extension: None,
             transfer_failed: None,
+            transferred_to: None,
+            caller_device: None,
             caller,
         }
     }
@@ -363,7 +373,9 @@ pub(crate) struct Calls {
     trunk_keys: HashMap<TsxKey, String>,
     /// Voicemail recordings still being closed after their call ended.
     finished_voicemail: HashMap<PathBuf, (String, String, String, bool, jiff::Timestamp)>,
-    /// Devices on phone-to-phone calls (as caller or dialled phone), with how many.
+    /// Devices on calls that are not queue calls, with how many: phone-to-phone calls
+    /// (as caller or dialled phone), dialplan transfers ringing or connected to them, and
+    /// calls they placed into a dialplan. Agents logged in on them are offered nothing.
     on_phone_call: HashMap<String, u32>,
 }
 

@@ -76,14 +76,16 @@ impl Calls {
         tracing::info!(agent = self.agents[i].config.id, "agent logged out");
     }
 
-    /// Whether calls may be offered on `device`: it is registered and not on a
-    /// phone-to-phone call.
+    /// Whether calls may be offered on `device`: it is registered and not on a call other
+    /// than a queue call (see `on_phone_call`).
     fn device_reachable(&self, sip: &Sip<'_>, now: Instant, device: &str) -> bool {
         !self.on_phone_call.contains_key(device)
             && !sip.registrar.bindings().bindings(now, device).is_empty()
     }
 
-    /// Whether agent `i` is logged in on a device that is on a phone-to-phone call.
+    /// Whether agent `i` is logged in on a device that is on a call other than a queue
+    /// call: a phone-to-phone call, a dialplan's transfer to it, its own call into a
+    /// dialplan.
     fn agent_on_phone_call(&self, i: usize) -> bool {
         self.agents[i]
             .device
@@ -91,8 +93,8 @@ impl Calls {
             .is_some_and(|d| self.on_phone_call.contains_key(d))
     }
 
-    /// Sends agent `i`'s state (distributor state and phone-to-phone call) to event
-    /// stream clients.
+    /// Sends agent `i`'s state (distributor state, and whether its phone is on a call
+    /// other than a queue call) to event stream clients.
     pub(super) fn emit_agent_state(&self, i: usize) {
         let a = &self.agents[i];
         let (state, reason) = agent_state_name(&self.acd.agent_state(a.id));
@@ -106,8 +108,9 @@ impl Calls {
         });
     }
 
-    /// `device` started its first phone-to-phone call or ended its last: event stream
-    /// clients hear it of the agents logged in on it (before any offer the end allows).
+    /// `device` started its first call other than a queue call or ended its last: event
+    /// stream clients hear it of the agents logged in on it (before any offer the end
+    /// allows).
     pub(super) fn phone_call_flag_changed(&self, device: &str) {
         for i in 0..self.agents.len() {
             if self.agents[i].device.as_deref() == Some(device) {
@@ -116,8 +119,8 @@ impl Calls {
         }
     }
 
-    /// A phone's registration changed, or it started or ended a phone-to-phone call:
-    /// agents logged in on it become (un)reachable.
+    /// A phone's registration changed, or it started or ended a call other than a queue
+    /// call: agents logged in on it become (un)reachable.
     pub(crate) fn device_changed(&mut self, sip: &mut Sip<'_>, now: Instant, device: &str) {
         let acd_now = self.acd_now(now);
         let reachable = self.device_reachable(sip, now, device);

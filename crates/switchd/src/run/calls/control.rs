@@ -939,9 +939,10 @@ impl Calls {
     /// Transfers the caller: an outbound leg to a number through a trunk, or to a phone
     /// (an extension, or the one an agent is logged in on). A transfer to a phone fails
     /// with 480 when it is not registered (or the agent is logged out) and with 486 when
-    /// it is already in a call (see `device_busy`), without ringing it.
+    /// it is already in a call (see `device_busy`), without ringing it. A phone it rings
+    /// is busy (`Call::transferred_to`) until the transfer fails or the call ends.
     fn transfer(&mut self, sip: &mut Sip<'_>, now: Instant, id: u64, target: TransferTarget) {
-        let (uri, dest, to) = match &target {
+        let (uri, dest, to, device) = match &target {
             TransferTarget::Number { number, trunk } => {
                 let gw = self
                     .config
@@ -998,16 +999,22 @@ impl Calls {
                         .and_then(|&i| self.agents[i].device.clone()),
                     _ => Some(ext.clone()),
                 };
-                let binding = device
-                    .as_ref()
-                    .and_then(|d| sip.registrar.bindings().bindings(now, d).into_iter().next());
-                let Some(b) = binding else {
+                let binding = device.and_then(|d| {
+                    let b = sip
+                        .registrar
+                        .bindings()
+                        .bindings(now, &d)
+                        .into_iter()
+                        .next()?;
+                    Some((d, b))
+                });
+                let Some((device, b)) = binding else {
                     self.outbound_failed(sip, now, id, 480);
                     return;
                 };
                 // A phone already in a call is busy, as it is for a phone dialling it:
                 // the transfer fails as if it had answered 486, and nothing rings it.
-                if device.as_deref().is_some_and(|d| self.device_busy(d)) {
+                if self.device_busy(&device) {
                     tracing::info!(call = format!("c{id}"), device, "transfer target busy");
                     self.outbound_failed(sip, now, id, 486);
                     return;
@@ -1015,7 +1022,8 @@ impl Calls {
                 (
                     b.contact.clone(),
                     b.source,
-                    format!("<sip:{}@{}>", device.unwrap_or_default(), sip.domain),
+                    format!("<sip:{device}@{}>", sip.domain),
+                    device,
                 )
             }
         };
@@ -1042,10 +1050,13 @@ impl Calls {
         let caller_leg = call.caller.media;
         let heard = call.caller.answered || call.early_sent;
         call.outbound = Some(leg);
-        tracing::info!(call = call.name, target = uri, "transferring");
+        call.transferred_to = Some(device.clone());
+        tracing::info!(call = call.name, target = uri, device, "transferring");
         if heard {
             self.media.tone(caller_leg, Tone::Ringback);
         }
+        // The phone is busy from its INVITE until the transfer fails or the call ends.
+        self.phone_call_started(sip, now, &[&device]);
     }
 
     pub(super) fn outbound_response(
@@ -1136,6 +1147,12 @@ impl Calls {
             self.media.close(leg.media);
         }
         tracing::info!(call = call.name, status, "transfer failed");
+        if let Some(device) = call.transferred_to.take() {
+            self.phone_call_left(sip, now, &device);
+        }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
         if call.interp.is_some() {
             call.transfer_failed = Some(status);
             call.phase = Phase::Ivr;

@@ -11,13 +11,17 @@
 //!
 //! While the call lasts, from the first ring to the end, both phones are busy: an agent
 //! logged in on either is not offered queue calls (the distributor is told the device is
-//! unavailable, and available again at the end if it is still registered).
+//! unavailable, and available again at the end if it is still registered). The same goes
+//! for a phone a dialplan's transfer rings or is connected to, from its INVITE until the
+//! transfer fails or the call ends, and for a phone that placed a call into a dialplan
+//! (dialled the DID or an IVR), for that call's life.
 //!
 //! A phone already in a call (either side of another phone-to-phone call, ringing for a
 //! queue call or connected to one through the agent logged in on it, ringing or connected
-//! for a dialplan's transfer) is not rung: the caller gets 486 Busy Here at once and the
-//! CDR says `failed`, hung up by the callee for `busy`, as when the phone itself answers
-//! 486. A dialplan's transfer to such a phone fails the same way (see `device_busy`).
+//! for a dialplan's transfer, itself calling into a dialplan) is not rung: the caller gets
+//! 486 Busy Here at once and the CDR says `failed`, hung up by the callee for `busy`, as
+//! when the phone itself answers 486. A dialplan's transfer to such a phone fails the
+//! same way (see `device_busy`).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -62,17 +66,6 @@ fn best_failure(failures: &[u16], rang: bool) -> (u16, &'static str, &'static st
         return (408, "Request Timeout", "no-response");
     }
     (480, "Temporarily Unavailable", "no-answer")
-}
-
-/// The phone a dialplan transferred call `c` to, while that transfer rings or is
-/// connected: the user of the To of its outbound leg, which is `<sip:DEVICE@DOMAIN>` for
-/// a transfer to an extension or an agent. A transfer through a trunk (it has gateway
-/// attempts) and a phone-to-phone call (its phones are counted apart) go to no phone.
-fn transferred_to(c: &Call) -> Option<&str> {
-    if c.trunk_call.is_some() || c.extension.is_some() {
-        return None;
-    }
-    c.outbound.as_ref()?.invite.headers.to()?.uri().user()
 }
 
 impl Calls {
@@ -351,9 +344,9 @@ impl Calls {
     }
 
     /// Whether `device` is in a call: on a phone-to-phone call (either side), ringing for
-    /// a queue call, the phone of the agent connected to one, or ringing or connected for
-    /// a dialplan's transfer. Whichever of its registered contacts carries the call, the
-    /// whole device is busy.
+    /// a queue call, the phone of the agent connected to one, ringing or connected for a
+    /// dialplan's transfer, or the caller of a call in a dialplan. Whichever of its
+    /// registered contacts carries the call, the whole device is busy.
     pub(super) fn device_busy(&self, device: &str) -> bool {
         if self.on_phone_call.contains_key(device) {
             return true;
@@ -370,13 +363,15 @@ impl Calls {
                     || c.agent
                         .as_ref()
                         .is_some_and(|(a, _)| agent_device(*a) == Some(device))
-                    || transferred_to(c) == Some(device))
+                    || c.transferred_to.as_deref() == Some(device)
+                    || c.caller_device.as_deref() == Some(device))
         })
     }
 
-    /// `devices` are now on a phone-to-phone call: agents logged in on them are offered
-    /// nothing until it ends.
-    fn phone_call_started(&mut self, sip: &mut Sip<'_>, now: Instant, devices: &[&str]) {
+    /// `devices` are now on a call that is not a queue call (a phone-to-phone call, a
+    /// dialplan's transfer to them, a call they placed into a dialplan): agents logged in
+    /// on them are offered nothing until it ends.
+    pub(super) fn phone_call_started(&mut self, sip: &mut Sip<'_>, now: Instant, devices: &[&str]) {
         for device in devices {
             let n = self.on_phone_call.entry((*device).to_owned()).or_default();
             *n += 1;
@@ -387,21 +382,32 @@ impl Calls {
         }
     }
 
-    /// The phone-to-phone call `call` ended: its phones are free again (unless on another
-    /// such call); agents logged in on them are offered calls again if still registered.
-    pub(super) fn phone_call_ended(&mut self, sip: &mut Sip<'_>, now: Instant, call: &Call) {
-        let Some(ext) = &call.extension else {
-            return;
-        };
-        for device in [call.info.from.as_str(), ext.device.as_str()] {
-            if let Some(n) = self.on_phone_call.get_mut(device) {
-                *n -= 1;
-                if *n == 0 {
-                    self.on_phone_call.remove(device);
-                    self.phone_call_flag_changed(device);
-                }
+    /// `device` left one of the calls `phone_call_started` counted: it is free again
+    /// unless on another such call, and agents logged in on it are offered calls again if
+    /// it is still registered.
+    pub(super) fn phone_call_left(&mut self, sip: &mut Sip<'_>, now: Instant, device: &str) {
+        if let Some(n) = self.on_phone_call.get_mut(device) {
+            *n -= 1;
+            if *n == 0 {
+                self.on_phone_call.remove(device);
+                self.phone_call_flag_changed(device);
             }
-            self.device_changed(sip, now, device);
+        }
+        self.device_changed(sip, now, device);
+    }
+
+    /// Call `call` ended: the phones it kept busy (both phones of a phone-to-phone call,
+    /// the phone its transfer rang or was connected to, the phone that placed it) are
+    /// free again (see `phone_call_left`).
+    pub(super) fn phone_call_ended(&mut self, sip: &mut Sip<'_>, now: Instant, call: &Call) {
+        let mut devices: Vec<&str> = Vec::new();
+        if let Some(ext) = &call.extension {
+            devices.extend([call.info.from.as_str(), ext.device.as_str()]);
+        }
+        devices.extend(call.transferred_to.as_deref());
+        devices.extend(call.caller_device.as_deref());
+        for device in devices {
+            self.phone_call_left(sip, now, device);
         }
     }
 

@@ -257,7 +257,7 @@ impl Calls {
                 caller_name: display_name(req.headers.from()),
                 trunk: trunk.name.clone(),
             };
-            self.start_call(sip, now, key, source, req, info, &trunk.name);
+            self.start_call(sip, now, key, source, req, info, &trunk.name, None);
             return;
         }
         // Phones authenticate.
@@ -304,7 +304,7 @@ impl Calls {
                 .get(&name)
                 .is_some_and(|d| d.current().route(&info).is_some());
             if routes {
-                self.start_call(sip, now, key, source, req, info, &name);
+                self.start_call(sip, now, key, source, req, info, &name, Some(&user));
                 return;
             }
         }
@@ -317,7 +317,9 @@ impl Calls {
         }
     }
 
-    /// Answers the INVITE with our media and starts the dialplan.
+    /// Answers the INVITE with our media and starts the dialplan. `phone` is the
+    /// registered phone that placed the call (`None` for a trunk's caller): it is busy
+    /// until the call ends.
     #[allow(clippy::too_many_arguments)]
     fn start_call(
         &mut self,
@@ -328,6 +330,7 @@ impl Calls {
         req: &Request,
         info: ivr::CallInfo,
         trunk: &str,
+        phone: Option<&str>,
     ) {
         let Some(slot) = self.dialplans.get(trunk) else {
             sip.reject(now, &key, req, 404, "Not Found");
@@ -363,6 +366,7 @@ impl Calls {
         let call = Call {
             interp: Some(interp),
             record: self.config.calls.record,
+            caller_device: phone.map(str::to_owned),
             ..Call::new(
                 id,
                 Phase::Ivr,
@@ -373,6 +377,11 @@ impl Calls {
             )
         };
         self.register_call(call, key);
+        // A phone calling in is busy from now until the call ends (see `hangup`): nothing
+        // rings it and the agent logged in on it is offered no queue call meanwhile.
+        if let Some(phone) = phone {
+            self.phone_call_started(sip, now, &[phone]);
+        }
         self.run_ivr(sip, now, id);
         // A dialplan that waits (a pause, a lookup) before anything else answers now; only
         // a transfer ringing the far end leaves the caller unanswered.
