@@ -143,7 +143,8 @@ pub(crate) struct AgentView {
     pub(crate) device: Option<String>,
     /// Whether that device is registered now.
     pub(crate) device_registered: bool,
-    /// Whether that device is on a phone-to-phone call (dialled from it, or to it): no
+    /// Whether that device is on a call that is not a queue call (a phone-to-phone call
+    /// either way, a dialplan's transfer to it, or a call it placed into a dialplan): no
     /// queue call is offered until it ends, whatever `state` says (an agent keeps its
     /// distributor state, usually `available`, during such a call).
     pub(crate) on_phone_call: bool,
@@ -182,7 +183,7 @@ pub(crate) struct AgentCounts {
     pub(crate) available: u32,
     pub(crate) ringing: u32,
     pub(crate) on_call: u32,
-    /// Agents ready for the queue but whose phone is on a phone-to-phone call
+    /// Agents ready for the queue but whose phone is on a call that is not a queue call
     /// ([`AgentView::on_phone_call`]): busy, offered nothing, not counted `available`.
     pub(crate) on_phone_call: u32,
     pub(crate) wrap_up: u32,
@@ -266,8 +267,8 @@ pub(crate) enum ApiEvent {
         disposition: String,
         hangup_by: String,
     },
-    /// An agent's distributor state changed, or its device started or ended a
-    /// phone-to-phone call (then `state` is the same as before). Each carries both, so a
+    /// An agent's distributor state changed, or its device started or ended a call that
+    /// is not a queue call (then `state` is the same as before). Each carries both, so a
     /// wallboard keeps one record per agent from these events alone.
     AgentState {
         agent: String,

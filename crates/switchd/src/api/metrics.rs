@@ -76,7 +76,7 @@ pub(super) fn render(
     }
     out.family(
         "switchyard_agents_on_phone_call",
-        "Agents whose phone is on a phone-to-phone call: offered no queue call.",
+        "Agents whose phone is on a call that is not a queue call: offered no queue call.",
     );
     let on_phone = agents.iter().filter(|a| a.on_phone_call).count();
     out.sample("switchyard_agents_on_phone_call", &[], on_phone);
