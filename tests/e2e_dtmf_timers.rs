@@ -30,30 +30,6 @@ fn start_daemon(dir: &Path) -> (Daemon, std::path::PathBuf) {
     start_config_daemon(dir, "dtmf_timers.toml", &[], 4)
 }
 
-/// A trunk caller (from 127.0.0.2) to `did` running `file` with `replace`.
-fn trunk_caller(
-    dir: &Path,
-    daemon: &Daemon,
-    name: &str,
-    file: &str,
-    did: &str,
-    replace: Vec<(&str, String)>,
-    timeout: Duration,
-) -> Scenario {
-    Scenario::start(
-        dir,
-        name,
-        ScenarioRun {
-            file,
-            replace,
-            local: ("127.0.0.2", sipp_port_on("127.0.0.2")),
-            args: vec!["-s".into(), did.into()],
-            remote: Some(daemon.addr),
-            timeout,
-        },
-    )
-}
-
 /// The CDR of the call from `caller` (its number, with or without the `+`).
 fn cdr_of<'a>(cdrs: &'a [Value], caller: &str) -> &'a Value {
     cdrs.iter()
@@ -87,7 +63,7 @@ fn in_band_keys_from_a_pcmu_only_caller_take_it_to_the_queue_they_name() {
             };
             let pcap = dir.join(format!("inband-{name}.pcap"));
             write_pcmu_pcap(&pcap, &samples);
-            trunk_caller(
+            Scenario::trunk_caller(
                 &dir,
                 &daemon,
                 &format!("caller-{name}"),
@@ -211,7 +187,7 @@ fn a_caller_that_never_refreshes_its_session_is_hung_up_on_both_legs() {
     // nobody refreshes, still ends the call.
     let agent = answering_agent(&dir, &daemon, "agent_answer_refreshed.xml", wait);
     let started = Instant::now();
-    let caller = trunk_caller(
+    let caller = Scenario::trunk_caller(
         &dir,
         &daemon,
         "caller",
@@ -266,7 +242,7 @@ fn a_caller_that_refreshes_its_session_keeps_the_call_past_the_expiry() {
         "agent_answer_wait.xml",
         refresh + hold + Duration::from_secs(20),
     );
-    let caller = trunk_caller(
+    let caller = Scenario::trunk_caller(
         &dir,
         &daemon,
         "caller",

@@ -419,6 +419,53 @@ fn invites_received(dir: &Path) -> Vec<String> {
     ids
 }
 
+/// Phone `user`, registered on `port`, answering the next call (RTP on a fresh port).
+fn answering_phone(dir: &Path, user: &str, port: u16) -> Scenario {
+    let media = sipp_port_on("127.0.0.1").to_string();
+    callee(
+        dir,
+        user,
+        port,
+        "ext_callee_answer.xml",
+        &[("@MEDIA_PORT@", media)],
+    )
+}
+
+/// Waits until an [`answering_phone`] has answered (`what` says which call, for the
+/// failure message).
+fn wait_answered(phone: &Scenario, what: &str) {
+    wait_until(Duration::from_secs(10), || {
+        phone.dir.join("rtp_port").exists().then_some(())
+    })
+    .unwrap_or_else(|| panic!("{what}"));
+}
+
+/// A trunk caller `number` whose dialplan transfers them to `did`'s target, which fails:
+/// the dialplan's failure branch refuses the caller with 486.
+fn refused_transfer(dir: &Path, daemon: &Daemon, name: &str, number: &str, did: &str) {
+    let refused = [("@STATUS@", "486".to_owned())];
+    trunk_caller(
+        dir,
+        daemon,
+        name,
+        number,
+        did,
+        "cc_caller_refused.xml",
+        &refused,
+    )
+    .expect_pass(Duration::from_secs(20));
+}
+
+/// Asserts that a SIPp phone (its directory) was sent the INVITEs of one call only.
+fn assert_rang_once(phone_dir: &Path, user: &str) {
+    let invites = invites_received(phone_dir);
+    assert_eq!(
+        invites.len(),
+        1,
+        "{user}'s phone got INVITEs of {invites:?}"
+    );
+}
+
 #[test]
 fn a_phone_whose_agent_is_on_a_queue_call_is_busy_until_the_call_ends() {
     let dir = scratch_dir("ext-agent-busy");
@@ -457,8 +504,7 @@ fn a_phone_whose_agent_is_on_a_queue_call_is_busy_until_the_call_ends() {
     .expect_pass(Duration::from_secs(20));
     queue_caller.expect_pass(Duration::from_secs(20));
     let agent_dir = agent_1001.expect_pass(Duration::from_secs(10));
-    let invites = invites_received(&agent_dir);
-    assert_eq!(invites.len(), 1, "1001's phone got INVITEs of {invites:?}");
+    assert_rang_once(&agent_dir, "1001");
     let cdrs = db::wait_cdrs(&data, 2, Duration::from_secs(10));
     let busy = cdrs
         .iter()
@@ -473,13 +519,7 @@ fn a_phone_whose_agent_is_on_a_queue_call_is_busy_until_the_call_ends() {
 
     // The queue call over, the same call rings 1001, which answers.
     wait_for_agent(&daemon, "1001", "available");
-    let phone_1001 = callee(
-        &dir,
-        "1001",
-        port_1001,
-        "ext_callee_answer.xml",
-        &[("@MEDIA_PORT@", sipp_port_on("127.0.0.1").to_string())],
-    );
+    let phone_1001 = answering_phone(&dir, "1001", port_1001);
     caller(
         &dir,
         &daemon,
@@ -530,18 +570,8 @@ fn trunk_caller(
         ("@CALLER@", number.to_owned()),
         ("@MEDIA_PORT@", sipp_port_on("127.0.0.2").to_string()),
     ]);
-    Scenario::start(
-        dir,
-        name,
-        ScenarioRun {
-            file,
-            replace,
-            local: ("127.0.0.2", sipp_port_on("127.0.0.2")),
-            args: vec!["-s".to_owned(), did.to_owned()],
-            remote: Some(daemon.addr),
-            timeout: Duration::from_secs(60),
-        },
-    )
+    let timeout = Duration::from_secs(60);
+    Scenario::trunk_caller(dir, daemon, name, file, did, replace, timeout)
 }
 
 /// The CDR of the call from `caller`, among `cdrs`.
@@ -557,16 +587,13 @@ fn a_dialplan_transfer_to_an_agent_on_a_queue_call_fails_as_busy_without_ringing
     let (mut daemon, data) = start_transfer_daemon(&dir);
     let port_1001 = register(&daemon, "1001");
     // Agent 1001 logged out: the transfer fails as a far end's 480 would.
-    trunk_caller(
+    refused_transfer(
         &dir,
         &daemon,
         "transferred-logged-out",
         "+8613700137080",
         TO_AGENT_1001,
-        "cc_caller_refused.xml",
-        &[("@STATUS@", "486".to_owned())],
-    )
-    .expect_pass(Duration::from_secs(20));
+    );
     let cdrs = db::wait_cdrs(&data, 1, Duration::from_secs(10));
     let away = cdr_from(&cdrs, "+8613700137080");
     assert_eq!(away["hangup_reason"], "transfer-failed:480", "{away:#}");
@@ -586,20 +613,16 @@ fn a_dialplan_transfer_to_an_agent_on_a_queue_call_fails_as_busy_without_ringing
     // Meanwhile the dialplan of another caller transfers them to agent 1001: the transfer
     // fails at once as busy (the dialplan's failure branch refuses the caller with 486),
     // and 1001's phone gets no second INVITE.
-    trunk_caller(
+    refused_transfer(
         &dir,
         &daemon,
         "transferred-busy",
         "+8613700137082",
         TO_AGENT_1001,
-        "cc_caller_refused.xml",
-        &[("@STATUS@", "486".to_owned())],
-    )
-    .expect_pass(Duration::from_secs(20));
+    );
     queue_caller.expect_pass(Duration::from_secs(20));
     let agent_dir = agent_1001.expect_pass(Duration::from_secs(10));
-    let invites = invites_received(&agent_dir);
-    assert_eq!(invites.len(), 1, "1001's phone got INVITEs of {invites:?}");
+    assert_rang_once(&agent_dir, "1001");
     let cdrs = db::wait_cdrs(&data, 3, Duration::from_secs(10));
     let busy = cdr_from(&cdrs, "+8613700137082");
     assert_eq!(busy["did"], TO_AGENT_1001, "{busy:#}");
@@ -611,13 +634,7 @@ fn a_dialplan_transfer_to_an_agent_on_a_queue_call_fails_as_busy_without_ringing
     // The queue call over, the same transfer rings 1001's phone, which answers; the
     // transferred caller talks 4 s.
     wait_for_agent(&daemon, "1001", "available");
-    let phone_1001 = callee(
-        &dir,
-        "1001",
-        port_1001,
-        "ext_callee_answer.xml",
-        &[("@MEDIA_PORT@", sipp_port_on("127.0.0.1").to_string())],
-    );
+    let phone_1001 = answering_phone(&dir, "1001", port_1001);
     let transferred = trunk_caller(
         &dir,
         &daemon,
@@ -627,25 +644,18 @@ fn a_dialplan_transfer_to_an_agent_on_a_queue_call_fails_as_busy_without_ringing
         "cc_caller_hangup.xml",
         &[("@TALK_MS@", "4000".to_owned())],
     );
-    wait_until(Duration::from_secs(10), || {
-        phone_1001.dir.join("rtp_port").exists().then_some(())
-    })
-    .unwrap_or_else(|| panic!("1001 never answered the transfer"));
+    wait_answered(&phone_1001, "1001 never answered the transfer");
     // A phone taking a transferred call is busy too: another transfer to it fails.
-    trunk_caller(
+    refused_transfer(
         &dir,
         &daemon,
         "transferred-busy-again",
         "+8613700137085",
         TO_AGENT_1001,
-        "cc_caller_refused.xml",
-        &[("@STATUS@", "486".to_owned())],
-    )
-    .expect_pass(Duration::from_secs(20));
+    );
     transferred.expect_pass(Duration::from_secs(20));
     let phone_dir = phone_1001.expect_pass(Duration::from_secs(10));
-    let invites = invites_received(&phone_dir);
-    assert_eq!(invites.len(), 1, "1001's phone got INVITEs of {invites:?}");
+    assert_rang_once(&phone_dir, "1001");
     let cdrs = db::wait_cdrs(&data, 5, Duration::from_secs(10));
     let answered = cdr_from(&cdrs, "+8613700137083");
     assert_eq!(answered["disposition"], "transferred", "{answered:#}");
@@ -664,13 +674,7 @@ fn a_dialplan_transfer_to_a_phone_on_a_phone_call_fails_as_busy_without_ringing(
     let (mut daemon, data) = start_transfer_daemon(&dir);
     let port_1002 = register(&daemon, "1002");
     // 1003 calls 1002, which answers; they talk 4 s.
-    let phone_1002 = callee(
-        &dir,
-        "1002",
-        port_1002,
-        "ext_callee_answer.xml",
-        &[("@MEDIA_PORT@", sipp_port_on("127.0.0.1").to_string())],
-    );
+    let phone_1002 = answering_phone(&dir, "1002", port_1002);
     let dialling = caller(
         &dir,
         &daemon,
@@ -683,25 +687,18 @@ fn a_dialplan_transfer_to_a_phone_on_a_phone_call_fails_as_busy_without_ringing(
             ("@TALK_MS@", "4000".to_owned()),
         ],
     );
-    wait_until(Duration::from_secs(10), || {
-        phone_1002.dir.join("rtp_port").exists().then_some(())
-    })
-    .unwrap_or_else(|| panic!("1002 never answered"));
+    wait_answered(&phone_1002, "1002 never answered");
     // A caller whose dialplan transfers them to extension 1002 meanwhile: busy at once.
-    trunk_caller(
+    refused_transfer(
         &dir,
         &daemon,
         "transferred-busy",
         "+8613700137084",
         TO_EXTENSION_1002,
-        "cc_caller_refused.xml",
-        &[("@STATUS@", "486".to_owned())],
-    )
-    .expect_pass(Duration::from_secs(20));
+    );
     dialling.expect_pass(Duration::from_secs(20));
     let phone_dir = phone_1002.expect_pass(Duration::from_secs(10));
-    let invites = invites_received(&phone_dir);
-    assert_eq!(invites.len(), 1, "1002's phone got INVITEs of {invites:?}");
+    assert_rang_once(&phone_dir, "1002");
     let cdrs = db::wait_cdrs(&data, 2, Duration::from_secs(10));
     let busy = cdr_from(&cdrs, "+8613700137084");
     assert_eq!(busy["did"], TO_EXTENSION_1002, "{busy:#}");
@@ -738,13 +735,7 @@ fn an_agent_taking_a_dialplan_transfer_is_offered_no_queue_call_until_it_ends() 
     log_in(&daemon, "1001", "1001");
     // The dialplan transfers a trunk caller to agent 1001, whose phone answers; the
     // transferred caller talks 6 s.
-    let phone_1001 = callee(
-        &dir,
-        "1001",
-        port_1001,
-        "ext_callee_answer.xml",
-        &[("@MEDIA_PORT@", sipp_port_on("127.0.0.1").to_string())],
-    );
+    let phone_1001 = answering_phone(&dir, "1001", port_1001);
     let transferred = trunk_caller(
         &dir,
         &daemon,
@@ -754,10 +745,7 @@ fn an_agent_taking_a_dialplan_transfer_is_offered_no_queue_call_until_it_ends() 
         "cc_caller_hangup.xml",
         &[("@TALK_MS@", "6000".to_owned())],
     );
-    wait_until(Duration::from_secs(10), || {
-        phone_1001.dir.join("rtp_port").exists().then_some(())
-    })
-    .unwrap_or_else(|| panic!("1001 never answered the transfer"));
+    wait_answered(&phone_1001, "1001 never answered the transfer");
     // The agent keeps their distributor state but is shown on a call that is not a queue
     // call.
     let view = daemon.get("/api/v1/agents/1001");

@@ -35,6 +35,28 @@ pub(crate) struct ScenarioRun<'a> {
 }
 
 impl Scenario {
+    /// Starts a trunk's caller as `name`: SIPp on 127.0.0.2 (the trunk network of the
+    /// test configurations) calling `did` on `daemon` with `file` and `replace`.
+    pub(crate) fn trunk_caller(
+        dir: &Path,
+        daemon: &Daemon,
+        name: &str,
+        file: &str,
+        did: &str,
+        replace: Vec<(&str, String)>,
+        timeout: Duration,
+    ) -> Scenario {
+        let run = ScenarioRun {
+            file,
+            replace,
+            local: ("127.0.0.2", sipp_port_on("127.0.0.2")),
+            args: vec!["-s".to_owned(), did.to_owned()],
+            remote: Some(daemon.addr),
+            timeout,
+        };
+        Scenario::start(dir, name, run)
+    }
+
     /// Starts `run` as `name` (its directory is `dir/sipp-NAME`), with a media port of
     /// its own, tracing its messages (`*_messages.log`) and errors.
     pub(crate) fn start(dir: &Path, name: &str, run: ScenarioRun<'_>) -> Scenario {
