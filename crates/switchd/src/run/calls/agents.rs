@@ -327,7 +327,8 @@ impl Calls {
             }
             match self.acd.agent_state(a.id) {
                 acd::AgentState::LoggedOut => counts.logged_out += 1,
-                // Ready, but busy on a phone-to-phone call: offered nothing until it ends.
+                // Ready, but busy on a call that is not a queue call: offered nothing until
+                // it ends.
                 acd::AgentState::Available if self.agent_on_phone_call(i) => {
                     counts.on_phone_call += 1
                 }
