@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::audio::{read_wav_channel, tone_secs, write_tone};
 use common::baresip::Phone;
-use common::{db, scratch_dir, start_config_daemon};
+use common::{API_KEY, db, http, scratch_dir, start_config_daemon};
 use switchyard_media::net::XdpPath;
 
 /// Waits up to a minute while another process (a relay benchmark, another checkout's
@@ -54,7 +54,23 @@ fn softphones_talk_and_are_recorded_with_the_daemons_rtp_on_af_xdp() {
     alice.dial(&daemon.uri("1002"));
     bob.expect_event("CALL_ESTABLISHED", Duration::from_secs(10));
     alice.expect_event("CALL_ESTABLISHED", Duration::from_secs(10));
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(Duration::from_secs(3));
+    // Prometheus sees the path at work while the call is up.
+    let metrics = http::get(daemon.api(), "/metrics", API_KEY).expect("GET /metrics");
+    let metrics = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(
+        metrics.lines().any(|l| l == "switchyard_rtp_xdp 1"),
+        "{metrics}"
+    );
+    let live = metrics
+        .lines()
+        .find_map(|l| counter(l, "switchyard_rtp_xdp_frames_forwarded_total "))
+        .unwrap_or_else(|| panic!("no forwarded counter in\n{metrics}"));
+    assert!(
+        live >= 100,
+        "{live} packets relayed from frames after 3 s of talk"
+    );
+    std::thread::sleep(Duration::from_secs(1));
     bob.hangup();
     bob.expect_event("CALL_CLOSED", Duration::from_secs(5));
     alice.expect_event("CALL_CLOSED", Duration::from_secs(10));
@@ -97,16 +113,17 @@ fn softphones_talk_and_are_recorded_with_the_daemons_rtp_on_af_xdp() {
     let last = daemon
         .wait_log(&["media thread stopped"], Duration::from_secs(5))
         .expect("the media thread's last counters in the log");
-    let forwarded = counter(&last, "xdp_forwarded").expect(&last);
+    let forwarded = counter(&last, "xdp_forwarded=").expect(&last);
     assert!(
         forwarded >= 200,
         "{forwarded} packets relayed from AF_XDP frames"
     );
 }
 
-/// The value of `name=N` in a log line.
-fn counter(line: &str, name: &str) -> Option<u64> {
-    let at = line.find(&format!("{name}="))? + name.len() + 1;
+/// The number right after `prefix` in `line` (`xdp_forwarded=N` in a log line, a
+/// metric's sample).
+fn counter(line: &str, prefix: &str) -> Option<u64> {
+    let at = line.find(prefix)? + prefix.len();
     let digits: String = line[at..]
         .chars()
         .take_while(char::is_ascii_digit)

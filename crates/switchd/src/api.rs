@@ -227,6 +227,23 @@ pub(crate) struct HealthView {
     /// RTP ports allocated now (back to 0 when no call is up).
     pub(crate) rtp_ports_in_use: usize,
     pub(crate) agents_logged_in: usize,
+    /// The media thread's counters since start.
+    pub(crate) media: MediaView,
+}
+
+/// The media thread's counters since start (published every 100 ms).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct MediaView {
+    /// RTP datagrams received on every leg, whichever path carried them.
+    pub(crate) datagrams_received: u64,
+    /// Whether the legs' RTP is taken off the UDP stack with AF_XDP (`[rtp] xdp`).
+    pub(crate) xdp: bool,
+    /// Of the datagrams received, those that came as AF_XDP frames.
+    pub(crate) xdp_frames_received: u64,
+    /// Bridged packets sent on from the frame they arrived in.
+    pub(crate) xdp_frames_forwarded: u64,
+    /// Generated packets (prompts, tones, keys) sent as new frames.
+    pub(crate) xdp_frames_sent: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -27,6 +27,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -68,6 +69,40 @@ pub(crate) struct MediaConfig {
     /// on from the same memory (needs root, an IPv4 `address` and a port range; without
     /// them the thread says why and uses the sockets).
     pub(crate) xdp: bool,
+}
+
+/// The media thread's counters, published by it every 100 ms (and when it stops) for the
+/// API to read without asking the thread.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    received: AtomicU64,
+    xdp: AtomicBool,
+    xdp_received: AtomicU64,
+    xdp_forwarded: AtomicU64,
+    xdp_sent: AtomicU64,
+}
+
+impl Counters {
+    /// Publishes the thread's figures.
+    pub(crate) fn publish(&self, received: u64, xdp: Option<switchyard_media::net::XdpStats>) {
+        self.received.store(received, Ordering::Relaxed);
+        self.xdp.store(xdp.is_some(), Ordering::Relaxed);
+        let x = xdp.unwrap_or_default();
+        self.xdp_received.store(x.received, Ordering::Relaxed);
+        self.xdp_forwarded.store(x.forwarded, Ordering::Relaxed);
+        self.xdp_sent.store(x.sent, Ordering::Relaxed);
+    }
+
+    /// The last figures published.
+    pub(crate) fn read(&self) -> crate::api::MediaView {
+        crate::api::MediaView {
+            datagrams_received: self.received.load(Ordering::Relaxed),
+            xdp: self.xdp.load(Ordering::Relaxed),
+            xdp_frames_received: self.xdp_received.load(Ordering::Relaxed),
+            xdp_frames_forwarded: self.xdp_forwarded.load(Ordering::Relaxed),
+            xdp_frames_sent: self.xdp_sent.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// What was negotiated for a leg (from its SDP offer/answer).
@@ -145,6 +180,7 @@ pub(crate) struct Media {
     prompts: PromptCache,
     /// Whether the legs' datagrams come through AF_XDP.
     uses_xdp: bool,
+    counters: Arc<Counters>,
 }
 
 impl Media {
@@ -174,12 +210,14 @@ impl Media {
             None
         };
         let uses_xdp = xdp.is_some();
+        let counters = Arc::new(Counters::default());
         let (commands, rx) = mpsc::channel();
         let (freed_tx, freed) = mpsc::channel();
         let wake_pending = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let server = Server::new(
             receive,
             xdp,
+            counters.clone(),
             wake_rx,
             rx,
             wake_pending.clone(),
@@ -201,6 +239,7 @@ impl Media {
             freed,
             prompts: PromptCache::new(),
             uses_xdp,
+            counters,
         })
     }
 
@@ -235,6 +274,11 @@ impl Media {
     /// ([`MediaConfig::xdp`], and it could attach).
     pub(crate) fn uses_xdp(&self) -> bool {
         self.uses_xdp
+    }
+
+    /// The media thread's counters, as last published (at most 100 ms old).
+    pub(crate) fn counters(&self) -> crate::api::MediaView {
+        self.counters.read()
     }
 
     /// Decodes prompt files once, up front; a missing or undecodable file is an error

@@ -1,10 +1,10 @@
 //! `GET /metrics`: the contact centre's state in Prometheus's text exposition format
 //! (version 0.0.4), for dashboards and alerts: calls by state, agents by state, each
-//! queue's waiting calls, longest wait, agents and today's service level, and trunk
-//! health.
+//! queue's waiting calls, longest wait, agents and today's service level, trunk health,
+//! and the media thread's packet counters.
 //!
-//! Every value is a gauge read from the same views the REST routes serve, taken when
-//! the scrape comes. The format is written here rather than with `prometheus-client`:
+//! Every value is read from the same views the REST routes serve, taken when the scrape
+//! comes: gauges, and the media thread's counters since start. The format is written here rather than with `prometheus-client`:
 //! that crate keeps long-lived metric objects updated as events happen, whereas these
 //! are snapshots the control loop computes on request, so a registry would be built and
 //! thrown away per scrape only to print a dozen families. What the format asks of a
@@ -62,6 +62,37 @@ pub(super) fn render(
         "RTP ports allocated to call legs.",
     );
     out.sample("switchyard_rtp_ports_in_use", &[], health.rtp_ports_in_use);
+    let m = &health.media;
+    out.family(
+        "switchyard_rtp_xdp",
+        "1 when the legs' RTP is taken off the UDP stack with AF_XDP ([rtp] xdp).",
+    );
+    out.sample("switchyard_rtp_xdp", &[], u8::from(m.xdp));
+    for (name, help, value) in [
+        (
+            "switchyard_rtp_datagrams_received_total",
+            "RTP datagrams received on every leg, whichever path carried them.",
+            m.datagrams_received,
+        ),
+        (
+            "switchyard_rtp_xdp_frames_received_total",
+            "RTP datagrams that came as AF_XDP frames.",
+            m.xdp_frames_received,
+        ),
+        (
+            "switchyard_rtp_xdp_frames_forwarded_total",
+            "Bridged RTP packets sent on from the AF_XDP frame they arrived in.",
+            m.xdp_frames_forwarded,
+        ),
+        (
+            "switchyard_rtp_xdp_frames_sent_total",
+            "Generated RTP packets (prompts, tones, keys) sent as new AF_XDP frames.",
+            m.xdp_frames_sent,
+        ),
+    ] {
+        out.counter(name, help);
+        out.sample(name, &[], value);
+    }
 
     out.family(
         "switchyard_agents",
@@ -189,8 +220,17 @@ struct Metrics {
 impl Metrics {
     /// Starts a family of gauges.
     fn family(&mut self, name: &str, help: &str) {
+        self.typed(name, help, "gauge");
+    }
+
+    /// Starts a counter (a total since the daemon started).
+    fn counter(&mut self, name: &str, help: &str) {
+        self.typed(name, help, "counter");
+    }
+
+    fn typed(&mut self, name: &str, help: &str, kind: &str) {
         let _ = writeln!(self.text, "# HELP {name} {help}");
-        let _ = writeln!(self.text, "# TYPE {name} gauge");
+        let _ = writeln!(self.text, "# TYPE {name} {kind}");
     }
 
     /// One sample: `name{labels} value`.
@@ -275,6 +315,13 @@ mod tests {
             active_calls: 3,
             rtp_ports_in_use: 6,
             agents_logged_in: 2,
+            media: crate::api::MediaView {
+                datagrams_received: 1000,
+                xdp: true,
+                xdp_frames_received: 990,
+                xdp_frames_forwarded: 900,
+                xdp_frames_sent: 50,
+            },
         };
         let agents = [
             agent("available", true),
@@ -350,6 +397,10 @@ mod tests {
             "switchyard_queue_waiting{queue=\"say \\\"hi\\\"\\\\now\\n\"} 0",
             "switchyard_gateway_up{trunk=\"carrier\",gateway=\"sip:127.0.0.1:5070\"} 0",
             "switchyard_trunk_registered{trunk=\"carrier\"} 1",
+            "switchyard_rtp_xdp 1",
+            "switchyard_rtp_datagrams_received_total 1000",
+            "switchyard_rtp_xdp_frames_forwarded_total 900",
+            "switchyard_rtp_xdp_frames_sent_total 50",
         ] {
             assert!(lines.contains(&want), "no `{want}` in\n{text}");
         }
@@ -363,7 +414,9 @@ mod tests {
         let mut typed = std::collections::HashSet::new();
         for l in &lines {
             if let Some(rest) = l.strip_prefix("# TYPE ") {
-                assert!(rest.ends_with(" gauge"), "{l}");
+                let counter = rest.split(' ').next().unwrap().ends_with("_total");
+                let kind = if counter { " counter" } else { " gauge" };
+                assert!(rest.ends_with(kind), "{l}");
                 typed.insert(rest.split(' ').next().unwrap());
             } else if !l.starts_with('#') {
                 let name = l.split(['{', ' ']).next().unwrap();

@@ -191,6 +191,7 @@ async fn fake_control(mut requests: mpsc::Receiver<ApiRequest>) {
                     active_calls: 0,
                     rtp_ports_in_use: 0,
                     agents_logged_in: agents.len(),
+                    media: crate::api::MediaView::default(),
                 }));
             }
             ApiRequest::Reload(reply) => {
@@ -1219,6 +1220,7 @@ fn the_documented_examples_have_the_fields_the_api_sends() {
                 active_calls: 0,
                 rtp_ports_in_use: 0,
                 agents_logged_in: 0,
+                media: crate::api::MediaView::default(),
             })
             .unwrap(),
         ),

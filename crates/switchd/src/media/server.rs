@@ -39,7 +39,7 @@ use switchyard_media::tone::{ToneGenerator, ToneSpec};
 
 use super::leg::{FRAME_TICKS, Leg, Source};
 use super::record::{FRAME, Recording};
-use super::{LegId, LegParams, MediaConfig, MediaEvent, RecordMode, SAMPLE_RATE, Tone};
+use super::{Counters, LegId, LegParams, MediaConfig, MediaEvent, RecordMode, SAMPLE_RATE, Tone};
 
 /// The wake-up socket's token in the poll (socket tokens are slot indexes).
 const WAKER: Token = Token(usize::MAX);
@@ -305,6 +305,8 @@ pub(super) enum Command {
 pub(super) struct Server {
     receive: Receive,
     xdp: Option<Xdp>,
+    /// Published for the API at housekeeping.
+    counters: std::sync::Arc<Counters>,
     /// Call control writes a byte here to wake the thread (see `Media::send`).
     waker: UnixDatagram,
     commands: mpsc::Receiver<Command>,
@@ -348,6 +350,7 @@ impl Server {
     pub(super) fn new(
         receive: Receive,
         xdp: Option<Xdp>,
+        counters: std::sync::Arc<Counters>,
         waker: UnixDatagram,
         commands: mpsc::Receiver<Command>,
         wake_pending: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -362,6 +365,7 @@ impl Server {
         Server {
             receive,
             xdp,
+            counters,
             waker,
             commands,
             wake_pending,
@@ -399,6 +403,7 @@ impl Server {
             self.close_slot(slot, Instant::now());
         }
         self.flush();
+        self.counters.publish(self.stats.received, self.xdp_stats());
         let x = self.xdp_stats().unwrap_or_default();
         tracing::info!(
             wakeups = self.stats.wakeups,
@@ -1120,6 +1125,7 @@ impl Server {
     // --- housekeeping ---
 
     fn housekeeping(&mut self, now: Instant) {
+        self.counters.publish(self.stats.received, self.xdp_stats());
         for l in self.legs.iter_mut().flatten() {
             l.stream.handle_timeout(now);
             while let Some(e) = l.stream.poll_event() {

@@ -1197,6 +1197,7 @@ impl Driven {
         let server = Server::new(
             receive,
             xdp,
+            Arc::default(),
             wake_rx,
             rx,
             Arc::new(std::sync::atomic::AtomicBool::new(false)),

@@ -546,6 +546,7 @@ impl Calls {
                     active_calls: self.calls.len(),
                     rtp_ports_in_use: self.media.ports_in_use(),
                     agents_logged_in: self.agents.iter().filter(|a| a.device.is_some()).count(),
+                    media: self.media.counters(),
                 }));
             }
             ApiRequest::Reload(reply) => {
