@@ -1243,15 +1243,21 @@ fn sighup_reloads_the_configuration_and_refuses_a_broken_one() {
             .collect()
     };
     assert!(!queues(&daemon).contains(&"billing".to_owned()));
-    // A new queue: there after SIGHUP, without a restart.
+    // A new queue: there after SIGHUP, without a restart. A changed [rtp] section is
+    // kept as started, and the log says a restart applies it.
     let added = format!(
-        "{text}\n[[queue]]\nname = \"billing\"\nskills = {{ sales = 1 }}\nring_timeout = \"5s\"\n"
+        "{}\n[[queue]]\nname = \"billing\"\nskills = {{ sales = 1 }}\nring_timeout = \"5s\"\n",
+        text.replace("inactivity = \"60s\"", "inactivity = \"90s\"")
     );
     std::fs::write(&config, &added).expect("adding a queue");
     daemon.signal("HUP");
     daemon
         .wait_log(&["configuration reloaded"], Duration::from_secs(5))
         .unwrap_or_else(|| panic!("no reload after SIGHUP"));
+    let kept = daemon
+        .wait_log(&["the reload keeps"], Duration::from_secs(1))
+        .unwrap_or_else(|| panic!("no word that [rtp] needs a restart"));
+    assert!(kept.contains("[rtp]") && kept.contains("restart"), "{kept}");
     assert!(
         queues(&daemon).contains(&"billing".to_owned()),
         "{:?}",

@@ -57,7 +57,7 @@ pub(crate) struct SipConfig {
     pub(crate) qualify_interval: Option<Duration>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RtpConfig {
     /// Address RTP sockets bind to and that SDP advertises.
     pub(crate) address: IpAddr,
@@ -70,7 +70,7 @@ pub(crate) struct RtpConfig {
     pub(crate) xdp: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct HttpConfig {
     /// REST/WebSocket API address (default 127.0.0.1:8080).
     pub(crate) listen: SocketAddr,
@@ -78,7 +78,7 @@ pub(crate) struct HttpConfig {
     pub(crate) api_key: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StorageConfig {
     /// Directory holding the SQLite database, recordings and voicemail.
     pub(crate) path: PathBuf,

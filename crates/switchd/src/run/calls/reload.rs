@@ -109,6 +109,25 @@ impl Calls {
         let acd_now = self.acd_now(now);
         let old = self.config.clone();
         // What the daemon bound at start stays (its command-line overrides included).
+        let kept: Vec<&str> = [
+            (
+                "[sip] listen and domain",
+                old.sip.listen != new.sip.listen || old.sip.domain != new.sip.domain,
+            ),
+            ("[rtp]", old.rtp != new.rtp),
+            ("[http]", old.http != new.http),
+            ("[storage]", old.storage != new.storage),
+        ]
+        .into_iter()
+        .filter_map(|(what, changed)| changed.then_some(what))
+        .collect();
+        if !kept.is_empty() {
+            tracing::warn!(
+                "the reload keeps {} as the daemon started with them (from the file or the \
+                 command line): a restart applies the file's",
+                kept.join(", ")
+            );
+        }
         new.sip.listen = old.sip.listen.clone();
         new.sip.domain = old.sip.domain.clone();
         new.rtp = old.rtp.clone();
