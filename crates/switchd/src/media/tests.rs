@@ -1533,6 +1533,46 @@ fn driven_on_xdp() -> (Driven, (u16, u16)) {
 }
 
 #[test]
+fn without_what_af_xdp_needs_the_thread_keeps_its_sockets() {
+    let _lo = take_lo();
+    let (min, max) = xdp_ports();
+    let config = |address: [u8; 4], port_min, port_max| MediaConfig {
+        address: address.into(),
+        port_min,
+        port_max,
+        inactivity: Duration::from_secs(60),
+        xdp: true,
+    };
+    let attach = |c: &MediaConfig, io_uring: bool| {
+        let (_waker, wake_rx) = std::os::unix::net::UnixDatagram::pair().expect("pair");
+        let mut receive = server::Receive::new(io_uring, &wake_rx).expect("receive");
+        server::Xdp::attach(c, &mut receive).is_some()
+    };
+    assert!(
+        attach(&config([127, 0, 0, 1], min, max), true),
+        "lo free: attaches"
+    );
+    assert!(
+        !attach(&config([127, 0, 0, 1], 0, 0), true),
+        "no port range"
+    );
+    assert!(
+        !attach(&config([127, 0, 0, 1], min, max), false),
+        "no multishot ring"
+    );
+    let v6 = MediaConfig {
+        address: std::net::Ipv6Addr::LOCALHOST.into(),
+        ..config([127, 0, 0, 1], min, max)
+    };
+    assert!(!attach(&v6, true), "IPv6");
+    // Another program holds lo's one XDP program.
+    let held = switchyard_media::net::XdpPath::attach([127, 0, 0, 1].into(), 64)
+        .expect("lo is free after take_lo");
+    assert!(!attach(&config([127, 0, 0, 1], min, max), true), "lo taken");
+    drop(held);
+}
+
+#[test]
 fn on_xdp_generated_audio_goes_out_as_frames_once_the_phone_is_heard() {
     let _lo = take_lo();
     let (mut d, ports) = driven_on_xdp();
