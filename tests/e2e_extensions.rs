@@ -456,6 +456,14 @@ fn refused_transfer(dir: &Path, daemon: &Daemon, name: &str, number: &str, did: 
     .expect_pass(Duration::from_secs(20));
 }
 
+/// Asserts that `cdr` is a call to `did` whose transfer failed as busy, unanswered.
+fn assert_transfer_refused_as_busy(cdr: &Value, did: &str) {
+    assert_eq!(cdr["did"], did, "{cdr:#}");
+    assert_eq!(cdr["hangup_reason"], "transfer-failed:486", "{cdr:#}");
+    assert_eq!(cdr["hangup_by"], "system", "{cdr:#}");
+    assert!(cdr["answer_ms"].is_null(), "{cdr:#}");
+}
+
 /// Asserts that a SIPp phone (its directory) was sent the INVITEs of one call only.
 fn assert_rang_once(phone_dir: &Path, user: &str) {
     let invites = invites_received(phone_dir);
@@ -625,10 +633,7 @@ fn a_dialplan_transfer_to_an_agent_on_a_queue_call_fails_as_busy_without_ringing
     assert_rang_once(&agent_dir, "1001");
     let cdrs = db::wait_cdrs(&data, 3, Duration::from_secs(10));
     let busy = cdr_from(&cdrs, "+8613700137082");
-    assert_eq!(busy["did"], TO_AGENT_1001, "{busy:#}");
-    assert_eq!(busy["hangup_reason"], "transfer-failed:486", "{busy:#}");
-    assert_eq!(busy["hangup_by"], "system", "{busy:#}");
-    assert!(busy["answer_ms"].is_null(), "{busy:#}");
+    assert_transfer_refused_as_busy(busy, TO_AGENT_1001);
     assert!(busy["agent"].is_null(), "{busy:#}");
 
     // The queue call over, the same transfer rings 1001's phone, which answers; the
@@ -701,10 +706,7 @@ fn a_dialplan_transfer_to_a_phone_on_a_phone_call_fails_as_busy_without_ringing(
     assert_rang_once(&phone_dir, "1002");
     let cdrs = db::wait_cdrs(&data, 2, Duration::from_secs(10));
     let busy = cdr_from(&cdrs, "+8613700137084");
-    assert_eq!(busy["did"], TO_EXTENSION_1002, "{busy:#}");
-    assert_eq!(busy["hangup_reason"], "transfer-failed:486", "{busy:#}");
-    assert_eq!(busy["hangup_by"], "system", "{busy:#}");
-    assert!(busy["answer_ms"].is_null(), "{busy:#}");
+    assert_transfer_refused_as_busy(busy, TO_EXTENSION_1002);
     assert!(daemon.stop().success());
 }
 
