@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::audio::{read_wav_channel, tone_secs, write_tone};
 use common::baresip::Phone;
-use common::{API_KEY, db, http, scratch_dir, start_config_daemon};
+use common::{API_KEY, Daemon, db, http, scratch_dir, start_config_daemon};
 use switchyard_media::net::XdpPath;
 
 /// Waits up to a minute while another process (a relay benchmark, another checkout's
@@ -56,8 +56,7 @@ fn softphones_talk_and_are_recorded_with_the_daemons_rtp_on_af_xdp() {
     alice.expect_event("CALL_ESTABLISHED", Duration::from_secs(10));
     std::thread::sleep(Duration::from_secs(3));
     // Prometheus sees the path at work while the call is up.
-    let metrics = http::get(daemon.api(), "/metrics", API_KEY).expect("GET /metrics");
-    let metrics = String::from_utf8_lossy(&metrics.body).into_owned();
+    let metrics = scrape(&daemon);
     assert!(
         metrics.lines().any(|l| l == "switchyard_rtp_xdp 1"),
         "{metrics}"
@@ -107,6 +106,10 @@ fn softphones_talk_and_are_recorded_with_the_daemons_rtp_on_af_xdp() {
         tone_secs(&left, 1000.0) < 0.5,
         "the callee's tone leaks into the left"
     );
+    // The ended call is counted for Prometheus by its CDR's disposition.
+    let metrics = scrape(&daemon);
+    let answered = "switchyard_calls_ended_total{disposition=\"answered\"} 1";
+    assert!(metrics.lines().any(|l| l == answered), "{metrics}");
     drop((alice, bob));
     assert!(daemon.stop().success());
     // And the relayed packets went on from the frames, not through the sockets.
@@ -118,6 +121,12 @@ fn softphones_talk_and_are_recorded_with_the_daemons_rtp_on_af_xdp() {
         forwarded >= 200,
         "{forwarded} packets relayed from AF_XDP frames"
     );
+}
+
+/// What `GET /metrics` says now.
+fn scrape(daemon: &Daemon) -> String {
+    let response = http::get(daemon.api(), "/metrics", API_KEY).expect("GET /metrics");
+    String::from_utf8_lossy(&response.body).into_owned()
 }
 
 /// The number right after `prefix` in `line` (`xdp_forwarded=N` in a log line, a

@@ -229,6 +229,8 @@ pub(crate) struct HealthView {
     pub(crate) agents_logged_in: usize,
     /// The media thread's counters since start.
     pub(crate) media: MediaView,
+    /// Calls ended since start, by their CDR's disposition.
+    pub(crate) calls_ended: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// The media thread's counters since start (published every 100 ms).

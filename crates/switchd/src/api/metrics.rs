@@ -4,7 +4,8 @@
 //! and the media thread's packet counters.
 //!
 //! Every value is read from the same views the REST routes serve, taken when the scrape
-//! comes: gauges, and the media thread's counters since start. The format is written here rather than with `prometheus-client`:
+//! comes: gauges, and counters since start (calls ended by disposition, the media
+//! thread's packets). The format is written here rather than with `prometheus-client`:
 //! that crate keeps long-lived metric objects updated as events happen, whereas these
 //! are snapshots the control loop computes on request, so a registry would be built and
 //! thrown away per scrape only to print a dozen families. What the format asks of a
@@ -56,6 +57,14 @@ pub(super) fn render(
     for state in CALL_STATES {
         let n = calls.iter().filter(|c| c.state == *state).count();
         out.sample("switchyard_calls", &[("state", state)], n);
+    }
+    out.counter(
+        "switchyard_calls_ended_total",
+        "Calls ended since start, by their CDR's disposition.",
+    );
+    for (disposition, n) in &health.calls_ended {
+        let labels = [("disposition", *disposition)];
+        out.sample("switchyard_calls_ended_total", &labels, n);
     }
     out.family(
         "switchyard_rtp_ports_in_use",
@@ -322,6 +331,7 @@ mod tests {
                 xdp_frames_forwarded: 900,
                 xdp_frames_sent: 50,
             },
+            calls_ended: [("answered", 12), ("abandoned", 1)].into(),
         };
         let agents = [
             agent("available", true),
@@ -397,6 +407,7 @@ mod tests {
             "switchyard_queue_waiting{queue=\"say \\\"hi\\\"\\\\now\\n\"} 0",
             "switchyard_gateway_up{trunk=\"carrier\",gateway=\"sip:127.0.0.1:5070\"} 0",
             "switchyard_trunk_registered{trunk=\"carrier\"} 1",
+            "switchyard_calls_ended_total{disposition=\"answered\"} 12",
             "switchyard_rtp_xdp 1",
             "switchyard_rtp_datagrams_received_total 1000",
             "switchyard_rtp_xdp_frames_forwarded_total 900",

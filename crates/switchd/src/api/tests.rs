@@ -192,6 +192,7 @@ async fn fake_control(mut requests: mpsc::Receiver<ApiRequest>) {
                     rtp_ports_in_use: 0,
                     agents_logged_in: agents.len(),
                     media: crate::api::MediaView::default(),
+                    calls_ended: [("answered", 7), ("abandoned", 2)].into(),
                 }));
             }
             ApiRequest::Reload(reply) => {
@@ -407,6 +408,8 @@ async fn metrics_are_served_in_prometheus_text_from_the_control_loops_views() {
     for want in [
         "switchyard_up 1",
         "switchyard_calls{state=\"connected\"} 1",
+        "switchyard_calls_ended_total{disposition=\"answered\"} 7",
+        "switchyard_calls_ended_total{disposition=\"abandoned\"} 2",
         "switchyard_agents{state=\"logged_out\"} 2",
         "switchyard_queue_waiting{queue=\"sales\"} 1",
         "switchyard_queue_longest_wait_seconds{queue=\"sales\"} 12.5",
@@ -1221,6 +1224,15 @@ fn the_documented_examples_have_the_fields_the_api_sends() {
                 rtp_ports_in_use: 0,
                 agents_logged_in: 0,
                 media: crate::api::MediaView::default(),
+                calls_ended: [
+                    "abandoned",
+                    "answered",
+                    "failed",
+                    "transferred",
+                    "voicemail",
+                ]
+                .map(|d| (d, 0))
+                .into(),
             })
             .unwrap(),
         ),

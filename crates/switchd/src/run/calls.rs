@@ -377,6 +377,8 @@ pub(crate) struct Calls {
     /// (as caller or dialled phone), dialplan transfers ringing or connected to them, and
     /// calls they placed into a dialplan. Agents logged in on them are offered nothing.
     on_phone_call: HashMap<String, u32>,
+    /// Calls ended since start, by their CDR's disposition (for `/health` and `/metrics`).
+    ended: std::collections::BTreeMap<&'static str, u64>,
 }
 
 fn dialog_map_key(d: &Dialog) -> (String, String, String) {
@@ -500,6 +502,17 @@ impl Calls {
             orphans: HashMap::new(),
             finished_voicemail: HashMap::new(),
             on_phone_call: HashMap::new(),
+            // The common outcomes exist from the start, so their series do too.
+            ended: [
+                "answered",
+                "abandoned",
+                "failed",
+                "transferred",
+                "voicemail",
+            ]
+            .into_iter()
+            .map(|d| (d, 0))
+            .collect(),
         })
     }
 

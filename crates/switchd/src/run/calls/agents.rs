@@ -547,6 +547,7 @@ impl Calls {
                     rtp_ports_in_use: self.media.ports_in_use(),
                     agents_logged_in: self.agents.iter().filter(|a| a.device.is_some()).count(),
                     media: self.media.counters(),
+                    calls_ended: self.ended.clone(),
                 }));
             }
             ApiRequest::Reload(reply) => {

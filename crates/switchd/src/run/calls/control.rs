@@ -1650,6 +1650,7 @@ impl Calls {
             hangup_by: cdr.hangup_by.clone(),
         });
         self.store.write(Record::Cdr(Box::new(cdr)));
+        *self.ended.entry(disposition).or_default() += 1;
         if let Some(q) = call.queue.as_ref().and_then(|q| self.acd.queue_id(q)) {
             self.emit_queue(q);
         }
