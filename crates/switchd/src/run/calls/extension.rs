@@ -121,7 +121,6 @@ impl Calls {
         self.emit_call_started(&name, &info);
         let wall = self.wall(now);
         let call = Call {
-            record: self.config.calls.record,
             // A busy phone's call rings nothing, so it keeps no phone busy either.
             extension: (!busy).then(|| ExtensionCall {
                 device: device.to_owned(),
@@ -130,14 +129,7 @@ impl Calls {
                 rang: false,
                 ring_until: Some(now + self.config.calls.ring_timeout),
             }),
-            ..Call::new(
-                id,
-                Phase::Outbound,
-                leg,
-                info,
-                wall,
-                now + self.config.calls.max_duration,
-            )
+            ..self.configured_call(id, Phase::Outbound, leg, info, wall, now)
         };
         self.register_call(call, key);
         if busy {

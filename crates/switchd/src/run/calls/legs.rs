@@ -365,16 +365,8 @@ impl Calls {
         let wall = self.wall(now);
         let call = Call {
             interp: Some(interp),
-            record: self.config.calls.record,
             caller_device: phone.map(str::to_owned),
-            ..Call::new(
-                id,
-                Phase::Ivr,
-                leg,
-                info,
-                wall,
-                now + self.config.calls.max_duration,
-            )
+            ..self.configured_call(id, Phase::Ivr, leg, info, wall, now)
         };
         self.register_call(call, key);
         // A phone calling in is busy from now until the call ends (see `hangup`): nothing
@@ -481,6 +473,24 @@ impl Calls {
     ) -> Option<Response> {
         let dialog = leg.dialog.as_mut()?;
         Some(sdp_response(now, dialog, req, &leg.body, status))
+    }
+
+    /// A new call under the configuration's limits: it ends after `[calls] max_duration`
+    /// and is recorded once connected if `[calls] record` says so.
+    pub(super) fn configured_call(
+        &self,
+        id: u64,
+        phase: Phase,
+        caller: Leg,
+        info: ivr::CallInfo,
+        wall: jiff::Timestamp,
+        now: Instant,
+    ) -> Call {
+        let max_end = now + self.config.calls.max_duration;
+        Call {
+            record: self.config.calls.record,
+            ..Call::new(id, phase, caller, info, wall, max_end)
+        }
     }
 
     pub(super) fn register_call(&mut self, call: Call, server_key: TsxKey) {
