@@ -145,6 +145,13 @@ fn media_socket() -> (UdpSocket, u16) {
     (sock, port)
 }
 
+/// Asserts how the call of `cdr` ended: its disposition, who hung up and why.
+fn assert_ended(cdr: &Value, disposition: &str, hangup_by: &str, hangup_reason: &str) {
+    assert_eq!(cdr["disposition"], disposition, "{cdr:#}");
+    assert_eq!(cdr["hangup_by"], hangup_by, "{cdr:#}");
+    assert_eq!(cdr["hangup_reason"], hangup_reason, "{cdr:#}");
+}
+
 /// The only CDR stored.
 fn only_cdr(data: &Path) -> Value {
     let cdrs = db::wait_cdrs(data, 1, Duration::from_secs(10));
@@ -204,9 +211,7 @@ fn a_phone_calls_another_and_they_talk_through_the_switch() {
     let cdr = only_cdr(&data);
     assert_eq!(cdr["caller"], "1001", "{cdr:#}");
     assert_eq!(cdr["did"], "1002", "{cdr:#}");
-    assert_eq!(cdr["disposition"], "answered", "{cdr:#}");
-    assert_eq!(cdr["hangup_by"], "caller", "{cdr:#}");
-    assert_eq!(cdr["hangup_reason"], "bye", "{cdr:#}");
+    assert_ended(&cdr, "answered", "caller", "bye");
     assert!(!cdr["answer_ms"].is_null(), "{cdr:#}");
     let billable = cdr["billable_ms"].as_i64().unwrap_or(0);
     assert!((2500..10_000).contains(&billable), "{cdr:#}");
@@ -262,9 +267,7 @@ fn every_registered_phone_rings_the_first_to_answer_wins_and_its_bye_ends_the_ca
     answering.expect_pass(Duration::from_secs(20));
     phone_1001.expect_pass(Duration::from_secs(10));
     let cdr = only_cdr(&data);
-    assert_eq!(cdr["disposition"], "answered", "{cdr:#}");
-    assert_eq!(cdr["hangup_by"], "callee", "{cdr:#}");
-    assert_eq!(cdr["hangup_reason"], "bye", "{cdr:#}");
+    assert_ended(&cdr, "answered", "callee", "bye");
     let billable = cdr["billable_ms"].as_i64().unwrap_or(0);
     assert!((1500..10_000).contains(&billable), "{cdr:#}");
     assert!(daemon.stop().success());
@@ -290,9 +293,7 @@ fn a_busy_phone_gives_the_caller_486() {
     let cdr = only_cdr(&data);
     assert_eq!(cdr["caller"], "1001", "{cdr:#}");
     assert_eq!(cdr["did"], "1002", "{cdr:#}");
-    assert_eq!(cdr["disposition"], "failed", "{cdr:#}");
-    assert_eq!(cdr["hangup_by"], "callee", "{cdr:#}");
-    assert_eq!(cdr["hangup_reason"], "busy", "{cdr:#}");
+    assert_ended(&cdr, "failed", "callee", "busy");
     assert!(cdr["answer_ms"].is_null(), "{cdr:#}");
     assert!(daemon.stop().success());
 }
@@ -316,9 +317,7 @@ fn the_callers_cancel_reaches_the_ringing_phone() {
     // 1002 got CANCEL (its scenario waits for it), answered it and ended its INVITE.
     phone_1002.expect_pass(Duration::from_secs(10));
     let cdr = only_cdr(&data);
-    assert_eq!(cdr["disposition"], "abandoned", "{cdr:#}");
-    assert_eq!(cdr["hangup_by"], "caller", "{cdr:#}");
-    assert_eq!(cdr["hangup_reason"], "cancel", "{cdr:#}");
+    assert_ended(&cdr, "abandoned", "caller", "cancel");
     assert!(daemon.stop().success());
 }
 
@@ -381,9 +380,7 @@ fn a_phone_left_ringing_gives_the_caller_480_after_the_ring_timeout() {
         "refused after {rang:?}, with a 3 s ring timeout"
     );
     let cdr = only_cdr(&data);
-    assert_eq!(cdr["disposition"], "failed", "{cdr:#}");
-    assert_eq!(cdr["hangup_by"], "system", "{cdr:#}");
-    assert_eq!(cdr["hangup_reason"], "no-answer", "{cdr:#}");
+    assert_ended(&cdr, "failed", "system", "no-answer");
     assert!(daemon.stop().success());
 }
 
@@ -520,9 +517,7 @@ fn a_phone_whose_agent_is_on_a_queue_call_is_busy_until_the_call_ends() {
         .unwrap_or_else(|| panic!("no CDR of the phone call: {cdrs:#?}"));
     assert_eq!(busy["caller"], "1002", "{busy:#}");
     assert_eq!(busy["did"], "1001", "{busy:#}");
-    assert_eq!(busy["disposition"], "failed", "{busy:#}");
-    assert_eq!(busy["hangup_by"], "callee", "{busy:#}");
-    assert_eq!(busy["hangup_reason"], "busy", "{busy:#}");
+    assert_ended(busy, "failed", "callee", "busy");
     assert!(busy["answer_ms"].is_null(), "{busy:#}");
 
     // The queue call over, the same call rings 1001, which answers.
