@@ -145,6 +145,16 @@ fn media_socket() -> (UdpSocket, u16) {
     (sock, port)
 }
 
+/// Phone 1001 dialling extension 1002, running `file` with `replace`.
+fn phone_1001_dials_1002(
+    dir: &Path,
+    daemon: &Daemon,
+    file: &str,
+    replace: &[(&str, String)],
+) -> Scenario {
+    caller(dir, daemon, "phone-1001", "1001", "1002", file, replace)
+}
+
 /// Asserts how the call of `cdr` ended: its disposition, who hung up and why.
 fn assert_ended(cdr: &Value, disposition: &str, hangup_by: &str, hangup_reason: &str) {
     assert_eq!(cdr["disposition"], disposition, "{cdr:#}");
@@ -175,12 +185,9 @@ fn a_phone_calls_another_and_they_talk_through_the_switch() {
         &[("@MEDIA_PORT@", callee_media.to_string())],
     );
     // 1001 dials 1002, hears it ring, gets the answer, talks for 3 s and hangs up.
-    let phone_1001 = caller(
+    let phone_1001 = phone_1001_dials_1002(
         &dir,
         &daemon,
-        "phone-1001",
-        "1001",
-        "1002",
         "ext_caller.xml",
         &[
             ("@MEDIA_PORT@", caller_media.to_string()),
@@ -252,15 +259,7 @@ fn every_registered_phone_rings_the_first_to_answer_wins_and_its_bye_ends_the_ca
             ("@TALK_MS@", "2000".to_owned()),
         ],
     );
-    let phone_1001 = caller(
-        &dir,
-        &daemon,
-        "phone-1001",
-        "1001",
-        "1002",
-        "ext_caller_wait_bye.xml",
-        &[],
-    );
+    let phone_1001 = phone_1001_dials_1002(&dir, &daemon, "ext_caller_wait_bye.xml", &[]);
     // The other phone was cancelled with "Call completed elsewhere" (its scenario checks
     // the Reason) once the first answered; 1002's BYE reached 1001.
     ringing.expect_pass(Duration::from_secs(20));
@@ -279,12 +278,9 @@ fn a_busy_phone_gives_the_caller_486() {
     let (mut daemon, data) = start_daemon(&dir);
     let port = register(&daemon, "1002");
     let phone_1002 = callee(&dir, "1002", port, "ext_callee_busy.xml", &[]);
-    let phone_1001 = caller(
+    let phone_1001 = phone_1001_dials_1002(
         &dir,
         &daemon,
-        "phone-1001",
-        "1001",
-        "1002",
         "ext_caller_refused.xml",
         &[("@STATUS@", "486".to_owned())],
     );
@@ -304,15 +300,7 @@ fn the_callers_cancel_reaches_the_ringing_phone() {
     let (mut daemon, data) = start_daemon(&dir);
     let port = register(&daemon, "1002");
     let phone_1002 = callee(&dir, "1002", port, "ext_callee_ring.xml", &[]);
-    let phone_1001 = caller(
-        &dir,
-        &daemon,
-        "phone-1001",
-        "1001",
-        "1002",
-        "ext_caller_cancel.xml",
-        &[],
-    );
+    let phone_1001 = phone_1001_dials_1002(&dir, &daemon, "ext_caller_cancel.xml", &[]);
     phone_1001.expect_pass(Duration::from_secs(20));
     // 1002 got CANCEL (its scenario waits for it), answered it and ended its INVITE.
     phone_1002.expect_pass(Duration::from_secs(10));
@@ -362,12 +350,9 @@ fn a_phone_left_ringing_gives_the_caller_480_after_the_ring_timeout() {
     let port = register(&daemon, "1002");
     let phone_1002 = callee(&dir, "1002", port, "ext_callee_ring.xml", &[]);
     let started = Instant::now();
-    let phone_1001 = caller(
+    let phone_1001 = phone_1001_dials_1002(
         &dir,
         &daemon,
-        "phone-1001",
-        "1001",
-        "1002",
         "ext_caller_refused.xml",
         &[("@STATUS@", "480".to_owned())],
     );
